@@ -1,0 +1,274 @@
+"""One-call report: tables, statistics, correlations, comparisons and figures.
+
+`write_report(df, out_dir)` is what `python -m analysis` runs and what an
+experiment runner can call after saving its results. It writes report.md
+(markdown, with relative image links), the PNG figures, LaTeX tables and the
+CSVs summary.csv, correlations.csv and comparisons.csv.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from .architecture import is_cell_architecture
+from .correlation import (CORRELATION_GROUPS, DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlation_table,
+                          has_one_shot)
+from .figures import (alpha_trajectory_figure, architecture_figure, best_and_worst, cell_graph_figure,
+                      distribution_figure, save_figure, scatter_figure)
+from .labels import label, sort_frame, sort_values
+from .reference import reference_table
+from .stats import GROUP_COLUMNS, compare_all, summarize
+from .tables import MISSING, fmt, frame_to_markdown, results_table
+
+BLOCK_COLUMNS = ("experiment", "space")
+SUMMARY_CSV, CORRELATIONS_CSV, COMPARISONS_CSV = "summary.csv", "correlations.csv", "comparisons.csv"
+REPORT_MD = "report.md"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of `text` ("Random Search" -> "random-search")."""
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
+def varying(df: pd.DataFrame, columns: Sequence[str], within: Sequence[str]) -> list[str]:
+    """The `columns` that take more than one value inside some `within` group."""
+    if len(df) == 0:
+        return []
+    within = [c for c in within if c in df.columns]
+    out = []
+    for c in columns:
+        if c not in df.columns:
+            continue
+        n = df.groupby(within, dropna=False)[c].nunique(dropna=False) if within else pd.Series([df[c].nunique()])
+        if (n > 1).any():
+            out.append(c)
+    return out
+
+
+def table_rows(block: pd.DataFrame) -> list[str]:
+    """Table rows for a block: (op set, method), plus the hyperparameter set where a
+    method has several (Table 3 style), so no cell pools different sets."""
+    extra = varying(block, ["hparams"], ["problem", "op_set", "method"])
+    return ["op_set", "method"] + extra
+
+
+def _resolve_reference(reference) -> pd.DataFrame | None:
+    if reference is None or isinstance(reference, pd.DataFrame):
+        return reference
+    return reference_table(str(reference))
+
+
+def _ci_cell(value: float, low: float, high: float) -> str:
+    if not np.isfinite(value):
+        return MISSING
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
+def ci_markdown(summary: pd.DataFrame, keys: Sequence[str]) -> str:
+    """Median and mean with their bootstrap CIs, trial and diverged counts, as markdown."""
+    view = pd.DataFrame({k: summary[k].map(lambda v, k=k: label(k, v)) for k in keys})
+    view["n"] = summary["n"]
+    view["diverged"] = summary["n_diverged"]
+    view["median [95% CI]"] = [_ci_cell(*r) for r in summary[["median", "median_ci_low", "median_ci_high"]].to_numpy()]
+    view["mean [95% CI]"] = [_ci_cell(*r) for r in summary[["mean", "mean_ci_low", "mean_ci_high"]].to_numpy()]
+    if "wall_time_s_mean" in summary:
+        view["time/trial [s]"] = summary["wall_time_s_mean"].map(lambda v: fmt(v, 1))
+    return frame_to_markdown(view)
+
+
+def summary_with_time(df: pd.DataFrame, by: Sequence[str], **kwargs) -> pd.DataFrame:
+    """summarize() plus the mean per-trial wall time of each group (paper's runtime column)."""
+    summary = summarize(df, by=by, **kwargs)
+    keys = [c for c in by if c in df.columns]
+    if "wall_time_s" in df.columns and keys:
+        times = df.groupby(keys, dropna=False, sort=False)["wall_time_s"].mean().rename("wall_time_s_mean")
+        summary = summary.merge(times.reset_index(), on=keys, how="left")
+    return summary
+
+
+def all_comparisons(df: pd.DataFrame, blocks: Sequence[str] = BLOCK_COLUMNS) -> pd.DataFrame:
+    """Mann–Whitney comparisons for the report: DAS against every other method (all
+    method pairs if the data has no DAS trials) within each problem, op set and hyperparameter
+    set; and all pairs of hyperparameter sets within each method (Table 3)."""
+    blocks = [c for c in blocks if c in df.columns]
+    method_ref = "DAS" if (df["method"] == "DAS").any() else None
+    methods = compare_all(df, "method", blocks + ["problem", "op_set", "hparams"], reference=method_ref)
+    hparams = compare_all(df, "hparams", blocks + ["problem", "op_set", "method"])
+    return pd.concat([methods.assign(between="method"), hparams.assign(between="hparams")], ignore_index=True)
+
+
+class _Report:
+    """Accumulates report.md's lines; writes figures and LaTeX tables next to it."""
+
+    def __init__(self, out_dir: Path, dpi: int):
+        self.out_dir, self.dpi, self.lines = out_dir, dpi, []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def figure(self, fig, name: str, caption: str) -> None:
+        save_figure(fig, self.out_dir / name, dpi=self.dpi)
+        self.add(f"![{name}]({name})", "", f"*{caption}*", "")
+
+    def write(self) -> Path:
+        path = self.out_dir / REPORT_MD
+        path.write_text("\n".join(self.lines).rstrip() + "\n")
+        return path
+
+
+def _block_figures(rep: _Report, block: pd.DataFrame, prefix: str, threshold: float) -> None:
+    rows = table_rows(block)
+    rep.figure(distribution_figure(block, by=rows), f"{prefix}_distribution.png",
+               "Architecture PSNR per trial (box: quartiles; points: trials; n and diverged counts under each group)")
+    one_shot = block[has_one_shot(block)]
+    if len(one_shot):
+        hue = ["op_set"] + varying(one_shot, ["method", "hparams"], ["problem", "op_set"])
+        for mode in DEGENERATE_FILTERS:
+            rep.figure(scatter_figure(one_shot, hue=hue, degenerate=mode, threshold=threshold),
+                       f"{prefix}_scatter_{mode}.png",
+                       f"Architecture vs one-shot PSNR, degenerate filter '{mode}' (threshold {threshold:g} dB)")
+    for problem in sort_values("problem", block["problem"].tolist()):
+        for op_set in sort_values("op_set", block["op_set"].tolist()):
+            sub = block[(block["problem"] == problem) & (block["op_set"] == op_set)]
+            _architecture_figures(rep, sub, f"{prefix}_{slug(problem)}_{slug(op_set)}")
+
+
+def _searched_methods(sub: pd.DataFrame) -> list[str]:
+    """Methods whose architecture differs between trials (fixed baselines are skipped)."""
+    counts = sub.groupby("method")["architecture"].nunique()
+    return [m for m in sort_values("method", sub["method"].tolist()) if counts.get(m, 0) > 1]
+
+
+def _architecture_figures(rep: _Report, sub: pd.DataFrame, prefix: str) -> None:
+    methods = _searched_methods(sub)
+    finite = sub[np.isfinite(sub["arch_psnr"].to_numpy(float))]
+    if not methods or len(finite) == 0:
+        return
+    where = f"{label('problem', sub['problem'].iloc[0])}, {label('op_set', sub['op_set'].iloc[0])}"
+    picks = [best_and_worst(sub, m, sub["problem"].iloc[0], sub["op_set"].iloc[0])
+             for m in methods if np.isfinite(sub.loc[sub["method"] == m, "arch_psnr"].to_numpy(float)).any()]
+    if not picks:
+        return
+    trials = pd.concat(picks)
+    if all(is_cell_architecture(str(a)) for a in trials["architecture"]):
+        for _, r in trials[trials["rank"] == "best"].iterrows():
+            fig = cell_graph_figure(r["architecture"],
+                                    title=f"Best {r['method']} cell ({where}, {r['arch_psnr']:.2f} dB)")
+            rep.figure(fig, f"{prefix}_cell_{slug(r['method'])}.png", f"Best found cell of {r['method']} ({where})")
+    else:
+        rep.figure(architecture_figure(trials), f"{prefix}_architectures.png",
+                   f"Best and worst architectures per method ({where}), as in Fig. 4")
+    one_shot = finite[has_one_shot(finite)]
+    if len(one_shot):
+        best = one_shot.loc[one_shot["arch_psnr"].idxmax()]
+        try:
+            fig = alpha_trajectory_figure(sub, best["trial_id"])
+        except (FileNotFoundError, KeyError):
+            rep.add(f"(No α history saved for the best DAS-like trial of {where}.)", "")
+            return
+        rep.figure(fig, f"{prefix}_alpha.png", f"softmax(α) over search epochs, best {best['method']} trial ({where})")
+
+
+def write_report(
+    df: pd.DataFrame,
+    out_dir: Union[str, os.PathLike],
+    reference: Union[None, str, pd.DataFrame] = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    ddof: int = 0,
+    n_resamples: int = 9999,
+    seed: int = 0,
+    figures: bool = True,
+    dpi: int = 110,
+) -> Path:
+    """Write the full report for the trials in `df` into `out_dir`; return report.md's path.
+
+    reference: None, "table1" or a tidy frame (see analysis.reference) printed as
+    "ours (paper, Δ)". threshold: degenerate PSNR threshold of App. A. ddof: of
+    the std. n_resamples, seed: of the bootstrap CIs. figures=False skips the PNGs
+    (fast); dpi: their resolution. One section per (experiment, space).
+    """
+    if len(df) == 0:
+        raise ValueError("write_report: the DataFrame has no trials")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ref = _resolve_reference(reference)
+    blocks = [c for c in BLOCK_COLUMNS if c in df.columns]
+    summary = summary_with_time(df, blocks + list(GROUP_COLUMNS), ddof=ddof,
+                                n_resamples=n_resamples, seed=seed)
+    correlations = correlation_table(df, by=blocks + list(CORRELATION_GROUPS), threshold=threshold)
+    comparisons = all_comparisons(df, blocks)
+    summary.to_csv(out / SUMMARY_CSV, index=False)
+    correlations.to_csv(out / CORRELATIONS_CSV, index=False)
+    comparisons.to_csv(out / COMPARISONS_CSV, index=False)
+
+    rep = _Report(out, dpi)
+    _write_header(rep, df, threshold=threshold, ddof=ddof, n_resamples=n_resamples, seed=seed)
+    for key in block_keys(df, blocks):
+        prefix = "_".join(slug(k) for k in key) or "results"
+        rep.add(f"## {' / '.join(str(k) for k in key) or 'results'}", "")
+        block = _select(df, blocks, key)
+        _write_tables(rep, block, prefix, ref, ddof, _select(summary, blocks, key),
+                      _select(correlations, blocks, key), _select(comparisons, blocks, key))
+        if figures:
+            rep.add("### Figures", "")
+            _block_figures(rep, block, prefix, threshold)
+    return rep.write()
+
+
+def block_keys(df: pd.DataFrame, blocks: Sequence[str]) -> list[tuple]:
+    """The report's sections: each (experiment, space) present, in the paper's order."""
+    if not blocks:
+        return [()]
+    return [tuple(r) for r in sort_frame(df[list(blocks)].drop_duplicates(), blocks).to_numpy()]
+
+
+def _select(frame: pd.DataFrame, blocks: Sequence[str], key: tuple) -> pd.DataFrame:
+    """The rows of `frame` in section `key`."""
+    if not blocks or len(frame) == 0:
+        return frame
+    return frame[(frame[list(blocks)] == list(key)).all(axis=1)]
+
+
+def _write_header(rep: _Report, df: pd.DataFrame, threshold: float, ddof: int, n_resamples: int,
+                  seed: int) -> None:
+    sources = sorted(df["results_dir"].unique()) if "results_dir" in df else []
+    rep.add("# DAS results report", "",
+            f"{len(df)} trials ({int(df['diverged'].sum())} diverged) from {len(sources)} results folder(s):", "",
+            *[f"- `{s}`" for s in sources], "",
+            "Conventions: statistics over the finite architecture PSNRs of each group; diverged trials "
+            f"(NaN PSNR) are excluded from the numbers and counted in `n`. Std with ddof={ddof}. "
+            f"Bootstrap: percentile 95% CIs, {n_resamples} resamples, seed {seed}. "
+            f"Degenerate threshold {threshold:g} dB (App. A: 'search' removes 1-shot < threshold, "
+            "'all' removes 1-shot or architecture < threshold).", "",
+            f"Files: [{SUMMARY_CSV}]({SUMMARY_CSV}), [{CORRELATIONS_CSV}]({CORRELATIONS_CSV}), "
+            f"[{COMPARISONS_CSV}]({COMPARISONS_CSV}).", "")
+
+
+def _write_tables(rep: _Report, block: pd.DataFrame, prefix: str, ref, ddof: int, summary: pd.DataFrame,
+                  corr: pd.DataFrame, comp: pd.DataFrame) -> None:
+    table = results_table(block, rows=table_rows(block), ddof=ddof, reference=ref)
+    (rep.out_dir / f"{prefix}_table.tex").write_text(table.to_latex())
+    rep.add("Architecture validation PSNR [dB]" + (" — ours (paper, Δ)" if ref is not None else "")
+            + f" (LaTeX: `{prefix}_table.tex`):", "", table.to_markdown(),
+            "### Medians and means with bootstrap 95% CIs", "",
+            ci_markdown(summary, list(GROUP_COLUMNS)), "")
+    if len(corr):
+        shown = [c for c in CORRELATION_GROUPS if c in corr] + [
+            "filter", "n_total", "n_removed", "n", "n_excluded", "pearson_r", "pearson_p",
+            "spearman_rho", "spearman_p", "kendall_tau", "kendall_p", "slope", "intercept"]
+        rep.add("### One-shot vs architecture PSNR correlation", "",
+                "n_removed: degenerate trials removed by the filter; n_excluded: NaN trials left out.", "",
+                frame_to_markdown(corr[shown]), "")
+    if len(comp):
+        shown = [c for c in ("between", "problem", "op_set", "method", "hparams") if c in comp] + [
+            "a", "b", "n_a", "n_b", "u", "p_value", "prob_a_beats_b", "rank_biserial"]
+        rep.add("### Comparisons (Mann–Whitney U, two-sided)", "",
+                "prob_a_beats_b = P(A > B) + ½ P(A = B) for a random trial of each; "
+                "rank_biserial = 2·prob − 1. The `method`/`hparams` column is blank where it is compared.", "",
+                frame_to_markdown(comp[shown].fillna({c: "" for c in ("method", "hparams")})), "")

@@ -1,0 +1,29 @@
+"""dasjax: trial-batched differentiable architecture search for inverse problems in JAX.
+
+Quick use::
+
+    import dasjax
+    cfg = dasjax.make_config(problem="blur", op_set="all", width=16, epochs=5)
+    found = dasjax.search(cfg, seeds=range(8))           # 8 DAS trials as one program
+    final = dasjax.retrain(cfg, found.architecture, seeds=range(8))
+    print(found.arch_strings, found.one_shot_psnr, final.arch_psnr)
+"""
+from . import hparams
+from .api import (METHODS, MethodResult, RetrainResult, SearchResult, fixed_architectures,
+                  random_architectures, random_methods, retrain, run_method, search)
+from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleConfig, SearchConfig,
+                     SpaceConfig, make_config)
+from .hparams import H1, H2, HParamSet
+from .problems import Problem, make_problem, psnr
+from .results import method_records, save_results
+from .spaces import make_space
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config", "ProblemConfig", "SpaceConfig", "ScheduleConfig", "SearchConfig", "RetrainConfig",
+    "RunConfig", "make_config", "hparams", "HParamSet", "H1", "H2", "Problem", "make_problem", "psnr",
+    "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
+    "random_architectures", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
+    "method_records", "save_results",
+]

@@ -1,0 +1,219 @@
+"""The notebook-sized public API: batched DAS search, retraining, baselines, methods.
+
+>>> import dasjax
+>>> cfg = dasjax.make_config(problem="blur", op_set="all", width=16, epochs=5)
+>>> found = dasjax.search(cfg, seeds=range(8))              # 8 DAS trials, one program
+>>> final = dasjax.retrain(cfg, found.architecture, seeds=range(8))
+>>> final.arch_psnr, found.one_shot_psnr, found.arch_strings
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import jax
+import numpy as np
+
+from . import hparams as hpmod
+from . import streams
+from .batch import run_batched, trial_keys
+from .config import Config
+from .problems import make_problem
+from .search import SearchProgram
+from .spaces import make_space
+from .train import RetrainProgram
+
+METHODS = ("Learnable Grad. only", "Nets only", "DAS", "Random Sampling", "Random Search")
+_FIXED_OP = {"Learnable Grad. only": "lg", "Nets only": "net"}
+
+
+def resolve_hparams(hparams, n_trials: int):
+    """None / name / HParamSet (broadcast) or one per trial -> (HParams, optimizer types, names)."""
+    if hparams is None:
+        hparams = "H1"
+    if isinstance(hparams, (str, hpmod.HParamSet)):
+        sets = [hpmod.get(hparams)] * n_trials
+    else:
+        sets = [hpmod.get(h) for h in hparams]
+        if len(sets) != n_trials:
+            raise ValueError(f"hparams: got {len(sets)} hyperparameter sets for {n_trials} seeds; "
+                             "pass one set, or exactly one per seed")
+    hp, types = hpmod.stack(sets)
+    return hp, types, [s.name for s in sets]
+
+
+def _seeds(seeds) -> np.ndarray:
+    s = np.asarray(list(seeds) if not isinstance(seeds, int) else range(seeds))
+    if s.ndim != 1 or len(s) == 0:
+        raise ValueError("seeds must be a non-empty sequence of integers (or a trial count)")
+    return s.astype(np.int64)
+
+
+@dataclass
+class SearchResult:
+    """Stacked results of T DAS searches (leading axis = trial)."""
+    seeds: np.ndarray
+    hparams: list
+    alpha: np.ndarray              # (T, layers, ops) final alpha
+    alpha_softmax: np.ndarray
+    architecture: np.ndarray       # (T, layers, ops) one-hot argmax
+    arch_strings: list
+    one_shot_psnr: np.ndarray      # (T,)
+    diverged: np.ndarray
+    history: dict                  # alpha_history (T, E, L, ops), search_train_loss, search_val_loss (T, E)
+    wall_time_s: float
+    compile_time_s: float
+    memory: dict = field(default_factory=dict)
+
+
+@dataclass
+class RetrainResult:
+    seeds: np.ndarray
+    hparams: list
+    architecture: np.ndarray
+    arch_strings: list
+    arch_psnr: np.ndarray
+    diverged: np.ndarray
+    history: dict                  # retrain_train_loss, retrain_val_loss (T, E)
+    wall_time_s: float
+    compile_time_s: float
+    memory: dict = field(default_factory=dict)
+
+
+def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search") -> SearchResult:
+    """Batched DAS search: one trial per seed, all in one compiled program."""
+    seeds = _seeds(seeds)
+    hp, types, names = resolve_hparams(hparams, len(seeds))
+    space = make_space(cfg, make_problem(cfg.problem))
+    program = SearchProgram(cfg, space, types)
+    out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.epochs,
+                      chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
+                      progress=cfg.run.progress if progress is None else progress, desc=desc,
+                      fast_compile=cfg.run.fast_compile)
+    f = out.final
+    return SearchResult(seeds=seeds, hparams=names, alpha=f["alpha"], alpha_softmax=f["alpha_softmax"],
+                        architecture=f["architecture"],
+                        arch_strings=[space.arch_string(a) for a in f["architecture"]],
+                        one_shot_psnr=f["one_shot_psnr"], diverged=f["diverged"], history=out.metrics,
+                        wall_time_s=out.wall_time_s, compile_time_s=out.compile_time_s, memory=out.memory)
+
+
+def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progress=None,
+            desc="retrain") -> RetrainResult:
+    """Train each one-hot architecture (T, layers, ops) from scratch; report its architecture PSNR."""
+    seeds = _seeds(seeds)
+    archs = np.asarray(architectures, dtype=np.float32)
+    space = make_space(cfg, make_problem(cfg.problem), share_f=cfg.retrain.share_f)
+    if archs.ndim != 3 or archs.shape[1:] != space.arch_shape:
+        raise ValueError(f"architectures: expected shape (T, {space.arch_shape[0]}, {space.arch_shape[1]}) "
+                         f"one-hot arrays for op set {list(space.ops)}, got {archs.shape}")
+    if archs.shape[0] != len(seeds):
+        raise ValueError(f"architectures: trial-axis length {archs.shape[0]} does not match {len(seeds)} seeds")
+    if not np.all((archs == 0) | (archs == 1)) or not np.all(archs.sum(-1) == 1):
+        raise ValueError("architectures: each layer needs exactly one op (a one-hot row)")
+    hp, types, names = resolve_hparams(hparams, len(seeds))
+    program = RetrainProgram(cfg, space, types)
+    keys = trial_keys(seeds) if keys is None else keys
+    out = run_batched(program, keys, hp, (jax.numpy.asarray(archs),), n_epochs=cfg.retrain.epochs,
+                      chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
+                      progress=cfg.run.progress if progress is None else progress, desc=desc,
+                      fast_compile=cfg.run.fast_compile)
+    return RetrainResult(seeds=seeds, hparams=names, architecture=archs,
+                         arch_strings=[space.arch_string(a) for a in archs],
+                         arch_psnr=out.final["arch_psnr"], diverged=out.final["diverged"],
+                         history=out.metrics, wall_time_s=out.wall_time_s,
+                         compile_time_s=out.compile_time_s, memory=out.memory)
+
+
+def fixed_architectures(cfg: Config, op: str, n: int) -> np.ndarray:
+    """(n, layers, ops) one-hot arrays where every layer uses ``op``."""
+    space = make_space(cfg, make_problem(cfg.problem))
+    return np.repeat(np.asarray(space.fixed_architecture(op))[None], n, axis=0)
+
+
+def random_architectures(cfg: Config, keys) -> np.ndarray:
+    """One uniformly random architecture per trial key (from the key's ARCH stream)."""
+    space = make_space(cfg, make_problem(cfg.problem))
+    return np.asarray(jax.vmap(lambda k: space.random_architecture(streams.stream(k, streams.ARCH)))(keys))
+
+
+def _candidate_keys(seeds, n: int):
+    """(n * T,) keys: candidate-major, candidate 0 = the trial's own key."""
+    keys = trial_keys(seeds)
+    return jax.numpy.concatenate([jax.vmap(lambda k, j=j: streams.candidate_key(k, j))(keys)
+                                  for j in range(n)])
+
+
+@dataclass
+class MethodResult:
+    """Per-trial outcome of one method (one row of a paper table), as plain arrays."""
+    method: str
+    seeds: np.ndarray
+    hparams: list
+    arch_psnr: np.ndarray
+    one_shot_psnr: np.ndarray
+    arch_strings: list
+    alpha_softmax: np.ndarray | None
+    diverged: np.ndarray
+    wall_time_s: float              # batched wall time of the whole row
+    compile_time_s: float
+    arrays: dict                    # name -> (T, ...) per-trial arrays (curves, alpha history)
+
+
+def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None) -> MethodResult:
+    """Run one method of Table 1 for every seed as batched programs."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not allowed; choose one of {list(METHODS)}")
+    seeds = _seeds(seeds)
+    T = len(seeds)
+    nan = np.full(T, np.nan)
+    if method in _FIXED_OP:
+        op = _FIXED_OP[method]
+        if op not in cfg.space.ops:
+            raise ValueError(f"method {method!r} needs op {op!r}, which op set {list(cfg.space.ops)} lacks")
+        r = retrain(cfg, fixed_architectures(cfg, op, T), seeds, hparams, progress=progress, desc=method)
+        return MethodResult(method, seeds, r.hparams, r.arch_psnr, nan, r.arch_strings, None, r.diverged,
+                            r.wall_time_s, r.compile_time_s, dict(r.history))
+    if method == "DAS":
+        s = search(cfg, seeds, hparams, progress=progress, desc="DAS search")
+        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc="DAS retrain")
+        arrays = {**s.history, **r.history}
+        return MethodResult(method, seeds, s.hparams, r.arch_psnr, s.one_shot_psnr, s.arch_strings,
+                            s.alpha_softmax, s.diverged | r.diverged, s.wall_time_s + r.wall_time_s,
+                            s.compile_time_s + r.compile_time_s, arrays)
+    sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
+                                         n_candidates=1 if method == "Random Sampling" else None)
+    return sampling if method == "Random Sampling" else searching
+
+
+def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candidates=None):
+    """Random Sampling and Random Search from one batched retraining of n x T random architectures.
+
+    Candidate 0 of each seed is that seed's Random-Sampling trial; Random Search reports the
+    best of the seed's ``n`` candidates by architecture validation PSNR (as the paper does).
+    Returns (random_sampling, random_search) MethodResults (random_search is None when n = 1).
+    """
+    seeds = _seeds(seeds)
+    T = len(seeds)
+    n = cfg.retrain.n_random_search if n_candidates is None else n_candidates
+    keys = _candidate_keys(seeds, n)
+    archs = random_architectures(cfg, keys)
+    hp_names = hparams if isinstance(hparams, (str, hpmod.HParamSet)) or hparams is None \
+        else list(hparams) * n
+    r = retrain(cfg, archs, np.tile(seeds, n), hp_names, keys=keys, progress=progress,
+                desc=f"random archs ({n}x{T})")
+    psnr = r.arch_psnr.reshape(n, T)
+    nan = np.full(T, np.nan)
+    hist = {k: v.reshape((n, T) + v.shape[1:]) for k, v in r.history.items()}
+    share = r.wall_time_s / n           # wall time of T trainings
+    sampling = MethodResult("Random Sampling", seeds, r.hparams[:T], psnr[0], nan, r.arch_strings[:T], None,
+                            r.diverged[:T], share, r.compile_time_s, {k: v[0] for k, v in hist.items()})
+    if n == 1:
+        return sampling, None
+    best = np.argmax(np.where(np.isfinite(psnr), psnr, -np.inf), axis=0)
+    pick = best * T + np.arange(T)
+    searching = MethodResult("Random Search", seeds, r.hparams[:T], r.arch_psnr[pick], nan,
+                             [r.arch_strings[i] for i in pick], None, np.all(r.diverged.reshape(n, T), 0),
+                             r.wall_time_s, r.compile_time_s,
+                             {k: v[best, np.arange(T)] for k, v in hist.items()})
+    return sampling, searching

@@ -1,0 +1,351 @@
+"""Configuration: frozen, validated dataclasses.
+
+Every choice the paper leaves open (spec §13, the "register") is a field here with
+the spec's default, so a user can switch it.  Static choices (problem, op set,
+optimizer *type*) live in the hashable config; numbers that may differ per trial
+(learning rates, weight decays, warm-up / scheduler switches) live in
+:class:`dasjax.hparams.HParams` and are traced.
+
+Register rows and the fields that implement them:
+
+====  ==========================================  =========================================
+ #    register item                                field (default)
+====  ==========================================  =========================================
+ 1    data noise sigma_n                           ProblemConfig.noise_std (0.10)
+ 2    noise-layer std                              SpaceConfig.noise_layer_std (0.10)
+ 3    blur sigma units                             ProblemConfig.blur_units ("omega")
+ 4    blur boundary                                ProblemConfig.boundary ("zero")
+ 5    downsampling of 50 by 4                      ProblemConfig.ds_mode ("stride")
+ 6    network input x0                             ProblemConfig.x0 ("adjoint")
+ 7    PSNR peak / averaging                        ProblemConfig.psnr_peak (1.0), psnr_mode
+ 8    amplitude                                    ProblemConfig.amplitude (None = 1)
+ 9    tau learnable / init                         SpaceConfig.tau_learnable, tau_init
+ 10   CNN width / kernel / bias                    SpaceConfig.width (64), kernel_size (3), bias
+ 11   roll shift / axes                            SpaceConfig.roll_shift (1)
+ 12   global skip                                  SpaceConfig.global_skip (True)
+ 13   alpha init                                   SpaceConfig.alpha_init_std (1e-3)
+ 14   first vs second order                        SearchConfig.order (1)
+ 15   theta optimizer                              HParamSet.theta_optimizer ("adam")
+ 16   "Linear" scheduler                           ScheduleConfig.kind ("multistep")
+ 17   "warm up"                                    ScheduleConfig.warmup_epochs (5), warmup_mode
+ 18   retraining recipe                            RetrainConfig (50 epochs, "Param." rows)
+ 27   degenerate filter                            analysis (threshold parameter)
+ 29   std ddof                                     analysis (ddof parameter, 0)
+====  ==========================================  =========================================
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+ALL_OPS = ("lg", "net", "roll", "noise", "zero")
+OP_SETS = {"good": ("lg", "net"), "all": ("lg", "net", "roll", "noise")}
+OP_LABELS = {"lg": "Learn. Grad", "net": "Net", "roll": "Roll", "noise": "Noise", "zero": "Zero"}
+PROBLEMS = ("blur", "downsampling")
+
+
+def _choice(name: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def _positive(name: str, value, integer: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok or (isinstance(value, float) and not math.isfinite(value)):
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{name}={value!r} must be {kind}")
+
+
+def _nonneg(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        raise ValueError(f"{name}={value!r} must be a non-negative number")
+
+
+def resolve_op_set(op_set) -> tuple[str, ...]:
+    """'good' / 'all' or an explicit sequence of op names -> tuple of op names."""
+    if isinstance(op_set, str):
+        if op_set in OP_SETS:
+            return OP_SETS[op_set]
+        raise ValueError(f"op_set={op_set!r} is not allowed; choose one of {list(OP_SETS)} "
+                         f"or a tuple of op names from {list(ALL_OPS)}")
+    ops = tuple(op_set)
+    if not ops:
+        raise ValueError("op_set must name at least one operation")
+    for op in ops:
+        if op not in ALL_OPS:
+            raise ValueError(f"op_set contains unknown operation {op!r}; allowed: {list(ALL_OPS)}")
+    if len(set(ops)) != len(ops):
+        raise ValueError(f"op_set={ops!r} names an operation twice")
+    return ops
+
+
+@dataclass(frozen=True)
+class ProblemConfig:
+    """The 1D inverse problem (spec §1)."""
+    name: str = "blur"                 # "blur" | "downsampling"
+    n_points: int = 50                 # grid on [-pi/2, pi/2]
+    noise_std: float = 0.10            # register #1 (0.01 = literal text)
+    blur_sigma: float = 0.2
+    blur_units: str = "omega"          # register #3: "omega" | "linspace" | "pixel"
+    kernel_size: int = 7
+    boundary: str = "zero"             # register #4: "zero" | "circular"
+    ds_factor: int = 4
+    ds_mode: str = "stride"            # register #5: "stride" | "avgpool"
+    x0: str = "adjoint"                # register #6: "adjoint" | "measurement" | "interp"
+    amplitude: tuple[float, float] | None = None   # register #8: None -> amplitude 1
+    freq_max: float = 2 * math.pi      # f ~ U[0, freq_max]
+    psnr_peak: float = 1.0             # register #7
+    psnr_mode: str = "per_sample"      # register #7: "per_sample" (mean of PSNRs) | "pooled"
+
+    def __post_init__(self):
+        _choice("problem", self.name, PROBLEMS)
+        _positive("n_points", self.n_points, integer=True)
+        _nonneg("noise_std", self.noise_std)
+        _positive("blur_sigma", self.blur_sigma)
+        _choice("blur_units", self.blur_units, ("omega", "linspace", "pixel"))
+        _positive("kernel_size", self.kernel_size, integer=True)
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size={self.kernel_size} must be odd")
+        _choice("boundary", self.boundary, ("zero", "circular"))
+        _positive("ds_factor", self.ds_factor, integer=True)
+        _choice("ds_mode", self.ds_mode, ("stride", "avgpool"))
+        _choice("x0", self.x0, ("adjoint", "measurement", "interp"))
+        if self.x0 == "measurement" and self.name != "blur":
+            raise ValueError("x0='measurement' needs a measurement of signal length; use it with problem='blur'")
+        if self.amplitude is not None:
+            a = tuple(self.amplitude)
+            if len(a) != 2 or not (0 <= a[0] <= a[1]):
+                raise ValueError(f"amplitude={self.amplitude!r} must be None or a pair (low, high) with 0 <= low <= high")
+            object.__setattr__(self, "amplitude", (float(a[0]), float(a[1])))
+        _positive("freq_max", self.freq_max)
+        _positive("psnr_peak", self.psnr_peak)
+        _choice("psnr_mode", self.psnr_mode, ("per_sample", "pooled"))
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Search space and candidate operations (spec §2, §3)."""
+    space: str = "sequential"          # "sequential" (the cell space comes later)
+    op_set: Any = "good"               # "good" | "all" | tuple of op names
+    n_layers: int = 10
+    width: int = 64                    # register #10
+    kernel_size: int = 3               # register #10
+    bias: bool = True                  # register #10
+    global_skip: bool = True           # register #12
+    tau_init: Any = 1.0                # register #9: float or "inverse_norm" (1/||A||^2)
+    tau_learnable: bool = True         # register #9
+    noise_layer_std: float = 0.10      # register #2
+    noise_tau_learnable: bool = True   # spec §2.4 flag
+    roll_shift: int = 1                # register #11
+    alpha_init_std: float = 1e-3       # register #13
+    bn_momentum: float = 0.1           # PyTorch convention (weight of the new batch)
+    bn_eps: float = 1e-5
+    bn_unbiased_running_var: bool = True   # PyTorch updates running_var with the unbiased variance
+
+    def __post_init__(self):
+        _choice("space", self.space, ("sequential",))
+        ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
+        if not isinstance(self.op_set, str):
+            object.__setattr__(self, "op_set", ops)
+        if self.space == "sequential" and "zero" in self.ops:
+            raise ValueError("op 'zero' is only for the cell space; the sequential space has no zero op")
+        _positive("n_layers", self.n_layers, integer=True)
+        _positive("width", self.width, integer=True)
+        _positive("kernel_size", self.kernel_size, integer=True)
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size={self.kernel_size} must be odd")
+        if not (self.tau_init == "inverse_norm" or
+                (isinstance(self.tau_init, (int, float)) and not isinstance(self.tau_init, bool))):
+            raise ValueError(f"tau_init={self.tau_init!r} must be a number or 'inverse_norm'")
+        _nonneg("noise_layer_std", self.noise_layer_std)
+        if not isinstance(self.roll_shift, int):
+            raise ValueError(f"roll_shift={self.roll_shift!r} must be an integer")
+        _nonneg("alpha_init_std", self.alpha_init_std)
+        if not 0 < self.bn_momentum <= 1:
+            raise ValueError(f"bn_momentum={self.bn_momentum!r} must be in (0, 1]")
+        _positive("bn_eps", self.bn_eps)
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        return resolve_op_set(self.op_set)
+
+    @property
+    def op_set_name(self) -> str:
+        for name, ops in OP_SETS.items():
+            if ops == self.ops:
+                return name
+        return "+".join(self.ops)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Meaning of "warm up" and the "Linear" scheduler (spec §6.3, register #16/#17)."""
+    warmup_epochs: int = 5             # register #17: W = E // 10
+    warmup_mode: str = "ramp"          # "ramp": lr*(e+1)/W | "ramp_from_zero": lr*e/W | "freeze": lr 0 for W epochs
+    kind: str = "multistep"            # register #16: "multistep" (x gamma at milestones) | "linear_decay"
+    milestone_divisors: tuple[float, ...] = (2.667, 1.6, 1.142)   # milestones = E // d  -> 18, 31, 43 at E=50
+    gamma: float = 0.1
+    adam_b1: float = 0.9               # DARTS used (0.5, 0.999) for alpha: a flag
+    adam_b2: float = 0.999
+    adam_eps: float = 1e-8
+
+    def __post_init__(self):
+        _nonneg("warmup_epochs", self.warmup_epochs)
+        _choice("warmup_mode", self.warmup_mode, ("ramp", "ramp_from_zero", "freeze"))
+        _choice("scheduler kind", self.kind, ("multistep", "linear_decay"))
+        for d in self.milestone_divisors:
+            _positive("milestone_divisors", d)
+        object.__setattr__(self, "milestone_divisors", tuple(float(d) for d in self.milestone_divisors))
+        _positive("gamma", self.gamma)
+        if not (0 <= self.adam_b1 < 1 and 0 <= self.adam_b2 < 1):
+            raise ValueError("adam_b1 and adam_b2 must be in [0, 1)")
+        _positive("adam_eps", self.adam_eps)
+
+    def milestones(self, epochs: int) -> tuple[int, ...]:
+        return tuple(int(epochs // d) for d in self.milestone_divisors)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The DAS search loop (spec §5)."""
+    epochs: int = 50
+    steps_per_epoch: int = 19          # 19 x 128 = 2432 samples per epoch
+    batch_size: int = 128
+    order: int = 1                     # register #14: 1 = first order, 2 = exact one-step unroll
+    unroll_lr: float | None = None     # second order xi; None = current theta lr
+    bn_update_on_alpha_step: bool = True   # PyTorch updates BN running stats in the alpha forward too
+    eval_batches: int = 19             # one-shot PSNR on 19 x 128 = 2432 fresh samples
+
+    def __post_init__(self):
+        _positive("epochs", self.epochs, integer=True)
+        _positive("steps_per_epoch", self.steps_per_epoch, integer=True)
+        _positive("batch_size", self.batch_size, integer=True)
+        _choice("order", self.order, (1, 2))
+        if self.unroll_lr is not None:
+            _positive("unroll_lr", self.unroll_lr)
+        _positive("eval_batches", self.eval_batches, integer=True)
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Retraining of discrete architectures (spec §7, register #18)."""
+    epochs: int = 50
+    steps_per_epoch: int = 19
+    batch_size: int = 128
+    eval_batches: int = 19
+    share_f: bool = True               # one CNN per layer shared by lg/net (only one is active): 2x less compute
+    n_random_search: int = 5           # random search = best of this many random architectures
+
+    def __post_init__(self):
+        _positive("retrain epochs", self.epochs, integer=True)
+        _positive("retrain steps_per_epoch", self.steps_per_epoch, integer=True)
+        _positive("retrain batch_size", self.batch_size, integer=True)
+        _positive("retrain eval_batches", self.eval_batches, integer=True)
+        _positive("n_random_search", self.n_random_search, integer=True)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How trials are executed; never changes results."""
+    chunk_size: int | None = None      # trials per compiled batch; None = all at once
+    epochs_per_call: int = 1           # epochs fused into one jitted call (between progress updates)
+    progress: bool = True
+    fast_compile: bool = False         # XLA optimisation level 0: quick compiles for tiny configs / tests
+
+    def __post_init__(self):
+        if self.chunk_size is not None:
+            _positive("chunk_size", self.chunk_size, integer=True)
+        _positive("epochs_per_call", self.epochs_per_call, integer=True)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything static about an experiment.  Build with :func:`make_config`."""
+    problem: ProblemConfig = field(default_factory=ProblemConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def replace(self, **overrides) -> "Config":
+        return make_config(self, **overrides)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=list)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        subs = {f.name: f.type for f in dataclasses.fields(cls)}
+        kw = {}
+        for name, sub in d.items():
+            if name not in subs:
+                raise ValueError(f"unknown config section {name!r}; allowed: {list(subs)}")
+            sub_cls = _SECTIONS[name]
+            vals = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sub.items()}
+            kw[name] = sub_cls(**vals)
+        return cls(**kw)
+
+
+_SECTIONS = {"problem": ProblemConfig, "space": SpaceConfig, "schedule": ScheduleConfig,
+             "search": SearchConfig, "retrain": RetrainConfig, "run": RunConfig}
+
+# Flat names that differ from the field name, or that are ambiguous between sections.
+_ALIASES = {
+    "problem": ("problem", "name"),
+    "epochs": None,  # sets search.epochs and retrain.epochs
+    "batch_size": None,
+    "steps_per_epoch": None,
+    "retrain_epochs": ("retrain", "epochs"),
+    "search_epochs": ("search", "epochs"),
+    "scheduler": ("schedule", "kind"),
+    "cnn_kernel_size": ("space", "kernel_size"),
+    "blur_kernel_size": ("problem", "kernel_size"),
+}
+_SHARED = {"epochs": ("search", "retrain"), "batch_size": ("search", "retrain"),
+           "steps_per_epoch": ("search", "retrain"), "eval_batches": ("search", "retrain")}
+
+
+def make_config(base: Config | None = None, **overrides) -> Config:
+    """Build a :class:`Config` from flat keyword overrides.
+
+    ``make_config(problem="downsampling", op_set="all", width=16, epochs=3)``.
+    ``epochs``, ``batch_size``, ``steps_per_epoch`` and ``eval_batches`` set both
+    the search and the retraining value.  Unknown names raise ``ValueError``.
+    """
+    base = base or Config()
+    sections = {name: {} for name in _SECTIONS}
+    field_owner: dict[str, list[str]] = {}
+    for sec, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            field_owner.setdefault(f.name, []).append(sec)
+    for key, value in overrides.items():
+        if key in _SHARED:
+            for sec in _SHARED[key]:
+                sections[sec][key] = value
+        elif key in _ALIASES and _ALIASES[key] is not None:
+            sec, fname = _ALIASES[key]
+            sections[sec][fname] = value
+        elif key in field_owner and len(field_owner[key]) == 1:
+            sections[field_owner[key][0]][key] = value
+        elif key in field_owner:
+            raise ValueError(f"config field {key!r} is ambiguous between sections {field_owner[key]}; "
+                             f"pass e.g. {field_owner[key][0]}=dataclasses.replace(...)")
+        elif key in _SECTIONS:
+            raise ValueError(f"pass section {key!r} fields directly, e.g. make_config(width=16)")
+        else:
+            known = sorted(set(field_owner) | set(_ALIASES))
+            raise ValueError(f"unknown config field {key!r}; known fields: {known}")
+    kw = {}
+    for sec in _SECTIONS:
+        cur = getattr(base, sec)
+        kw[sec] = dataclasses.replace(cur, **sections[sec]) if sections[sec] else cur
+    return Config(**kw)

@@ -1,0 +1,235 @@
+"""Shared machinery of the table runners in ``experiments/``.
+
+A table is a list of rows (op set x method); each row x problem runs as one batched
+program over its trials and is saved as its own results folder
+``OUT/runs/<problem>/<row>/`` (trials.csv, config.json, arrays.npz).  A rerun of the same
+command skips rows whose folder holds the same configuration, so a killed run resumes
+at row granularity.  At the end the rows are gathered into ``OUT/trials.csv``, a
+report (tables, figures) and ``OUT/wall_times.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from . import hparams as hpmod
+from .api import random_methods, run_method
+from .config import PROBLEMS, make_config
+from .presets import PRESETS, default_preset_name, get_preset
+from .results import atomic_write_text, method_records, save_results
+
+
+class UsageError(ValueError):
+    """Bad command-line input: printed as one line, exit code 2, nothing written."""
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str          # command-line name, e.g. "das_good"
+    op_set: str
+    method: str
+
+
+def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", default=None,
+                   help=f"one of {list(PRESETS)}; default: 'paper' on a GPU, 'smoke' otherwise")
+    p.add_argument("--trials", type=int, default=None, help="trials per row (overrides the preset)")
+    p.add_argument("--epochs", type=int, default=None, help="search and retraining epochs")
+    p.add_argument("--width", type=int, default=None, help="CNN width")
+    p.add_argument("--batch-size", type=int, default=None, help="samples per batch")
+    p.add_argument("--problems", default=",".join(problems), help=f"comma list of {list(problems)}")
+    p.add_argument("--rows", default="all", help=f"comma list of {[r.key for r in rows]} or 'all'")
+    p.add_argument("--hparams", default="H1", help=f"hyperparameter set: {sorted(hpmod.named_sets())} "
+                                                   "or a JSON file written by run_hpo.py")
+    p.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ...")
+    p.add_argument("--chunk-size", type=int, default=None, help="trials per compiled batch (default: all)")
+    p.add_argument("--out", default=None, help="results folder (default: results/<table>-<preset>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace results of a different configuration in --out")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any config field, e.g. --set noise_std=0.01 --set global_skip=false")
+    return p
+
+
+def _parse_value(text: str):
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _positive(name, value):
+    if value is not None and value <= 0:
+        raise UsageError(f"--{name}={value} must be a positive integer")
+
+
+def _choices(name, text, allowed):
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if items == ["all"]:
+        return list(allowed)
+    for t in items:
+        if t not in allowed:
+            raise UsageError(f"--{name}: {t!r} is not allowed; choose from {list(allowed)}")
+    if not items:
+        raise UsageError(f"--{name} is empty; choose from {list(allowed)}")
+    return items
+
+
+def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
+    """Validate the command line -> (preset name, config overrides, seeds, rows, problems, hparams, out)."""
+    if args.preset is None:
+        name, why = default_preset_name()
+        other = "smoke" if name == "paper" else "paper"
+        log(f"[{table}] no --preset given: using '{name}' because {why}. "
+            f"Pick another with --preset {{{','.join(PRESETS)}}} (e.g. --preset {other}).")
+        args.preset = name
+    try:
+        preset = get_preset(args.preset, table)
+    except ValueError as e:
+        raise UsageError(f"--preset: {e}") from None
+    for name in ("trials", "epochs", "width", "batch_size", "chunk_size"):
+        _positive(name.replace("_", "-"), getattr(args, name))
+    if args.seed < 0:
+        raise UsageError(f"--seed={args.seed} must be >= 0")
+    overrides = dict(preset.overrides)
+    for name in ("epochs", "width", "batch_size", "chunk_size"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    for item in args.set:
+        if "=" not in item:
+            raise UsageError(f"--set {item!r} must look like FIELD=VALUE")
+        k, v = item.split("=", 1)
+        overrides[k.strip()] = _parse_value(v.strip())
+    try:
+        make_config(**overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    try:
+        hp = hpmod.load(args.hparams) if args.hparams.endswith(".json") else hpmod.get(args.hparams)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--hparams: {e}") from None
+    trials = args.trials or preset.trials
+    seeds = list(range(args.seed, args.seed + trials))
+    sel_rows = [r for r in rows if r.key in _choices("rows", args.rows, [r.key for r in rows])]
+    sel_problems = _choices("problems", args.problems, problems)
+    out = Path(args.out or f"results/{table}-{preset.name}")
+    return preset.name, overrides, seeds, sel_rows, sel_problems, hp, out
+
+
+def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
+    """Refuse a folder holding another configuration's results; check that it is writable."""
+    marker = out / "run.json"
+    if marker.exists():
+        old = json.loads(marker.read_text())
+        if old != fingerprint and not overwrite:
+            changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+            raise UsageError(f"--out {out} holds results of a different configuration "
+                             f"(differs in {changed}); use another --out or pass --overwrite")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"--out {out} is not writable: {e.strerror or e}") from None
+    if overwrite and marker.exists() and json.loads(marker.read_text()) != fingerprint:
+        import shutil
+        for child in ("runs", "report", "figures"):
+            shutil.rmtree(out / child, ignore_errors=True)
+    atomic_write_text(marker, json.dumps(fingerprint, indent=2, sort_keys=True))
+
+
+def row_dir(out: Path, problem: str, row: Row) -> Path:
+    return out / "runs" / problem / row.key
+
+
+def _row_done(path: Path, fingerprint: dict) -> bool:
+    cfg = path / "config.json"
+    return (path / "trials.csv").exists() and cfg.exists() and \
+        json.loads(cfg.read_text()).get("run") == fingerprint
+
+
+def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[int], overrides: dict,
+             hp, out: Path, space: str = "sequential", log=print) -> pd.DataFrame:
+    """Run every row x problem (skipping finished ones) and return all trials as one DataFrame."""
+    walls = []
+    for problem in problems:
+        pending = list(rows)
+        while pending:
+            row = pending.pop(0)
+            cfg = make_config(problem=problem, op_set=row.op_set, **overrides)
+            fp = {"table": table, "row": row.key, "method": row.method, "problem": problem,
+                  "op_set": row.op_set, "seeds": seeds, "hparams": hp.to_dict(),
+                  "config": json.loads(cfg.to_json())}
+            path = row_dir(out, problem, row)
+            if _row_done(path, fp):
+                log(f"[{table}] {problem} / {row.key}: already done, skipped")
+                walls.append(json.loads((path / "config.json").read_text())["measured"])
+                continue
+            log(f"[{table}] {problem} / {row.op_set} ops / {row.method}: {len(seeds)} trials ...")
+            t0 = time.perf_counter()
+            if row.method in ("Random Sampling", "Random Search"):
+                partner = next((r for r in pending if r.op_set == row.op_set and
+                                r.method in ("Random Sampling", "Random Search")), None)
+                both = partner is not None or row.method == "Random Search"
+                sampling, searching = random_methods(cfg, seeds, hp, n_candidates=None if both else 1)
+                results = {"Random Sampling": sampling, "Random Search": searching}
+                done = [(row, results[row.method])]
+                if partner is not None:
+                    pending.remove(partner)
+                    done.append((partner, results[partner.method]))
+            else:
+                done = [(row, run_method(cfg, row.method, seeds, hp))]
+            elapsed = time.perf_counter() - t0
+            for r, res in done:
+                fp_r = dict(fp, row=r.key, method=r.method)
+                measured = {"table": table, "problem": problem, "row": r.key, "op_set": r.op_set,
+                            "method": r.method, "trials": len(seeds),
+                            "wall_time_s": float(res.wall_time_s), "compile_time_s": float(res.compile_time_s),
+                            "row_elapsed_s": float(elapsed), "device": jax.devices()[0].device_kind,
+                            "backend": jax.default_backend()}
+                recs, arrays = method_records(res, experiment=table, cfg=cfg)
+                save_results(row_dir(out, problem, r), recs,
+                             {"run": fp_r, "measured": measured, "dasjax_version": __version__}, arrays)
+                walls.append(measured)
+                log(f"[{table}] {problem} / {r.key}: median arch PSNR "
+                    f"{np.nanmedian(res.arch_psnr) if np.isfinite(res.arch_psnr).any() else float('nan'):.2f} dB, "
+                    f"{res.wall_time_s:.1f}s wall ({res.wall_time_s / len(seeds):.1f}s per trial)")
+    frames = [pd.read_csv(row_dir(out, p, r) / "trials.csv") for p in problems for r in rows]
+    df = pd.concat(frames, ignore_index=True)
+    atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+    atomic_write_text(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False))
+    return df
+
+
+def main_guard(fn, argv=None) -> int:
+    """Run ``fn(argv)``; a UsageError becomes one line on stderr and exit code 2."""
+    try:
+        return fn(argv) or 0
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def env_summary() -> str:
+    d = jax.devices()[0]
+    return f"jax {jax.__version__}, backend {jax.default_backend()}, device {d.device_kind}, " \
+           f"{len(jax.devices())} device(s), {os.cpu_count()} CPU cores"

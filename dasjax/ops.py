@@ -1,0 +1,182 @@
+"""Candidate operations (spec §2): learnable gradient step, 2-layer CNN, roll, noise, zero.
+
+All functions are pure: ``(params, state, x, ...) -> (out, new_state)``.  Signals have
+shape ``(B, *spatial)`` with one channel (1D: ``(B, 50)``; 2D: ``(B, H, W)``).
+
+The CNN ``F`` = conv(1->W, k) -> BatchNorm -> ReLU -> conv(W->1, k) is written with
+small matmuls, which batch well over a leading trial axis (a vmapped ``lax.conv``
+over per-trial weights becomes a slow grouped convolution on CPU, see DESIGN.md):
+
+* conv 1->W: stack the K = k^d shifted copies of x into patches (B, *S, K), then
+  ``patches @ w1`` (K, W);
+* conv W->1: ``z = h @ w2`` (W, K), then sum the K shifted planes of z;
+* BatchNorm statistics of ``h = patches @ w1 + b1`` are computed exactly from the
+  mean and the K x K covariance of the patches (h is linear in them), so the wide
+  activation is never reduced.  Semantics follow PyTorch: batch statistics (biased
+  variance) in train mode, running statistics in eval mode, running_var updated
+  with the unbiased variance, momentum 0.1, eps 1e-5.
+
+Initialisation follows PyTorch's Conv defaults: weights and biases U(+-1/sqrt(fan_in)).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+
+from .config import SpaceConfig
+
+F_OPS = ("lg", "net")          # ops that own a CNN F
+TAU_OPS = ("lg", "noise")      # ops with a step size tau
+
+
+# --- shifts and patches ----------------------------------------------------------------------
+def tap_offsets(ndim: int, k: int) -> list[tuple[int, ...]]:
+    """Offsets of the k^ndim taps of a 'same' convolution, in PyTorch weight order."""
+    p = k // 2
+    return list(itertools.product(range(-p, p + 1), repeat=ndim))
+
+
+def shift(v, offset: tuple[int, ...]):
+    """out[..., l] = v[..., l + d] along the trailing spatial axes, zero outside (the conv padding)."""
+    nd = len(offset)
+    out = v
+    for i, d in enumerate(offset):
+        if d == 0:
+            continue
+        axis = v.ndim - nd + i
+        n = v.shape[axis]
+        pad = [(0, 0)] * v.ndim
+        pad[axis] = (max(-d, 0), max(d, 0))
+        out = jax.lax.slice_in_dim(jnp.pad(out, pad), max(d, 0), max(d, 0) + n, axis=axis)
+    return out
+
+
+def patches(x, k: int):
+    """(B, *S) -> (B, *S, K): the K shifted copies a k-tap 'same' convolution reads."""
+    nd = x.ndim - 1
+    return jnp.stack([shift(x, off) for off in tap_offsets(nd, k)], axis=-1)
+
+
+def unpatch(z, k: int):
+    """(B, *S, K) -> (B, *S): out[l] = sum_t z[l + off_t, t], the W->1 'same' convolution."""
+    nd = z.ndim - 2
+    return sum(shift(z[..., t], off) for t, off in enumerate(tap_offsets(nd, k)))
+
+
+# --- the 2-layer CNN F -----------------------------------------------------------------------
+def f_init(key, cfg: SpaceConfig, ndim: int = 1):
+    """PyTorch-default init of conv(1->W) / BN / conv(W->1).  Returns (params, bn_state)."""
+    K, W = cfg.kernel_size ** ndim, cfg.width
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    b1, b2 = 1.0 / math.sqrt(K), 1.0 / math.sqrt(W * K)
+    params = {
+        "w1": jax.random.uniform(k1, (K, W), minval=-b1, maxval=b1),
+        "w2": jax.random.uniform(k3, (W, K), minval=-b2, maxval=b2),
+        "gamma": jnp.ones((W,)),
+        "beta": jnp.zeros((W,)),
+    }
+    if cfg.bias:
+        params["b1"] = jax.random.uniform(k2, (W,), minval=-b1, maxval=b1)
+        params["b2"] = jax.random.uniform(k4, (), minval=-b2, maxval=b2)
+    state = {"mean": jnp.zeros((W,)), "var": jnp.ones((W,))}
+    return params, state
+
+
+def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
+    """F(x): (B, *S) -> (B, *S).  Returns (out, new_bn_state)."""
+    k = cfg.kernel_size
+    P = patches(x, k)                                         # (B, *S, K)
+    w1 = params["w1"]
+    b1 = params.get("b1", 0.0)
+    if train:
+        Pf = P.reshape(-1, P.shape[-1])
+        n = Pf.shape[0]
+        mu = jnp.mean(Pf, axis=0)                             # (K,)
+        Pc = Pf - mu
+        cov = (Pc.T @ Pc) / n                                 # (K, K), biased
+        mean = mu @ w1 + b1                                   # (W,)  batch mean of h
+        var = jnp.maximum(jnp.einsum("kw,kl,lw->w", w1, cov, w1), 0.0)  # biased batch var of h
+        m = cfg.bn_momentum
+        unbiased = var * (n / (n - 1)) if cfg.bn_unbiased_running_var else var
+        new_state = {"mean": (1 - m) * state["mean"] + m * jax.lax.stop_gradient(mean),
+                     "var": (1 - m) * state["var"] + m * jax.lax.stop_gradient(unbiased)}
+    else:
+        mean, var, new_state = state["mean"], state["var"], state
+    scale = params["gamma"] * jax.lax.rsqrt(var + cfg.bn_eps)
+    # BN(P w1 + b1) = P (w1 * scale) + (b1 - mean) * scale + beta
+    h = jax.nn.relu(P @ (w1 * scale) + ((b1 - mean) * scale + params["beta"]))
+    out = unpatch(h @ params["w2"], k)
+    if "b2" in params:
+        out = out + params["b2"]
+    return out, new_state
+
+
+# --- layer of candidate operations -----------------------------------------------------------
+class OpLayer:
+    """The candidate operations of one layer (or cell edge), evaluated together.
+
+    ``f_slots`` maps each op that owns a CNN to a slot of the stacked F parameters.
+    In the supernet every such op has its own slot; a discrete network may share one
+    slot between 'lg' and 'net' (only one of them is active), halving its compute.
+    """
+
+    def __init__(self, ops: tuple[str, ...], cfg: SpaceConfig, problem, share_f: bool = False):
+        self.ops, self.cfg, self.problem = tuple(ops), cfg, problem
+        f_ops = [o for o in self.ops if o in F_OPS]
+        self.f_slots = {o: (0 if share_f else i) for i, o in enumerate(f_ops)}
+        self.n_slots = (1 if f_ops else 0) if share_f else len(f_ops)
+        self.learn_tau = {o: (cfg.tau_learnable if o == "lg" else cfg.noise_tau_learnable)
+                          for o in self.ops if o in TAU_OPS}
+        if cfg.tau_init == "inverse_norm":
+            self.tau0 = 1.0 / problem.operator_norm_sq()
+        else:
+            self.tau0 = float(cfg.tau_init)
+
+    def init(self, key):
+        params, state = {}, {}
+        if self.n_slots:
+            keys = jax.random.split(key, self.n_slots)
+            params["f"], state["f"] = jax.vmap(lambda k: f_init(k, self.cfg, self.problem.ndim))(keys)
+        taus = {o: jnp.asarray(self.tau0, jnp.float32) for o, learn in self.learn_tau.items() if learn}
+        if taus:
+            params["tau"] = taus
+        return params, state
+
+    def tau(self, params, op):
+        return params["tau"][op] if self.learn_tau[op] else self.tau0
+
+    def apply(self, params, state, x, y, key, train: bool):
+        """All candidate outputs, stacked: (n_ops, B, *S).  Returns (outs, new_state)."""
+        new_state = dict(state)
+        if self.n_slots:
+            fx, new_state["f"] = jax.vmap(lambda p, s: f_apply(p, s, x, train, self.cfg))(
+                params["f"], state["f"])
+        need_grad = any(o in ("lg", "noise") for o in self.ops)
+        g = self.problem.data_grad(x, y) if need_grad else None
+        outs = []
+        for op in self.ops:
+            if op == "lg":
+                t = self.tau(params, "lg")
+                outs.append(x - t * g - t * fx[self.f_slots["lg"]])
+            elif op == "net":
+                outs.append(fx[self.f_slots["net"]])
+            elif op == "roll":
+                axes = tuple(range(1, x.ndim))
+                outs.append(jnp.roll(x, self.cfg.roll_shift, axis=axes))
+            elif op == "noise":
+                t = self.tau(params, "noise")
+                outs.append(x - t * g + self.cfg.noise_layer_std * jax.random.normal(key, x.shape))
+            elif op == "zero":
+                outs.append(jnp.zeros_like(x))
+            else:  # pragma: no cover - ops are validated in the config
+                raise ValueError(f"unknown op {op!r}")
+        return jnp.stack(outs), new_state
+
+
+def mix(outs, weights):
+    """sum_t w_t o_t, skipping ops whose weight is exactly 0 (jnp.where: 0 * inf would be NaN)."""
+    w = weights.reshape(weights.shape + (1,) * (outs.ndim - 1))
+    return jnp.sum(jnp.where(w != 0, w * outs, 0.0), axis=0)

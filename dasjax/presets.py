@@ -1,0 +1,50 @@
+"""Named experiment presets: ``smoke`` (minutes on a 2-core CPU), ``cpu`` (full width and
+epochs, trials sized to ~90 min per problem on the 2-core CPU), ``paper`` (75 trials, for a GPU).
+
+A preset is data: config overrides plus a trial count.  Command-line flags override single fields.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    trials: int
+    overrides: dict = field(default_factory=dict)
+    description: str = ""
+
+
+PRESETS = {
+    "smoke": Preset("smoke", trials=3,
+                    overrides=dict(width=8, epochs=2, steps_per_epoch=4, batch_size=32, eval_batches=2,
+                                   fast_compile=True),
+                    description="every row with 3 trials, width 8, 2 short epochs: a pipeline check"),
+    "cpu": Preset("cpu", trials=8, overrides=dict(),
+                  description="full width 64 and 50 epochs; trials sized to ~90 min per problem on 2 CPU cores"),
+    "paper": Preset("paper", trials=75, overrides=dict(),
+                    description="the paper's scale: 75 trials, width 64, 50 epochs (meant for a GPU)"),
+}
+
+# Trials of the cpu preset per table: measured throughput on the 2-core CPU (docs/results).
+CPU_TRIALS = {"table1": 8}
+
+
+def get_preset(name: str, table: str | None = None) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"preset={name!r} is not allowed; choose one of {list(PRESETS)}")
+    p = PRESETS[name]
+    if name == "cpu" and table in CPU_TRIALS:
+        p = Preset(p.name, CPU_TRIALS[table], p.overrides, p.description)
+    return p
+
+
+def default_preset_name() -> tuple[str, str]:
+    """'paper' when JAX sees a GPU, else 'smoke'; with the reason to print."""
+    backend = jax.default_backend()
+    if backend in ("gpu", "cuda", "rocm"):
+        return "paper", f"JAX sees a GPU ({jax.devices()[0].device_kind})"
+    return "smoke", f"JAX backend is {backend!r} (no GPU)"

@@ -1,0 +1,77 @@
+"""Per-trial records and results folders (the contract with ``analysis/``).
+
+A results folder holds ``trials.csv`` (one tidy row per trial), ``config.json`` (the full
+config that produced it) and ``arrays.npz`` (per-trial curves keyed ``"{trial_id}/{name}"``).
+Every file is written to a temporary name and renamed, so a killed process never leaves
+a half-written file.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["trial_id", "experiment", "space", "problem", "op_set", "method", "hparams", "seed",
+           "one_shot_psnr", "arch_psnr", "architecture", "alpha_softmax", "ops", "diverged", "wall_time_s"]
+
+
+def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
+    """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T."""
+    T = len(result.seeds)
+    rows, arrays = [], {}
+    ops = list(cfg.space.ops)
+    for i in range(T):
+        hp = result.hparams[i]
+        tid = f"{experiment}/{cfg.problem.name}/{cfg.space.op_set_name}/{result.method}/{hp}/s{int(result.seeds[i])}"
+        alpha = "" if result.alpha_softmax is None else json.dumps(
+            np.round(np.asarray(result.alpha_softmax[i], dtype=float), 6).tolist())
+        rows.append({
+            "trial_id": tid, "experiment": experiment, "space": cfg.space.space,
+            "problem": cfg.problem.name, "op_set": cfg.space.op_set_name, "method": result.method,
+            "hparams": hp, "seed": int(result.seeds[i]),
+            "one_shot_psnr": float(result.one_shot_psnr[i]), "arch_psnr": float(result.arch_psnr[i]),
+            "architecture": result.arch_strings[i], "alpha_softmax": alpha, "ops": json.dumps(ops),
+            "diverged": bool(result.diverged[i]), "wall_time_s": float(result.wall_time_s) / T,
+        })
+        for name, arr in result.arrays.items():
+            arrays[f"{tid}/{name}"] = np.asarray(arr[i])
+    return rows, arrays
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def save_results(out_dir, rows: list[dict], config: dict, arrays: dict | None = None) -> pd.DataFrame:
+    """Write trials.csv, config.json and arrays.npz into ``out_dir`` (atomically each)."""
+    out = Path(out_dir)
+    df = pd.DataFrame(rows, columns=COLUMNS + [c for c in (rows[0] if rows else {}) if c not in COLUMNS])
+    atomic_write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str))
+    if arrays:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(out / "arrays.npz", buf.getvalue())
+    atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+    return df

@@ -1,0 +1,164 @@
+"""DAS search (spec §5): alternating alpha / theta steps, first order or exact second order.
+
+Everything here is written for ONE trial; :mod:`dasjax.batch` vmaps it over the trial axis.
+Per iteration (DARTS order):
+
+1. a fresh validation batch: alpha <- alpha - lr_a * grad_alpha L_val
+   (second order: grad_alpha L_val(theta - xi grad_theta L_train(theta, alpha), alpha),
+   differentiated exactly through the one-step unroll by autodiff);
+2. a fresh training batch: theta <- theta - lr_t * grad_theta L_train (with the new alpha).
+
+A trial whose loss or parameters become non-finite is frozen from that step on and
+flagged ``alive = False``; its neighbours in the batch are untouched.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from . import streams
+from .evaluate import evaluate_psnr
+from .optim import lr_factor, make_optimizer
+from .problems import mse_loss
+
+
+@struct.dataclass
+class SearchState:
+    params: dict
+    bn: dict
+    alpha: jnp.ndarray
+    opt_theta: optax.OptState
+    opt_alpha: optax.OptState
+    step: jnp.ndarray          # int32 update counter
+    alive: jnp.ndarray         # False once the trial diverged
+
+
+def tree_all_finite(tree):
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def keep_if(ok, new, old):
+    """Per-trial select of a whole state (ok is a scalar bool inside vmap)."""
+    return jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
+class SearchProgram:
+    """The DAS search of one trial as pure functions: ``init``, ``epoch``, ``finalize``.
+
+    ``optimizer_types = (theta_optimizer, alpha_optimizer)`` is static; every number in
+    ``hp`` (:class:`dasjax.hparams.HParams`, scalars here) is traced.
+    """
+
+    def __init__(self, cfg, space, optimizer_types=("adam", "sgd")):
+        self.cfg, self.space = cfg, space
+        self.theta_opt_kind, self.alpha_opt_kind = optimizer_types
+        self.epochs = cfg.search.epochs
+        s = cfg.search
+        self.steps_per_epoch, self.batch_size = s.steps_per_epoch, s.batch_size
+
+    @property
+    def cache_key(self):
+        """Everything static that shapes the compiled program."""
+        return ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cfg,
+                self.theta_opt_kind if hasattr(self, "theta_opt_kind") else self.opt_kind,
+                getattr(self, "alpha_opt_kind", None))
+
+    # --- optimizers -----------------------------------------------------------------------
+    def _opt(self, kind, lr, wd, warmup, sched):
+        return make_optimizer(kind, lr, wd, warmup, sched, epochs=self.epochs,
+                              steps_per_epoch=self.steps_per_epoch, cfg=self.cfg.schedule)
+
+    def theta_optimizer(self, hp):
+        return self._opt(self.theta_opt_kind, hp.theta_lr, hp.theta_wd, hp.theta_warmup, hp.theta_scheduler)
+
+    def alpha_optimizer(self, hp):
+        return self._opt(self.alpha_opt_kind, hp.alpha_lr, hp.alpha_wd, hp.alpha_warmup, hp.alpha_scheduler)
+
+    # --- state ----------------------------------------------------------------------------
+    def init(self, key, hp) -> SearchState:
+        params, bn = self.space.init(streams.stream(key, streams.INIT))
+        alpha = self.space.init_alpha(streams.stream(key, streams.ALPHA_INIT))
+        return SearchState(params=params, bn=bn, alpha=alpha,
+                           opt_theta=self.theta_optimizer(hp).init(params),
+                           opt_alpha=self.alpha_optimizer(hp).init(alpha),
+                           step=jnp.zeros((), jnp.int32), alive=jnp.asarray(True))
+
+    # --- losses ---------------------------------------------------------------------------
+    def loss(self, params, bn, alpha, batch, key):
+        """Supernet MSE in train mode (batch-statistics BN).  Returns (loss, new_bn)."""
+        x_hat, bn_new = self.space.apply(params, bn, self.space.weights(alpha), batch, key, train=True)
+        return mse_loss(x_hat, batch.x), bn_new
+
+    def alpha_grad(self, st: SearchState, hp, val_batch, train_batch, key):
+        """(L_val, new_bn, grad_alpha).  First order, or exact through the one-step unroll."""
+        k_val, k_unroll = jax.random.split(key)
+        if self.cfg.search.order == 1:
+            (lv, bn), g = jax.value_and_grad(self.loss, argnums=2, has_aux=True)(
+                st.params, st.bn, st.alpha, val_batch, k_val)
+            return lv, bn, g
+        xi = self.unroll_lr(st, hp)
+
+        def unrolled_val_loss(alpha):
+            g_theta = jax.grad(lambda p: self.loss(p, st.bn, alpha, train_batch, k_unroll)[0])(st.params)
+            theta_1 = jax.tree_util.tree_map(lambda p, g: p - xi * (g + hp.theta_wd * p), st.params, g_theta)
+            return self.loss(theta_1, st.bn, alpha, val_batch, k_val)
+
+        (lv, bn), g = jax.value_and_grad(unrolled_val_loss, has_aux=True)(st.alpha)
+        return lv, bn, g
+
+    def unroll_lr(self, st, hp):
+        """xi of the second-order unroll: the theta learning rate of this step (or a fixed value)."""
+        if self.cfg.search.unroll_lr is not None:
+            return self.cfg.search.unroll_lr
+        return hp.theta_lr * lr_factor(st.step, warmup=hp.theta_warmup, scheduler=hp.theta_scheduler,
+                                       epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+                                       cfg=self.cfg.schedule)
+
+    # --- one iteration --------------------------------------------------------------------
+    def step(self, st: SearchState, key, hp):
+        problem, t = self.space.problem, st.step
+        val_batch = problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size)
+        train_batch = problem.sample(streams.stream(key, streams.SEARCH_TRAIN, t), self.batch_size)
+        k_alpha, k_theta = jax.random.split(streams.stream(key, streams.SEARCH_NOISE, t))
+
+        lv, bn_val, g_alpha = self.alpha_grad(st, hp, val_batch, train_batch, k_alpha)
+        upd, opt_alpha = self.alpha_optimizer(hp).update(g_alpha, st.opt_alpha, st.alpha)
+        alpha = optax.apply_updates(st.alpha, upd)
+        bn = bn_val if self.cfg.search.bn_update_on_alpha_step else st.bn
+
+        (lt, bn), g_theta = jax.value_and_grad(self.loss, has_aux=True)(
+            st.params, bn, alpha, train_batch, k_theta)
+        upd, opt_theta = self.theta_optimizer(hp).update(g_theta, st.opt_theta, st.params)
+        params = optax.apply_updates(st.params, upd)
+
+        new = SearchState(params=params, bn=bn, alpha=alpha, opt_theta=opt_theta, opt_alpha=opt_alpha,
+                          step=t + 1, alive=st.alive)
+        ok = st.alive & jnp.isfinite(lv) & jnp.isfinite(lt) & tree_all_finite((params, bn, alpha))
+        frozen = st.replace(step=t + 1, alive=jnp.asarray(False))
+        out = keep_if(ok, new, frozen)
+        return out, (jnp.where(ok, lt, jnp.nan), jnp.where(ok, lv, jnp.nan))
+
+    def epoch(self, st: SearchState, key, hp):
+        """One epoch (steps_per_epoch iterations, a lax.scan).  Metrics: mean losses, softmax(alpha)."""
+        def body(s, _):
+            return self.step(s, key, hp)
+
+        st, (lt, lv) = jax.lax.scan(body, st, None, length=self.steps_per_epoch)
+        metrics = {"search_train_loss": jnp.mean(lt), "search_val_loss": jnp.mean(lv),
+                   "alpha_history": self.space.weights(st.alpha)}
+        return st, metrics
+
+    def finalize(self, st: SearchState, key, hp):
+        """One-shot validation PSNR (eval mode, 2432 fresh samples), final alpha and its argmax."""
+        s = self.cfg.search
+        p = evaluate_psnr(self.space, st.params, st.bn, self.space.weights(st.alpha), key,
+                          n_batches=s.eval_batches, batch_size=s.batch_size)
+        ok = st.alive & jnp.isfinite(p)
+        return {"one_shot_psnr": jnp.where(ok, p, jnp.nan),
+                "alpha": st.alpha,
+                "alpha_softmax": self.space.weights(st.alpha),
+                "architecture": self.space.discretize(st.alpha),
+                "diverged": ~ok}

@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Table 1 of the paper: sequential space, 8 method rows x {blur, downsampling}, and Figures 3, 4, 6.
+
+    python experiments/run_table1.py                   # 'paper' on a GPU, 'smoke' otherwise
+    python experiments/run_table1.py --preset cpu      # full width/epochs, trials sized for 2 CPU cores
+    python experiments/run_table1.py --preset paper --rows das_good,das_all --problems blur
+
+Each row x problem is one batched program over its trials.  Random Sampling and Random
+Search share one batched retraining of 5 x T random architectures: random sampling reports
+candidate 0 of each seed, random search the best of the seed's 5 (by validation PSNR).
+Outputs (``--out``, default results/table1-<preset>/): trials.csv, runs/<problem>/<row>/
+(per-row trials.csv, config.json, arrays.npz), table1.md (ours beside the paper's), summary.csv,
+wall_times.csv, figures/ (fig3, fig4, fig6) and report/ (the full analysis report).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary, main_guard,  # noqa: E402
+                               resolve, run_rows)
+
+ROWS = [
+    Row("lg_only", "good", "Learnable Grad. only"),
+    Row("nets_only", "good", "Nets only"),
+    Row("das_good", "good", "DAS"),
+    Row("rs_good", "good", "Random Sampling"),
+    Row("rsearch_good", "good", "Random Search"),
+    Row("das_all", "all", "DAS"),
+    Row("rs_all", "all", "Random Sampling"),
+    Row("rsearch_all", "all", "Random Search"),
+]
+
+
+def figures(df, out: Path) -> list[Path]:
+    """Fig. 3 (scatter + regression, correlation in legend), Fig. 6 (degenerate removed), Fig. 4."""
+    import analysis
+    fig_dir = out / "figures"
+    das = df[df["method"] == "DAS"]
+    written = []
+    if len(das):
+        written.append(analysis.save_figure(analysis.scatter_figure(das), fig_dir / "fig3_scatter.png"))
+        for mode in ("search", "all"):
+            written.append(analysis.save_figure(analysis.scatter_figure(das, degenerate=mode),
+                                                fig_dir / f"fig6_scatter_no_degenerate_{mode}.png"))
+    for problem in sorted(df["problem"].unique()):
+        picks = []
+        for method in ("Random Sampling", "DAS"):
+            sub = df[(df["problem"] == problem) & (df["op_set"] == "good") & (df["method"] == method)]
+            if sub["arch_psnr"].notna().any():
+                picks.append(analysis.best_and_worst(df, method, problem, "good"))
+        if picks:
+            import pandas as pd
+            fig = analysis.architecture_figure(pd.concat(picks))
+            written.append(analysis.save_figure(fig, fig_dir / f"fig4_architectures_{problem}.png"))
+    return written
+
+
+def main(argv=None) -> int:
+    parser = build_parser(__doc__.splitlines()[1], ROWS)
+    args = parser.parse_args(argv)
+    preset, overrides, seeds, rows, problems, hp, out = resolve(args, "table1", ROWS)
+    fingerprint = {"table": "table1", "preset": preset, "overrides": overrides, "seeds": seeds,
+                   "hparams": hp.name}
+    check_out_dir(out, fingerprint, args.overwrite)
+    print(f"[table1] preset '{preset}', {len(seeds)} trials per row, rows {[r.key for r in rows]}, "
+          f"problems {problems}, hparams {hp.name}; {env_summary()}")
+    print(f"[table1] writing to {out}/")
+    t0 = time.perf_counter()
+    df = run_rows(table="table1", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
+                  hp=hp, out=out)
+
+    import analysis
+    from dasjax.results import atomic_write_text
+    table = analysis.results_table(df, reference="table1")
+    md = table.to_markdown()
+    atomic_write_text(out / "table1.md", f"# Table 1 (preset {preset}, {len(seeds)} trials per row)\n\n"
+                      "Each cell: ours (paper, ours - paper).\n\n" + md + "\n")
+    atomic_write_text(out / "table1.tex", table.to_latex())
+    summary = analysis.summarize(df, n_resamples=999)
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    if not args.no_figures:
+        figures(df, out)
+        analysis.write_report(df, out / "report", reference="table1", n_resamples=999)
+    print()
+    print(md)
+    print(f"\n[table1] done in {time.perf_counter() - t0:.1f}s; results in {out}/ "
+          f"(table1.md, trials.csv, wall_times.csv, figures/, report/)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard(main))

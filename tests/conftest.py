@@ -1,0 +1,23 @@
+"""Shared tiny configurations; compiled programs are reused through module-scoped fixtures."""
+import os
+
+os.environ.setdefault("XLA_FLAGS", "")
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+import dasjax  # noqa: E402
+
+jax.config.update("jax_enable_x64", False)
+
+
+def tiny(**kw):
+    """A few-second config: width 4, 3 layers, batch 16, 2 epochs x 3 steps."""
+    base = dict(width=4, n_layers=3, batch_size=16, steps_per_epoch=3, epochs=2, eval_batches=2,
+                progress=False, fast_compile=True)
+    base.update(kw)
+    return dasjax.make_config(**base)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    return tiny(op_set="all")

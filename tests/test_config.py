@@ -1,0 +1,184 @@
+"""Config validation and the spec's register: every default is a field, every variant is live."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tiny
+
+import dasjax
+from dasjax.api import resolve_hparams
+from dasjax.evaluate import evaluate_psnr
+from dasjax.optim import lr_factor
+from dasjax.search import SearchProgram
+from dasjax.spaces import make_space
+
+# (flat override, section, field) for every unstated choice of spec §13 that the core implements
+REGISTER_VARIANTS = [
+    ({"noise_std": 0.01}, "problem", "noise_std"),                  # 1
+    ({"noise_layer_std": 0.3}, "space", "noise_layer_std"),         # 2
+    ({"blur_units": "linspace"}, "problem", "blur_units"),          # 3
+    ({"blur_units": "pixel"}, "problem", "blur_units"),
+    ({"boundary": "circular"}, "problem", "boundary"),              # 4
+    ({"problem": "downsampling", "ds_mode": "avgpool"}, "problem", "ds_mode"),   # 5
+    ({"x0": "measurement"}, "problem", "x0"),                       # 6
+    ({"problem": "downsampling", "x0": "interp"}, "problem", "x0"),
+    ({"psnr_mode": "pooled"}, "problem", "psnr_mode"),              # 7
+    ({"psnr_peak": 2.0}, "problem", "psnr_peak"),
+    ({"amplitude": (0.5, 1.5)}, "problem", "amplitude"),            # 8
+    ({"tau_learnable": False}, "space", "tau_learnable"),           # 9
+    ({"tau_init": "inverse_norm", "problem": "downsampling"}, "space", "tau_init"),
+    ({"noise_tau_learnable": False}, "space", "noise_tau_learnable"),
+    ({"width": 6}, "space", "width"),                               # 10
+    ({"cnn_kernel_size": 5}, "space", "kernel_size"),
+    ({"bias": False}, "space", "bias"),
+    ({"roll_shift": 2}, "space", "roll_shift"),                     # 11
+    ({"global_skip": False}, "space", "global_skip"),               # 12
+    ({"alpha_init_std": 0.5}, "space", "alpha_init_std"),           # 13
+    ({"order": 2}, "search", "order"),                              # 14
+    ({"kind": "linear_decay"}, "schedule", "kind"),                 # 16
+    ({"milestone_divisors": (2.0,)}, "schedule", "milestone_divisors"),
+    ({"warmup_epochs": 1}, "schedule", "warmup_epochs"),            # 17
+    ({"warmup_mode": "ramp_from_zero"}, "schedule", "warmup_mode"),
+    ({"warmup_mode": "freeze"}, "schedule", "warmup_mode"),
+    ({"adam_b1": 0.5}, "schedule", "adam_b1"),
+    ({"bn_update_on_alpha_step": False}, "search", "bn_update_on_alpha_step"),
+    ({"bn_unbiased_running_var": False}, "space", "bn_unbiased_running_var"),
+    ({"unroll_lr": 0.3, "order": 2}, "search", "unroll_lr"),
+]
+
+HP = dasjax.H1.replace(name="probe", alpha_lr=0.05, alpha_warmup=True, theta_scheduler=True)
+
+
+def probe(cfg, hp=HP):
+    """Cheap fingerprint of everything a config drives: data, two search steps, eval, schedule."""
+    space = make_space(cfg, dasjax.make_problem(cfg.problem))
+    hps, types, _ = resolve_hparams(hp, 1)
+    hps = jax.tree_util.tree_map(lambda x: x[0], hps)
+    prog = SearchProgram(cfg, space, types)
+    key = jax.random.key(0)
+    st = prog.init(key, hps)
+    metrics = []
+    for _ in range(2):
+        st, m = prog.step(st, key, hps)
+        metrics.append(jnp.stack(m))
+    batch = space.problem.sample(jax.random.key(1), 4)
+    psnr = evaluate_psnr(space, st.params, st.bn, space.weights(st.alpha), key, n_batches=1, batch_size=4)
+    sched = jnp.stack([lr_factor(e * cfg.search.steps_per_epoch, warmup=1.0, scheduler=1.0, epochs=50,
+                                 steps_per_epoch=cfg.search.steps_per_epoch, cfg=cfg.schedule)
+                       for e in range(50)])
+    leaves = [jnp.ravel(x) for x in jax.tree_util.tree_leaves((st.params, st.bn))]
+    return {"alpha": np.asarray(st.alpha), "loss": np.asarray(jnp.stack(metrics)),
+            "theta": np.asarray(jnp.concatenate(leaves)) if cfg.space.width == 4 else None,
+            "x0": np.asarray(batch.x0), "x": np.asarray(batch.x), "psnr": float(psnr),
+            "sched": np.asarray(sched)}
+
+
+def differs(a, b):
+    for k in a:
+        x, y = a[k], b[k]
+        if x is None or y is None or np.shape(x) != np.shape(y):
+            return True
+        if not np.allclose(x, y, rtol=1e-6, atol=1e-7):
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def default_probes():
+    with jax.disable_jit():
+        return {p: probe(tiny(op_set="all", problem=p)) for p in ("blur", "downsampling")}
+
+
+@pytest.mark.parametrize("override,section,field", REGISTER_VARIANTS,
+                         ids=[f"{s}.{f}={list(o.values())[-1]}" for o, s, f in REGISTER_VARIANTS])
+def test_register_variant_is_a_live_field(override, section, field, default_probes):
+    cfg = tiny(op_set="all", **override)
+    default = dasjax.Config()
+    assert getattr(getattr(cfg, section), field) != getattr(getattr(default, section), field)
+    with jax.disable_jit():
+        got = probe(cfg)
+    assert differs(got, default_probes[cfg.problem.name]), f"{section}.{field} changed nothing"
+
+
+def test_register_defaults_match_spec():
+    c = dasjax.Config()
+    assert (c.problem.noise_std, c.space.noise_layer_std, c.problem.blur_units, c.problem.boundary,
+            c.problem.ds_mode, c.problem.x0, c.problem.psnr_peak, c.problem.amplitude) == \
+        (0.10, 0.10, "omega", "zero", "stride", "adjoint", 1.0, None)
+    assert (c.space.tau_learnable, c.space.tau_init, c.space.width, c.space.kernel_size, c.space.bias,
+            c.space.roll_shift, c.space.global_skip, c.space.alpha_init_std, c.space.n_layers) == \
+        (True, 1.0, 64, 3, True, 1, True, 1e-3, 10)
+    assert (c.search.order, c.search.epochs, c.search.steps_per_epoch, c.search.batch_size) == (1, 50, 19, 128)
+    assert c.schedule.milestones(50) == (18, 31, 43) and c.schedule.warmup_epochs == 5
+    assert (c.retrain.epochs, dasjax.H1.theta_optimizer) == (50, "adam")
+
+
+def test_theta_optimizer_variant_and_schedule_values():
+    """Register #15 (theta optimizer) and the exact "Linear" step / warm-up values of spec §6.3."""
+    sgd = dasjax.H1.replace(name="H1-sgd", theta_optimizer="Gradient Descent")
+    assert sgd.theta_optimizer == "sgd"
+    with jax.disable_jit():
+        assert differs(probe(tiny(op_set="all"), sgd.replace(alpha_lr=0.05, theta_scheduler=True)),
+                       probe(tiny(op_set="all")))
+    cfg = dasjax.ScheduleConfig()
+    f = [float(lr_factor(e, warmup=0.0, scheduler=1.0, epochs=50, steps_per_epoch=1, cfg=cfg)) for e in range(50)]
+    assert f[17] == 1.0 and f[18] == pytest.approx(0.1) and f[31] == pytest.approx(0.01) and f[43] == pytest.approx(1e-3)
+    w = [float(lr_factor(e, warmup=1.0, scheduler=1.0, epochs=50, steps_per_epoch=1, cfg=cfg)) for e in range(50)]
+    assert w[:6] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0])
+    assert w[22] == 1.0 and w[23] == pytest.approx(0.1)          # milestones counted after the warm-up
+
+
+def test_retrain_variants():
+    problem = dasjax.make_problem(dasjax.ProblemConfig())
+    shared = make_space(tiny(op_set="good"), problem, share_f=True)
+    separate = make_space(tiny(op_set="good", share_f=False), problem, share_f=False)
+    assert shared.layer.n_slots == 1 and separate.layer.n_slots == 2
+    assert tiny(n_random_search=3).retrain.n_random_search == 3
+
+
+@pytest.mark.parametrize("kw,field", [
+    ({"op_set": ("lg", "conv")}, "op_set"),
+    ({"op_set": "best"}, "op_set"),
+    ({"width": 0}, "width"),
+    ({"width": -3}, "width"),
+    ({"epochs": 0}, "epochs"),
+    ({"n_layers": 0}, "n_layers"),
+    ({"batch_size": -1}, "batch_size"),
+    ({"problem": "deblur"}, "problem"),
+    ({"blur_units": "inch"}, "blur_units"),
+    ({"order": 3}, "order"),
+    ({"no_such_field": 1}, "no_such_field"),
+])
+def test_bad_config_names_the_field(kw, field):
+    with pytest.raises(ValueError, match=field):
+        dasjax.make_config(**kw)
+
+
+@pytest.mark.parametrize("kw,field", [({"theta_lr": 0.0}, "theta_lr"), ({"alpha_lr": -1e-3}, "alpha_lr"),
+                                      ({"alpha_optimizer": "rmsprop"}, "alpha_optimizer"),
+                                      ({"theta_wd": -1.0}, "theta_wd")])
+def test_bad_hparams_name_the_field(kw, field):
+    with pytest.raises(ValueError, match=field):
+        dasjax.H1.replace(**kw)
+
+
+def test_mismatched_trial_axes_name_the_field(tiny_cfg):
+    with pytest.raises(ValueError, match="hparams"):
+        dasjax.search(tiny_cfg, [0, 1, 2], [dasjax.H1, dasjax.H2])
+    archs = dasjax.fixed_architectures(tiny_cfg, "net", 2)
+    with pytest.raises(ValueError, match="architectures"):
+        dasjax.retrain(tiny_cfg, archs, [0, 1, 2])
+    with pytest.raises(ValueError, match="hparams"):
+        dasjax.search(tiny_cfg, [0], [dasjax.H1, dasjax.BOHB_BLUR] if hasattr(dasjax, "BOHB_BLUR")
+                      else [dasjax.H1, dasjax.hparams.BOHB_BLUR])
+    with pytest.raises(ValueError, match="method"):
+        dasjax.run_method(tiny_cfg, "Grid Search", [0])
+    with pytest.raises(ValueError, match="seeds"):
+        dasjax.search(tiny_cfg, [])
+
+
+def test_config_roundtrip_json():
+    cfg = tiny(op_set=("lg", "roll"), amplitude=(0.5, 1.0))
+    import json
+    back = dasjax.Config.from_dict(json.loads(cfg.to_json()))
+    assert back == cfg

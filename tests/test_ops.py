@@ -1,0 +1,76 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dasjax
+from dasjax.ops import OpLayer, f_apply, f_init, mix
+
+
+def reference_f(p, s, x, train, cfg):
+    """PyTorch semantics written with lax.conv: Conv1d(1->W) -> BatchNorm1d -> ReLU -> Conv1d(W->1)."""
+    k = cfg.kernel_size
+    w1 = p["w1"].T[:, None, :]                      # (W, 1, k)  OIH
+    w2 = p["w2"][None, :, :]                        # (1, W, k)
+    dn = ("NCH", "OIH", "NCH")
+    h = jax.lax.conv_general_dilated(x[:, None, :], w1, (1,), [(k // 2, k // 2)], dimension_numbers=dn)
+    h = h + p["b1"][None, :, None]
+    if train:
+        mean, var = h.mean((0, 2)), h.var((0, 2))
+        n = h.shape[0] * h.shape[2]
+        new = {"mean": 0.9 * s["mean"] + 0.1 * mean, "var": 0.9 * s["var"] + 0.1 * var * n / (n - 1)}
+    else:
+        mean, var, new = s["mean"], s["var"], s
+    h = (h - mean[None, :, None]) / jnp.sqrt(var[None, :, None] + 1e-5) * p["gamma"][None, :, None] \
+        + p["beta"][None, :, None]
+    h = jax.nn.relu(h)
+    out = jax.lax.conv_general_dilated(h, w2, (1,), [(k // 2, k // 2)], dimension_numbers=dn)
+    return out[:, 0, :] + p["b2"], new
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_cnn_matches_lax_conv_reference(train):
+    cfg = dasjax.SpaceConfig(width=8)
+    p, s = f_init(jax.random.key(0), cfg)
+    p = {**p, "gamma": p["gamma"] + 0.3, "beta": p["beta"] - 0.2}
+    s = {"mean": s["mean"] + 0.1, "var": s["var"] * 1.5}
+    x = jax.random.normal(jax.random.key(1), (16, 50)) + 0.7
+    out, new = f_apply(p, s, x, train, cfg)
+    ref, ref_new = reference_f(p, s, x, train, cfg)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(new["mean"], ref_new["mean"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(new["var"], ref_new["var"], rtol=1e-4, atol=1e-5)
+    # gradients agree too
+    g = jax.grad(lambda q: f_apply(q, s, x, train, cfg)[0].sum())(p)
+    g_ref = jax.grad(lambda q: reference_f(q, s, x, train, cfg)[0].sum())(p)
+    for name in g:
+        np.testing.assert_allclose(g[name], g_ref[name], rtol=2e-3, atol=2e-3)
+
+
+def test_pytorch_default_init_bounds():
+    cfg = dasjax.SpaceConfig(width=64)
+    p, s = f_init(jax.random.key(0), cfg)
+    assert float(jnp.abs(p["w1"]).max()) <= 1 / np.sqrt(3) and float(jnp.abs(p["w1"]).max()) > 0.5 / np.sqrt(3)
+    assert float(jnp.abs(p["w2"]).max()) <= 1 / np.sqrt(64 * 3)
+    np.testing.assert_array_equal(p["gamma"], 1.0)
+    np.testing.assert_array_equal(s["var"], 1.0)
+
+
+def test_ops_semantics():
+    problem = dasjax.make_problem(dasjax.ProblemConfig(name="blur"))
+    cfg = dasjax.SpaceConfig(width=4, op_set=("lg", "net", "roll", "noise"))
+    layer = OpLayer(cfg.ops, cfg, problem)
+    params, state = layer.init(jax.random.key(0))
+    b = problem.sample(jax.random.key(1), 8)
+    outs, _ = layer.apply(params, state, b.x0, b.y, jax.random.key(2), train=True)
+    assert outs.shape == (4, 8, 50)
+    np.testing.assert_allclose(outs[2], jnp.roll(b.x0, 1, axis=1))           # roll by +1
+    fx, _ = f_apply(jax.tree_util.tree_map(lambda a: a[0], params["f"]),
+                    jax.tree_util.tree_map(lambda a: a[0], state["f"]), b.x0, True, cfg)
+    g = problem.data_grad(b.x0, b.y)
+    np.testing.assert_allclose(outs[0], b.x0 - g - fx, rtol=1e-5, atol=1e-5)  # tau = 1
+    noise = outs[3] - (b.x0 - g)
+    assert 0.07 < float(noise.std()) < 0.13                                   # sigma_L = 0.1
+    # mixing: one-hot weights select exactly one op; zero weights never leak NaN
+    bad = outs.at[1].set(jnp.inf)
+    np.testing.assert_array_equal(mix(bad, jnp.array([0.0, 0.0, 1.0, 0.0])), outs[2])

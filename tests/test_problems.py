@@ -1,0 +1,77 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dasjax
+from dasjax.problems import blur_kernel, make_problem, psnr
+
+
+@pytest.mark.parametrize("name", ["blur", "downsampling"])
+@pytest.mark.parametrize("variant", [{}, {"boundary": "circular"}, {"ds_mode": "avgpool"},
+                                     {"blur_units": "linspace"}])
+def test_adjoint_identity(name, variant):
+    """<A x, r> == <x, A^T r> for random x, r."""
+    p = make_problem(dasjax.ProblemConfig(name=name, **variant))
+    kx, kr = jax.random.split(jax.random.key(0))
+    x = jax.random.normal(kx, (64, 50))
+    r = jax.random.normal(kr, (64,) + p.measurement_shape)
+    lhs = jnp.sum(p.forward(x) * r, axis=1)
+    rhs = jnp.sum(x * p.adjoint(r), axis=1)
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-5, atol=1e-4)
+
+
+def test_operator_shapes_and_kernel():
+    blur = make_problem(dasjax.ProblemConfig(name="blur"))
+    ds = make_problem(dasjax.ProblemConfig(name="downsampling"))
+    assert blur.matrix.shape == (50, 50)
+    assert ds.matrix.shape == (13, 50)      # stride-4 pick of 0, 4, ..., 48
+    # spec §1.4 table: omega units ~ [0.109, 0.141, 0.164, 0.173, ...]; linspace [0, .003, .166, .664, ...]
+    np.testing.assert_allclose(blur_kernel(dasjax.ProblemConfig()), [0.109, 0.141, 0.164, 0.173, 0.164, 0.141, 0.109], atol=1e-3)
+    np.testing.assert_allclose(blur_kernel(dasjax.ProblemConfig(blur_units="linspace")),
+                               [0.000, 0.003, 0.166, 0.664, 0.166, 0.003, 0.000], atol=1e-3)
+    px = blur_kernel(dasjax.ProblemConfig(blur_units="pixel"))
+    assert px[3] > 0.9999
+    # blur rows sum to 1 away from the boundary (normalised kernel)
+    np.testing.assert_allclose(blur.matrix[10:40].sum(1), 1.0, rtol=1e-6)
+
+
+def test_sampler_statistics():
+    """Per-point mean / std of x match a numpy Monte-Carlo of x = cos(f w + Ox) + Oy; fresh per key."""
+    p = make_problem(dasjax.ProblemConfig())
+    x = np.asarray(p.sample_signals(jax.random.key(1), 40000))
+    rng = np.random.default_rng(0)
+    n = 200000
+    w = np.linspace(-np.pi / 2, np.pi / 2, 50)
+    ref = np.cos(rng.uniform(0, 2 * np.pi, (n, 1)) * w + rng.normal(size=(n, 1))) + rng.normal(size=(n, 1))
+    assert x.shape == (40000, 50)
+    np.testing.assert_allclose(x.mean(0), ref.mean(0), atol=0.03)
+    np.testing.assert_allclose(x.std(0), ref.std(0), atol=0.03)
+    # the offset O_y is the only source of a constant shift: mean over points ~ N(0,1) + mean cos
+    x2 = np.asarray(p.sample_signals(jax.random.key(2), 40000))
+    assert not np.allclose(x[:5], x2[:5])            # a new key gives new signals
+    np.testing.assert_array_equal(x, np.asarray(p.sample_signals(jax.random.key(1), 40000)))
+
+
+def test_measurement_noise_and_input():
+    cfg = dasjax.ProblemConfig(name="downsampling", noise_std=0.1)
+    p = make_problem(cfg)
+    b = p.sample(jax.random.key(3), 20000)
+    resid = np.asarray(b.y - p.forward(b.x))
+    assert abs(resid.std() - 0.1) < 2e-3 and abs(resid.mean()) < 2e-3
+    np.testing.assert_allclose(b.x0, p.adjoint(b.y), rtol=1e-5, atol=1e-5)   # x0 = A^T y
+
+
+def test_psnr_hand_computed():
+    x = jnp.zeros((2, 4))
+    x_hat = jnp.array([[0.1, 0.1, 0.1, 0.1], [0.2, 0.0, 0.0, 0.0]])
+    # sample 0: mse 0.01 -> 20 dB; sample 1: mse 0.01 -> 20 dB
+    assert float(psnr(x_hat, x)) == pytest.approx(20.0, abs=1e-4)
+    x_hat = jnp.array([[0.1, 0.1, 0.1, 0.1], [0.01, 0.01, 0.01, 0.01]])
+    expect = (10 * math.log10(1 / 0.01) + 10 * math.log10(1 / 1e-4)) / 2   # mean of per-sample PSNRs
+    assert float(psnr(x_hat, x)) == pytest.approx(expect, abs=1e-3)
+    pooled = 10 * math.log10(1 / ((0.01 + 1e-4) / 2))
+    assert float(psnr(x_hat, x, mode="pooled")) == pytest.approx(pooled, abs=1e-3)
+    assert float(psnr(x_hat * 2, x * 2, peak=2.0)) == pytest.approx(expect, abs=1e-3)
