@@ -80,16 +80,22 @@ class RetrainResult:
     memory: dict = field(default_factory=dict)
 
 
-def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search") -> SearchResult:
+def _run_kw(cfg, progress, checkpoint):
+    return dict(chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
+                progress=cfg.run.progress if progress is None else progress,
+                fast_compile=cfg.run.fast_compile, checkpoint=checkpoint,
+                checkpoint_every=cfg.run.checkpoint_every)
+
+
+def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search",
+           checkpoint=None) -> SearchResult:
     """Batched DAS search: one trial per seed, all in one compiled program."""
     seeds = _seeds(seeds)
     hp, types, names = resolve_hparams(hparams, len(seeds))
     space = make_space(cfg, make_problem(cfg.problem))
     program = SearchProgram(cfg, space, types)
-    out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.epochs,
-                      chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
-                      progress=cfg.run.progress if progress is None else progress, desc=desc,
-                      fast_compile=cfg.run.fast_compile)
+    out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.epochs, desc=desc,
+                      **_run_kw(cfg, progress, checkpoint))
     f = out.final
     return SearchResult(seeds=seeds, hparams=names, alpha=f["alpha"], alpha_softmax=f["alpha_softmax"],
                         architecture=f["architecture"],
@@ -99,7 +105,7 @@ def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search"
 
 
 def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progress=None,
-            desc="retrain") -> RetrainResult:
+            desc="retrain", checkpoint=None) -> RetrainResult:
     """Train each one-hot architecture (T, layers, ops) from scratch; report its architecture PSNR."""
     seeds = _seeds(seeds)
     archs = np.asarray(architectures, dtype=np.float32)
@@ -115,9 +121,7 @@ def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progr
     program = RetrainProgram(cfg, space, types)
     keys = trial_keys(seeds) if keys is None else keys
     out = run_batched(program, keys, hp, (jax.numpy.asarray(archs),), n_epochs=cfg.retrain.epochs,
-                      chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
-                      progress=cfg.run.progress if progress is None else progress, desc=desc,
-                      fast_compile=cfg.run.fast_compile)
+                      desc=desc, **_run_kw(cfg, progress, checkpoint))
     return RetrainResult(seeds=seeds, hparams=names, architecture=archs,
                          arch_strings=[space.arch_string(a) for a in archs],
                          arch_psnr=out.final["arch_psnr"], diverged=out.final["diverged"],
@@ -160,8 +164,19 @@ class MethodResult:
     arrays: dict                    # name -> (T, ...) per-trial arrays (curves, alpha history)
 
 
-def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None) -> MethodResult:
-    """Run one method of Table 1 for every seed as batched programs."""
+def _ckpt(checkpoint_dir, name):
+    if checkpoint_dir is None:
+        return None
+    from pathlib import Path
+    return Path(checkpoint_dir) / f"{name}.npz"
+
+
+def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
+               checkpoint_dir=None) -> MethodResult:
+    """Run one method of Table 1 for every seed as batched programs.
+
+    With ``checkpoint_dir``, each stage checkpoints there and a rerun resumes where it stopped.
+    """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not allowed; choose one of {list(METHODS)}")
     seeds = _seeds(seeds)
@@ -171,22 +186,27 @@ def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None) 
         op = _FIXED_OP[method]
         if op not in cfg.space.ops:
             raise ValueError(f"method {method!r} needs op {op!r}, which op set {list(cfg.space.ops)} lacks")
-        r = retrain(cfg, fixed_architectures(cfg, op, T), seeds, hparams, progress=progress, desc=method)
+        r = retrain(cfg, fixed_architectures(cfg, op, T), seeds, hparams, progress=progress, desc=method,
+                    checkpoint=_ckpt(checkpoint_dir, "retrain"))
         return MethodResult(method, seeds, r.hparams, r.arch_psnr, nan, r.arch_strings, None, r.diverged,
                             r.wall_time_s, r.compile_time_s, dict(r.history))
     if method == "DAS":
-        s = search(cfg, seeds, hparams, progress=progress, desc="DAS search")
-        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc="DAS retrain")
+        s = search(cfg, seeds, hparams, progress=progress, desc="DAS search",
+                   checkpoint=_ckpt(checkpoint_dir, "search"))
+        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc="DAS retrain",
+                    checkpoint=_ckpt(checkpoint_dir, "retrain"))
         arrays = {**s.history, **r.history}
         return MethodResult(method, seeds, s.hparams, r.arch_psnr, s.one_shot_psnr, s.arch_strings,
                             s.alpha_softmax, s.diverged | r.diverged, s.wall_time_s + r.wall_time_s,
                             s.compile_time_s + r.compile_time_s, arrays)
     sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
-                                         n_candidates=1 if method == "Random Sampling" else None)
+                                         n_candidates=1 if method == "Random Sampling" else None,
+                                         checkpoint_dir=checkpoint_dir)
     return sampling if method == "Random Sampling" else searching
 
 
-def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candidates=None):
+def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candidates=None,
+                   checkpoint_dir=None):
     """Random Sampling and Random Search from one batched retraining of n x T random architectures.
 
     Candidate 0 of each seed is that seed's Random-Sampling trial; Random Search reports the
@@ -201,7 +221,7 @@ def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candida
     hp_names = hparams if isinstance(hparams, (str, hpmod.HParamSet)) or hparams is None \
         else list(hparams) * n
     r = retrain(cfg, archs, np.tile(seeds, n), hp_names, keys=keys, progress=progress,
-                desc=f"random archs ({n}x{T})")
+                desc=f"random archs ({n}x{T})", checkpoint=_ckpt(checkpoint_dir, "retrain"))
     psnr = r.arch_psnr.reshape(n, T)
     nan = np.full(T, np.nan)
     hist = {k: v.reshape((n, T) + v.shape[1:]) for k, v in r.history.items()}

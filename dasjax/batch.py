@@ -12,8 +12,12 @@ every chunk.  Trials are independent, so chunking never changes results.
 """
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import sys
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import jax
@@ -104,23 +108,84 @@ def _compiled_for(program, keys, hp, inputs, epochs_per_call, fast_compile) -> _
 
 
 def _progress(total, desc, enabled):
-    if not enabled:
+    """A tqdm bar on a terminal; None (and one log line per chunk instead) otherwise."""
+    if not enabled or not sys.stderr.isatty():
         return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="epoch", leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+def _fingerprint(program, keys, hp, inputs, n_epochs, chunk) -> str:
+    """Identifies a run: a checkpoint is only resumed by the run that wrote it."""
+    h = hashlib.sha256(repr(getattr(program, "cache_key", type(program).__name__)).encode())
+    h.update(np.asarray(jax.random.key_data(keys)).tobytes())
+    for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
+        h.update(np.asarray(leaf).tobytes())
+    h.update(f"{n_epochs}/{chunk}".encode())
+    return h.hexdigest()
+
+
+def _to_host(leaf):
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(leaf)), str(jax.random.key_impl(leaf))
+    return np.asarray(leaf), None
+
+
+def save_checkpoint(path, fingerprint, c0, epochs_done, state, metrics, done_final, done_metrics) -> None:
+    """The full batched state of the running chunk (params, BN stats, optimizer states, step
+    counters, alive flags; typed keys as key data) + everything finished so far, written atomically."""
+    leaves = jax.tree_util.tree_leaves(state)
+    arrays, key_impls = {}, {}
+    for i, leaf in enumerate(leaves):
+        arrays[f"state/{i}"], impl = _to_host(leaf)
+        if impl is not None:
+            key_impls[i] = impl
+    for prefix, tree in (("metrics", metrics), ("done_final", done_final), ("done_metrics", done_metrics)):
+        for name, v in tree.items():
+            arrays[f"{prefix}/{name}"] = np.asarray(v)
+    meta = {"fingerprint": fingerprint, "c0": c0, "epochs_done": epochs_done, "n_leaves": len(leaves),
+            "key_impls": key_impls}
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    from .results import atomic_write_bytes
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path, fingerprint, state_like):
+    """Restore what :func:`save_checkpoint` wrote, or None if absent / from another run."""
+    path = Path(path)
+    if not path.exists():
         return None
-    return tqdm(total=total, desc=desc, unit="epoch", leave=False, disable=None,
-                dynamic_ncols=True, file=sys.stderr)
+    with np.load(path) as z:
+        meta = json.loads(bytes(z["__meta__"]).decode())
+        if meta["fingerprint"] != fingerprint:
+            return None
+        groups = {p: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(p + "/")}
+                  for p in ("metrics", "done_final", "done_metrics")}
+        if meta["n_leaves"] == 0:          # saved at a chunk boundary: no running state
+            return meta, None, groups
+        treedef = jax.tree_util.tree_structure(state_like)
+        leaves = []
+        for i, like in enumerate(jax.tree_util.tree_leaves(state_like)):
+            a = z[f"state/{i}"]
+            impl = meta["key_impls"].get(str(i))
+            leaves.append(jax.random.wrap_key_data(a, impl=impl) if impl else jnp.asarray(a, like.dtype))
+    return meta, jax.tree_util.tree_unflatten(treedef, leaves), groups
 
 
 def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 epochs_per_call=1, progress=True, desc="trials", log=None,
-                fast_compile=False) -> BatchOutput:
+                fast_compile=False, checkpoint=None, checkpoint_every=5,
+                on_checkpoint=None) -> BatchOutput:
     """Run ``program`` for every trial; returns stacked final outputs and per-epoch metrics.
 
     keys: typed PRNG keys (T,); hp: HParams with (T,) leaves; inputs: extra per-trial arrays
     (leading axis T) passed to ``init`` (e.g. the architectures to retrain).
+    checkpoint: a file path; the full state is saved there every ``checkpoint_every`` epochs and
+    a rerun with identical inputs resumes from it, with the same numbers as an uninterrupted run.
+    on_checkpoint(c0, epochs_done) is called after each save (tests use it to simulate a kill).
     """
     T = int(keys.shape[0])
     for name, leaf in [("hparams", l) for l in jax.tree_util.tree_leaves(hp)] + \
@@ -133,42 +198,81 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     if n_epochs % k:
         k = 1  # keep one compiled epoch call for every call
     calls = n_epochs // k
+    save_every = max(1, int(checkpoint_every) // k) if checkpoint else None
+    fp = _fingerprint(program, keys, hp, inputs, n_epochs, chunk) if checkpoint else None
 
     t_start = time.perf_counter()
     compiled = None
-    finals, metrics = [], []
-    bar = _progress(calls * k * ((T + chunk - 1) // chunk), desc, progress)
-    quiet_log = log if log is not None else (print if progress and bar is not None and bar.disable else None)
-    for c0 in range(0, T, chunk):
-        idx = _pad_index(c0, min(c0 + chunk, T), chunk)
+    done_final: dict = {}
+    done_metrics: dict = {}
+    n_chunks = (T + chunk - 1) // chunk
+    bar = _progress(calls * k * n_chunks, desc, progress)
+    say = log if log is not None else (print if progress and bar is None else None)
+    ckpt = None
+    if checkpoint:
+        idx0 = _pad_index(0, chunk, chunk)
+        like = jax.eval_shape(jax.vmap(program.init), keys[idx0], _take(hp, idx0),
+                              *(_take(x, idx0) for x in inputs))
+        ckpt = load_checkpoint(checkpoint, fp, like)
+        if ckpt:
+            done_final, done_metrics = dict(ckpt[2]["done_final"]), dict(ckpt[2]["done_metrics"])
+            if say:
+                say(f"[{desc}] resuming from {checkpoint}: {len(next(iter(done_final.values()), []))}/{T} "
+                    f"trials finished, chunk at trial {ckpt[0]['c0']} at epoch {ckpt[0]['epochs_done']}")
+    n_done = len(next(iter(done_final.values()), []))
+    if bar is not None:
+        bar.update(n_done // chunk * calls * k)
+    for c0 in range(n_done, T, chunk):
+        n_real = min(c0 + chunk, T) - c0
+        idx = _pad_index(c0, c0 + n_real, chunk)
         ck, chp, cin = keys[idx], _take(hp, idx), tuple(_take(x, idx) for x in inputs)
         if compiled is None:
             compiled = _compiled_for(program, ck, chp, cin, k, fast_compile)
         state = compiled.init(ck, chp, *cin)
-        per_call = []
-        for _ in range(calls):
+        per_call: list = []
+        start_call = 0
+        if ckpt and ckpt[0]["c0"] == c0 and ckpt[0]["epochs_done"] > 0:
+            meta, state, groups = ckpt
+            start_call = meta["epochs_done"] // k
+            per_call = [{n: v[:, i * k:(i + 1) * k] for n, v in groups["metrics"].items()}
+                        for i in range(start_call)]
+            if bar is not None:
+                bar.update(start_call * k)
+        for call in range(start_call, calls):
             state, m = compiled.epochs(state, ck, chp)
-            per_call.append(m)
+            per_call.append({n: np.asarray(v) for n, v in m.items()})
             if bar is not None:
                 bar.update(k)
+            epochs_done = (call + 1) * k
+            if checkpoint and ((call + 1) % save_every == 0) and call + 1 < calls:
+                metrics_so_far = {n: np.concatenate([m_[n] for m_ in per_call], axis=1) for n in per_call[0]}
+                save_checkpoint(checkpoint, fp, c0, epochs_done, state, metrics_so_far, done_final, done_metrics)
+                if say:
+                    el = time.perf_counter() - t_start
+                    frac = ((c0 - n_done) // chunk * calls + call + 1 - start_call) / \
+                        (((T - n_done + chunk - 1) // chunk) * calls - start_call)
+                    say(f"[{desc}] trials {c0 + 1}-{c0 + n_real}/{T}, epoch {epochs_done}/{n_epochs}, "
+                        f"{el:.0f}s elapsed, ETA {el / max(frac, 1e-9) - el:.0f}s (checkpoint saved)")
+                if on_checkpoint is not None:
+                    on_checkpoint(c0, epochs_done)
         fin = compiled.finalize(state, ck, chp)
-        n_real = min(c0 + chunk, T) - c0
-        finals.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[:n_real], fin))
+        for name, v in fin.items():
+            v = np.asarray(v)[:n_real]
+            done_final[name] = v if name not in done_final else np.concatenate([done_final[name], v])
         if per_call:
-            # each m: (chunk, k, ...) -> concatenate calls along the epoch axis
-            metrics.append({name: np.concatenate([np.asarray(m[name])[:n_real] for m in per_call], axis=1)
-                            for name in per_call[0]})
-        if quiet_log is not None:
-            quiet_log(f"[{desc}] trials {min(c0 + chunk, T)}/{T} done, "
-                      f"{time.perf_counter() - t_start:.1f}s elapsed")
+            for name in per_call[0]:
+                v = np.concatenate([m_[name][:n_real] for m_ in per_call], axis=1)
+                done_metrics[name] = v if name not in done_metrics else np.concatenate([done_metrics[name], v])
+        if checkpoint:   # chunk boundary (or the end): finished outputs only
+            save_checkpoint(checkpoint, fp, c0 + n_real, 0, {}, {}, done_final, done_metrics)
+        if say:
+            say(f"[{desc}] trials {c0 + n_real}/{T} done, {time.perf_counter() - t_start:.1f}s elapsed")
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t_start
-    final = {name: np.concatenate([f[name] for f in finals]) for name in finals[0]}
-    metric = {name: np.concatenate([m[name] for m in metrics]) for name in metrics[0]} if metrics else {}
-    return BatchOutput(final=final, metrics=metric, wall_time_s=wall,
-                       compile_time_s=compiled.compile_time_s, n_trials=T, chunk_size=chunk,
-                       memory=compiled.memory)
+    return BatchOutput(final=done_final, metrics=done_metrics, wall_time_s=wall,
+                       compile_time_s=compiled.compile_time_s if compiled else 0.0, n_trials=T,
+                       chunk_size=chunk, memory=compiled.memory if compiled else {})
 
 
 def trial_keys(seeds) -> jax.Array:

@@ -256,11 +256,13 @@ class RunConfig:
     epochs_per_call: int = 1           # epochs fused into one jitted call (between progress updates)
     progress: bool = True
     fast_compile: bool = False         # XLA optimisation level 0: quick compiles for tiny configs / tests
+    checkpoint_every: int = 5          # epochs between checkpoints (when a checkpoint path is given)
 
     def __post_init__(self):
         if self.chunk_size is not None:
             _positive("chunk_size", self.chunk_size, integer=True)
         _positive("epochs_per_call", self.epochs_per_call, integer=True)
+        _positive("checkpoint_every", self.checkpoint_every, integer=True)
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,12 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def science_dict(self) -> dict:
+        """Everything that can change results (the run section only changes how trials execute)."""
+        d = self.to_dict()
+        d.pop("run")
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=list)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--batch-size", type=int, default=None, help="samples per batch")
     p.add_argument("--problems", default=",".join(problems), help=f"comma list of {list(problems)}")
     p.add_argument("--rows", default="all", help=f"comma list of {[r.key for r in rows]} or 'all'")
+    p.add_argument("--op-sets", default="all", help="comma list of operation sets to run: "
+                                                    f"{sorted({r.op_set for r in rows})} or 'all'")
     p.add_argument("--hparams", default="H1", help=f"hyperparameter set: {sorted(hpmod.named_sets())} "
                                                    "or a JSON file written by run_hpo.py")
     p.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ...")
@@ -128,10 +131,20 @@ def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
         raise UsageError(f"--hparams: {e}") from None
     trials = args.trials or preset.trials
     seeds = list(range(args.seed, args.seed + trials))
-    sel_rows = [r for r in rows if r.key in _choices("rows", args.rows, [r.key for r in rows])]
+    op_sets = _choices("op-sets", args.op_sets, sorted({r.op_set for r in rows}))
+    sel_rows = [r for r in rows if r.key in _choices("rows", args.rows, [r.key for r in rows])
+                and r.op_set in op_sets]
+    if not sel_rows:
+        raise UsageError(f"--rows {args.rows} with --op-sets {args.op_sets} selects no row")
     sel_problems = _choices("problems", args.problems, problems)
     out = Path(args.out or f"results/{table}-{preset.name}")
     return preset.name, overrides, seeds, sel_rows, sel_problems, hp, out
+
+
+def run_fingerprint(table: str, preset: str, overrides: dict, seeds: list[int], hp) -> dict:
+    """What makes two runs of a table comparable: everything but how trials execute."""
+    return {"table": table, "preset": preset, "seeds": seeds, "hparams": hp.to_dict(),
+            "config": json.loads(json.dumps(make_config(**overrides).science_dict(), default=list))}
 
 
 def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
@@ -151,7 +164,6 @@ def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
     except OSError as e:
         raise UsageError(f"--out {out} is not writable: {e.strerror or e}") from None
     if overwrite and marker.exists() and json.loads(marker.read_text()) != fingerprint:
-        import shutil
         for child in ("runs", "report", "figures"):
             shutil.rmtree(out / child, ignore_errors=True)
     atomic_write_text(marker, json.dumps(fingerprint, indent=2, sort_keys=True))
@@ -178,7 +190,7 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
             cfg = make_config(problem=problem, op_set=row.op_set, **overrides)
             fp = {"table": table, "row": row.key, "method": row.method, "problem": problem,
                   "op_set": row.op_set, "seeds": seeds, "hparams": hp.to_dict(),
-                  "config": json.loads(cfg.to_json())}
+                  "config": json.loads(json.dumps(cfg.science_dict(), default=list))}
             path = row_dir(out, problem, row)
             if _row_done(path, fp):
                 log(f"[{table}] {problem} / {row.key}: already done, skipped")
@@ -186,19 +198,22 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                 continue
             log(f"[{table}] {problem} / {row.op_set} ops / {row.method}: {len(seeds)} trials ...")
             t0 = time.perf_counter()
+            ckpt_dir = path / "checkpoint"
             if row.method in ("Random Sampling", "Random Search"):
                 partner = next((r for r in pending if r.op_set == row.op_set and
                                 r.method in ("Random Sampling", "Random Search")), None)
                 both = partner is not None or row.method == "Random Search"
-                sampling, searching = random_methods(cfg, seeds, hp, n_candidates=None if both else 1)
+                sampling, searching = random_methods(cfg, seeds, hp, n_candidates=None if both else 1,
+                                                     checkpoint_dir=ckpt_dir)
                 results = {"Random Sampling": sampling, "Random Search": searching}
                 done = [(row, results[row.method])]
                 if partner is not None:
                     pending.remove(partner)
                     done.append((partner, results[partner.method]))
             else:
-                done = [(row, run_method(cfg, row.method, seeds, hp))]
+                done = [(row, run_method(cfg, row.method, seeds, hp, checkpoint_dir=ckpt_dir))]
             elapsed = time.perf_counter() - t0
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
             for r, res in done:
                 fp_r = dict(fp, row=r.key, method=r.method)
                 measured = {"table": table, "problem": problem, "row": r.key, "op_set": r.op_set,
@@ -210,6 +225,7 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                 save_results(row_dir(out, problem, r), recs,
                              {"run": fp_r, "measured": measured, "dasjax_version": __version__}, arrays)
                 walls.append(measured)
+                shutil.rmtree(row_dir(out, problem, r) / "checkpoint", ignore_errors=True)
                 log(f"[{table}] {problem} / {r.key}: median arch PSNR "
                     f"{np.nanmedian(res.arch_psnr) if np.isfinite(res.arch_psnr).any() else float('nan'):.2f} dB, "
                     f"{res.wall_time_s:.1f}s wall ({res.wall_time_s / len(seeds):.1f}s per trial)")

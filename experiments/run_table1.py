@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary, main_guard,  # noqa: E402
-                               resolve, run_rows)
+                               resolve, run_fingerprint, run_rows)
 
 ROWS = [
     Row("lg_only", "good", "Learnable Grad. only"),
@@ -63,9 +63,7 @@ def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[1], ROWS)
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "table1", ROWS)
-    fingerprint = {"table": "table1", "preset": preset, "overrides": overrides, "seeds": seeds,
-                   "hparams": hp.name}
-    check_out_dir(out, fingerprint, args.overwrite)
+    check_out_dir(out, run_fingerprint("table1", preset, overrides, seeds, hp), args.overwrite)
     print(f"[table1] preset '{preset}', {len(seeds)} trials per row, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
     print(f"[table1] writing to {out}/")

@@ -1,0 +1,148 @@
+"""Long runs that survive: checkpoint/resume, atomic writes, clear CLI errors, Table 1 end to end."""
+import importlib.util
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny
+
+import dasjax
+from dasjax.api import resolve_hparams
+from dasjax.batch import run_batched, trial_keys
+from dasjax.results import atomic_write_text
+from dasjax.search import SearchProgram
+from dasjax.spaces import make_space
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_gives_the_same_numbers(tmp_path):
+    """Stop after k checkpoint chunks (in the second trial chunk), resume, compare bitwise."""
+    cfg = tiny(op_set="all", epochs=4)
+    space = make_space(cfg, dasjax.make_problem(cfg.problem))
+    hp, types, _ = resolve_hparams("H1", 3)
+    prog = SearchProgram(cfg, space, types)
+    keys = trial_keys([0, 1, 2])
+    kw = dict(n_epochs=4, chunk_size=2, progress=False, fast_compile=True, checkpoint_every=1)
+    ref = run_batched(prog, keys, hp, **kw)
+    ckpt = tmp_path / "search.npz"
+
+    def kill(c0, epochs_done):
+        if c0 == 2 and epochs_done == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_batched(prog, keys, hp, checkpoint=ckpt, on_checkpoint=kill, **kw)
+    assert ckpt.exists()
+    calls = []
+    resumed = run_batched(prog, keys, hp, checkpoint=ckpt, on_checkpoint=lambda *a: calls.append(a), **kw)
+    assert calls == [(2, 3)]                      # only the remaining epochs of the last chunk ran
+    for name in ref.final:
+        np.testing.assert_array_equal(resumed.final[name], ref.final[name])
+    for name in ref.metrics:
+        np.testing.assert_array_equal(resumed.metrics[name], ref.metrics[name])
+    # a finished run reloads its outputs without training again
+    again = run_batched(prog, keys, hp, checkpoint=ckpt, on_checkpoint=lambda *a: calls.append(a), **kw)
+    assert calls == [(2, 3)]
+    np.testing.assert_array_equal(again.final["alpha"], ref.final["alpha"])
+    # another run's checkpoint is ignored (different seeds -> different fingerprint)
+    other = run_batched(prog, trial_keys([5, 6, 7]), hp, checkpoint=ckpt, **kw)
+    assert not np.array_equal(other.final["alpha"], ref.final["alpha"])
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "trials.csv"
+    atomic_write_text(target, "old complete table\n")
+
+    def crash(*a, **k):
+        raise OSError("disk died mid-write")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new table, half writ")
+    assert target.read_text() == "old complete table\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["trials.csv"]      # no temp file left behind
+
+
+@pytest.fixture(scope="module")
+def table1():
+    return load_script("run_table1")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--preset", "huge"], "--preset"),
+    (["--problems", "deblur"], "--problems"),
+    (["--rows", "das_best"], "--rows"),
+    (["--op-sets", "some"], "--op-sets"),
+    (["--trials", "0"], "--trials"),
+    (["--epochs", "-2"], "--epochs"),
+    (["--width", "0"], "--width"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--hparams", "H9"], "--hparams"),
+    (["--set", "noise_std=-1"], "noise_std"),
+])
+def test_bad_cli_input_is_one_line_exit_2(table1, tmp_path, capsys, args, needle):
+    out = tmp_path / "out"
+    code = dasjax.experiment.main_guard(table1.main, ["--preset", "smoke", "--out", str(out)] + args
+                                        if "--preset" not in args else ["--out", str(out)] + args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and needle in err, err
+    assert not out.exists()                      # nothing written
+
+
+def test_output_folder_checks(table1, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["--preset", "smoke", "--out", str(out), "--trials", "1", "--rows", "lg_only", "--problems", "blur",
+            "--no-figures"]
+    assert dasjax.experiment.main_guard(table1.main, base) == 0
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    # a different configuration in the same folder is refused, and nothing changes
+    code = dasjax.experiment.main_guard(table1.main, base + ["--width", "6"])
+    assert code == 2 and "different configuration" in capsys.readouterr().err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    # ... unless --overwrite
+    assert dasjax.experiment.main_guard(table1.main, base + ["--width", "6", "--overwrite"]) == 0
+    # an unwritable folder (a path below a regular file)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = dasjax.experiment.main_guard(table1.main, ["--preset", "smoke", "--out", str(blocker / "sub")])
+    assert code == 2 and "not writable" in capsys.readouterr().err
+
+
+def test_table1_smoke_end_to_end(table1, tmp_path, capsys):
+    """A reduced run_table1.py: DAS + random rows on blur, 2 trials, then every output file."""
+    out = tmp_path / "t1"
+    args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
+            "--rows", "lg_only,das_good,rs_good,rsearch_good"]
+    assert dasjax.experiment.main_guard(table1.main, args) == 0
+    printed = capsys.readouterr().out
+    assert "| Op set | Method |" in printed and "(16.49," in printed     # paper value beside ours
+    df = pd.read_csv(out / "trials.csv")
+    assert len(df) == 8 and set(df["method"]) == {"Learnable Grad. only", "DAS", "Random Sampling", "Random Search"}
+    rs = df[df.method == "Random Sampling"].set_index("seed")["arch_psnr"]
+    rsearch = df[df.method == "Random Search"].set_index("seed")["arch_psnr"]
+    assert (rsearch >= rs - 1e-6).all()                 # the best of 5 includes the sampled one
+    assert df[df.method == "DAS"]["one_shot_psnr"].notna().all()
+    for f in ["table1.md", "table1.tex", "summary.csv", "wall_times.csv", "figures/fig3_scatter.png",
+              "figures/fig6_scatter_no_degenerate_all.png", "figures/fig4_architectures_blur.png",
+              "report/report.md", "runs/blur/das_good/arrays.npz", "runs/blur/das_good/config.json"]:
+        assert (out / f).exists() and (out / f).stat().st_size > 0, f
+    assert not (out / "runs/blur/das_good/checkpoint").exists()
+    # rerunning the same command skips every finished row
+    assert dasjax.experiment.main_guard(table1.main, args) == 0
+    assert capsys.readouterr().out.count("already done, skipped") == 4
