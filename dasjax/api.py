@@ -171,6 +171,10 @@ def _ckpt(checkpoint_dir, name):
     return Path(checkpoint_dir) / f"{name}.npz"
 
 
+def _label(cfg, method):
+    return f"{cfg.problem.name}/{cfg.space.op_set_name}/{method}"
+
+
 def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
                checkpoint_dir=None) -> MethodResult:
     """Run one method of Table 1 for every seed as batched programs.
@@ -186,14 +190,14 @@ def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
         op = _FIXED_OP[method]
         if op not in cfg.space.ops:
             raise ValueError(f"method {method!r} needs op {op!r}, which op set {list(cfg.space.ops)} lacks")
-        r = retrain(cfg, fixed_architectures(cfg, op, T), seeds, hparams, progress=progress, desc=method,
-                    checkpoint=_ckpt(checkpoint_dir, "retrain"))
+        r = retrain(cfg, fixed_architectures(cfg, op, T), seeds, hparams, progress=progress,
+                    desc=_label(cfg, method), checkpoint=_ckpt(checkpoint_dir, "retrain"))
         return MethodResult(method, seeds, r.hparams, r.arch_psnr, nan, r.arch_strings, None, r.diverged,
                             r.wall_time_s, r.compile_time_s, dict(r.history))
     if method == "DAS":
-        s = search(cfg, seeds, hparams, progress=progress, desc="DAS search",
+        s = search(cfg, seeds, hparams, progress=progress, desc=_label(cfg, "DAS search"),
                    checkpoint=_ckpt(checkpoint_dir, "search"))
-        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc="DAS retrain",
+        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc=_label(cfg, "DAS retrain"),
                     checkpoint=_ckpt(checkpoint_dir, "retrain"))
         arrays = {**s.history, **r.history}
         return MethodResult(method, seeds, s.hparams, r.arch_psnr, s.one_shot_psnr, s.arch_strings,
@@ -221,7 +225,7 @@ def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candida
     hp_names = hparams if isinstance(hparams, (str, hpmod.HParamSet)) or hparams is None \
         else list(hparams) * n
     r = retrain(cfg, archs, np.tile(seeds, n), hp_names, keys=keys, progress=progress,
-                desc=f"random archs ({n}x{T})", checkpoint=_ckpt(checkpoint_dir, "retrain"))
+                desc=_label(cfg, f"random archs ({n}x{T})"), checkpoint=_ckpt(checkpoint_dir, "retrain"))
     psnr = r.arch_psnr.reshape(n, T)
     nan = np.full(T, np.nan)
     hist = {k: v.reshape((n, T) + v.shape[1:]) for k, v in r.history.items()}

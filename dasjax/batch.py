@@ -115,6 +115,10 @@ def _progress(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="epoch", leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
+def _print_flush(msg: str) -> None:
+    print(msg, flush=True)
+
+
 # --- checkpoints ---------------------------------------------------------------------------------
 def _fingerprint(program, keys, hp, inputs, n_epochs, chunk) -> str:
     """Identifies a run: a checkpoint is only resumed by the run that wrote it."""
@@ -198,7 +202,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     if n_epochs % k:
         k = 1  # keep one compiled epoch call for every call
     calls = n_epochs // k
-    save_every = max(1, int(checkpoint_every) // k) if checkpoint else None
+    every = max(1, int(checkpoint_every) // k)      # calls between checkpoints / log lines
     fp = _fingerprint(program, keys, hp, inputs, n_epochs, chunk) if checkpoint else None
 
     t_start = time.perf_counter()
@@ -207,7 +211,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     done_metrics: dict = {}
     n_chunks = (T + chunk - 1) // chunk
     bar = _progress(calls * k * n_chunks, desc, progress)
-    say = log if log is not None else (print if progress and bar is None else None)
+    say = log if log is not None else (_print_flush if progress and bar is None else None)
     ckpt = None
     if checkpoint:
         idx0 = _pad_index(0, chunk, chunk)
@@ -242,18 +246,22 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
             state, m = compiled.epochs(state, ck, chp)
             per_call.append({n: np.asarray(v) for n, v in m.items()})
             if bar is not None:
+                bar.set_postfix_str(f"trials {c0 + 1}-{c0 + n_real}/{T}", refresh=False)
                 bar.update(k)
             epochs_done = (call + 1) * k
-            if checkpoint and ((call + 1) % save_every == 0) and call + 1 < calls:
-                metrics_so_far = {n: np.concatenate([m_[n] for m_ in per_call], axis=1) for n in per_call[0]}
-                save_checkpoint(checkpoint, fp, c0, epochs_done, state, metrics_so_far, done_final, done_metrics)
+            if (call + 1) % every == 0 and call + 1 < calls:
+                if checkpoint:
+                    metrics_so_far = {n: np.concatenate([m_[n] for m_ in per_call], axis=1) for n in per_call[0]}
+                    save_checkpoint(checkpoint, fp, c0, epochs_done, state, metrics_so_far, done_final,
+                                    done_metrics)
                 if say:
                     el = time.perf_counter() - t_start
                     frac = ((c0 - n_done) // chunk * calls + call + 1 - start_call) / \
                         (((T - n_done + chunk - 1) // chunk) * calls - start_call)
                     say(f"[{desc}] trials {c0 + 1}-{c0 + n_real}/{T}, epoch {epochs_done}/{n_epochs}, "
-                        f"{el:.0f}s elapsed, ETA {el / max(frac, 1e-9) - el:.0f}s (checkpoint saved)")
-                if on_checkpoint is not None:
+                        f"{el:.0f}s elapsed, ETA {el / max(frac, 1e-9) - el:.0f}s"
+                        + (" (checkpoint saved)" if checkpoint else ""))
+                if checkpoint and on_checkpoint is not None:
                     on_checkpoint(c0, epochs_done)
         fin = compiled.finalize(state, ck, chp)
         for name, v in fin.items():

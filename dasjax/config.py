@@ -129,8 +129,12 @@ class ProblemConfig:
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    """Search space and candidate operations (spec §2, §3)."""
-    space: str = "sequential"          # "sequential" (the cell space comes later)
+    """Search space and candidate operations (spec §2, §3, §4).
+
+    The cell fields (register #19-#22) only matter for ``space="cell"``; ``n_layers``
+    only for ``space="sequential"``.  The cell space appends the zero op to the op set.
+    """
+    space: str = "sequential"          # "sequential" | "cell" (non-sequential, spec §4)
     op_set: Any = "good"               # "good" | "all" | tuple of op names
     n_layers: int = 10
     width: int = 64                    # register #10
@@ -146,9 +150,15 @@ class SpaceConfig:
     bn_momentum: float = 0.1           # PyTorch convention (weight of the new batch)
     bn_eps: float = 1e-5
     bn_unbiased_running_var: bool = True   # PyTorch updates running_var with the unbiased variance
+    # --- cell space (spec §4) ---
+    cell_states: int = 5               # register #19: states s_1..s_N per cell, each fed by all predecessors
+    n_cells: int = 2                   # cells in succession (cell 2's input = cell 1's output)
+    merge_kernel: int = 1              # register #22: kernel of the conv merging concat(s_N-1, s_N)
+    share_cell_alpha: bool = True      # register #21: one alpha for all cells (False: one per cell)
+    cell_discretization: str = "argmax"    # register #20: "argmax" (per edge, incl. zero) | "top2" (DARTS)
 
     def __post_init__(self):
-        _choice("space", self.space, ("sequential",))
+        _choice("space", self.space, ("sequential", "cell"))
         ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
         if not isinstance(self.op_set, str):
             object.__setattr__(self, "op_set", ops)
@@ -169,10 +179,28 @@ class SpaceConfig:
         if not 0 < self.bn_momentum <= 1:
             raise ValueError(f"bn_momentum={self.bn_momentum!r} must be in (0, 1]")
         _positive("bn_eps", self.bn_eps)
+        _positive("cell_states", self.cell_states, integer=True)
+        if self.cell_states < 2:
+            raise ValueError(f"cell_states={self.cell_states} must be >= 2 (the last two states are merged)")
+        _positive("n_cells", self.n_cells, integer=True)
+        _positive("merge_kernel", self.merge_kernel, integer=True)
+        if self.merge_kernel % 2 != 1:
+            raise ValueError(f"merge_kernel={self.merge_kernel} must be odd (e.g. 1 or 3)")
+        if not isinstance(self.share_cell_alpha, bool):
+            raise ValueError(f"share_cell_alpha={self.share_cell_alpha!r} must be True or False")
+        _choice("cell_discretization", self.cell_discretization, ("argmax", "top2"))
+        if self.space == "cell" and all(op == "zero" for op in self.ops):
+            raise ValueError("op_set of the cell space needs at least one operation besides 'zero'")
 
     @property
     def ops(self) -> tuple[str, ...]:
         return resolve_op_set(self.op_set)
+
+    @property
+    def edge_ops(self) -> tuple[str, ...]:
+        """The candidates of one mixed layer / edge (alpha's columns): the op set, plus 'zero' in the cell space."""
+        ops = self.ops
+        return ops + ("zero",) if self.space == "cell" and "zero" not in ops else ops
 
     @property
     def op_set_name(self) -> str:

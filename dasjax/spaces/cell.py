@@ -1,0 +1,213 @@
+"""Non-sequential (cell) search space (spec §4, register #19-#23).
+
+A cell has one input node s_0 and ``N = cell_states`` (5) states.  State s_i receives one
+mixed edge from every predecessor s_0..s_{i-1}, so a cell has N(N+1)/2 = 15 edges::
+
+    s_i = sum_{j<i} sum_t w_{(j>i), t} o_t(s_j)          (candidates: op set + zero)
+    cell(s_0) = conv_{2->1, k}(concat(s_{N-1}, s_N))     (the merge convolution, bias on)
+
+``n_cells`` (2) cells run in succession (cell 2's input is cell 1's output), then the global
+skip: ``x_hat = x0 + cell_2(cell_1(x0))``.  Every edge is an :class:`dasjax.ops.OpLayer`
+with its own parameters (separate per cell and edge).  alpha has one row per edge,
+ordered by target state then source (0>1, 0>2, 1>2, 0>3, 1>3, 2>3, ...), shared by all
+cells (``share_cell_alpha``, default) or one block of rows per cell.
+
+Like the sequential space, one :meth:`CellSpace.apply` evaluates the supernet
+(``weights = softmax(alpha)``) and a discrete cell (one-hot ``weights``), so different
+architectures batch together.  For speed the edges leaving one node are evaluated together:
+they share their input, so the patches of the CNNs' first convolution and the data gradient
+of the gradient-step ops are computed once per node, and the edge parameters are vmapped.
+The cells share shapes and run as a ``lax.scan`` over stacked cell parameters.
+
+Architecture string: the edges in alpha's row order as ``"j>i:op"`` joined by ``";"``, e.g.
+``"0>1:net;0>2:zero;1>2:lg;..."`` (a zero edge is a deleted edge).  With one alpha per cell
+the cells' strings are joined by ``" | "``.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..config import SpaceConfig
+from ..ops import OpLayer, mix, shift, tap_offsets
+
+CELL_SEPARATOR = " | "
+
+
+def cell_edges(n_states: int) -> list[tuple[int, int]]:
+    """(source j, target i) of every edge of a cell, in alpha's row order: by i, then j."""
+    return [(j, i) for i in range(1, n_states + 1) for j in range(i)]
+
+
+def edge_index(j: int, i: int) -> int:
+    """Row of edge j -> i (j < i) in alpha / the architecture."""
+    return i * (i - 1) // 2 + j
+
+
+class CellSpace:
+    kind = "cell"
+
+    def __init__(self, cfg: SpaceConfig, problem, share_f: bool = False):
+        self.cfg, self.problem = cfg, problem
+        self.ops = cfg.edge_ops                        # op set + "zero"
+        self.zero_index = self.ops.index("zero")
+        self.n_states = cfg.cell_states
+        self.n_cells = cfg.n_cells
+        self.edges = cell_edges(self.n_states)
+        self.n_edges = len(self.edges)                 # per cell: 15 for 5 states
+        self.shared_alpha = cfg.share_cell_alpha or self.n_cells == 1
+        self.n_alpha_cells = 1 if self.shared_alpha else self.n_cells
+        self.layer = OpLayer(self.ops, cfg, problem, share_f=share_f)   # one edge's candidates
+        self.merge_taps = tap_offsets(problem.ndim, cfg.merge_kernel)
+        # edges leaving node j (targets j+1..N), as rows of the edge order
+        self._out_edges = [np.asarray([edge_index(j, i) for i in range(j + 1, self.n_states + 1)])
+                           for j in range(self.n_states)]
+        order = np.concatenate(self._out_edges)       # source-major order of the evaluated edges
+        self._to_edge_order = np.argsort(order)
+
+    @property
+    def arch_shape(self) -> tuple[int, int]:
+        return (self.n_alpha_cells * self.n_edges, len(self.ops))
+
+    # --- parameters ---------------------------------------------------------------------
+    def init(self, key):
+        """Edge op parameters / BN state stacked as (cells, edges, ...), and the merge convs."""
+        k_edges, k_merge = jax.random.split(key)
+        keys = jax.random.split(k_edges, (self.n_cells, self.n_edges))
+        edge_p, edge_s = jax.vmap(jax.vmap(self.layer.init))(keys)
+        merge = jax.vmap(self._merge_init)(jax.random.split(k_merge, self.n_cells))
+        return {"edges": edge_p, "merge": merge}, {"edges": edge_s}
+
+    def _merge_init(self, key):
+        """PyTorch Conv default: weight and bias U(+-1/sqrt(fan_in)), fan_in = 2 * k^ndim."""
+        K = len(self.merge_taps)
+        bound = 1.0 / math.sqrt(2 * K)
+        kw, kb = jax.random.split(key)
+        return {"w": jax.random.uniform(kw, (2, K), minval=-bound, maxval=bound),
+                "b": jax.random.uniform(kb, (), minval=-bound, maxval=bound)}
+
+    def init_alpha(self, key):
+        return self.cfg.alpha_init_std * jax.random.normal(key, self.arch_shape)
+
+    @staticmethod
+    def weights(alpha):
+        return jax.nn.softmax(alpha, axis=-1)
+
+    # --- forward ------------------------------------------------------------------------
+    def merge(self, mp, a, b):
+        """conv(2 -> 1, k, 'same', bias) of the channel concatenation of a and b."""
+        out = mp["b"]
+        for t, off in enumerate(self.merge_taps):
+            out = out + mp["w"][0, t] * shift(a, off) + mp["w"][1, t] * shift(b, off)
+        return out
+
+    def cell(self, params, state, weights, merge_params, x, y, keys, train: bool):
+        """One cell: (edges,)-stacked params/state/weights/keys.  Returns (output, new_state)."""
+        acc = [x] + [None] * self.n_states             # acc[i] = s_i (partial sums until complete)
+        new_states = []
+        for j in range(self.n_states):
+            idx = self._out_edges[j]
+            p = jax.tree_util.tree_map(lambda a: a[idx], params)
+            s = jax.tree_util.tree_map(lambda a: a[idx], state)
+            src = acc[j]
+
+            def edge(pe, se, ke, src=src):
+                return self.layer.apply(pe, se, src, y, ke, train)
+
+            outs, s_new = jax.vmap(edge)(p, s, keys[idx])          # (n_out, n_ops, B, *S)
+            mixed = jax.vmap(mix)(outs, weights[idx])                # (n_out, B, *S)
+            for t, i in enumerate(range(j + 1, self.n_states + 1)):
+                acc[i] = mixed[t] if acc[i] is None else acc[i] + mixed[t]
+            new_states.append(s_new)
+        new_state = jax.tree_util.tree_map(
+            lambda *a: jnp.concatenate(a)[self._to_edge_order], *new_states)
+        return self.merge(merge_params, acc[-2], acc[-1]), new_state
+
+    def cell_weights(self, weights):
+        """(alpha rows, ops) -> (cells, edges, ops)."""
+        w = weights.reshape(self.n_alpha_cells, self.n_edges, weights.shape[-1])
+        return jnp.broadcast_to(w, (self.n_cells,) + w.shape[1:])
+
+    def apply(self, params, state, weights, batch, key, train: bool):
+        """x_hat = x0 + cells(x0) (or cells(x0) without the global skip).  Returns (x_hat, new_state)."""
+        keys = jax.random.split(key, (self.n_cells, self.n_edges))
+
+        def one_cell(x, xs):
+            p, s, w, mp, k = xs
+            return self.cell(p, s, w, mp, x, batch.y, k, train)
+
+        x_last, new_edges = jax.lax.scan(
+            one_cell, batch.x0,
+            (params["edges"], state["edges"], self.cell_weights(weights), params["merge"], keys))
+        x_hat = batch.x0 + x_last if self.cfg.global_skip else x_last
+        return x_hat, {"edges": new_edges}
+
+    # --- architectures ------------------------------------------------------------------
+    def discretize(self, alpha):
+        """alpha -> one-hot architecture, by ``cfg.cell_discretization``.
+
+        "argmax": per edge, over all candidates including zero (a zero argmax deletes the edge).
+        "top2" (DARTS): per state keep the 2 incoming edges whose best non-zero op has the
+        largest softmax weight, with that op; the other edges become zero.
+        """
+        n = len(self.ops)
+        if self.cfg.cell_discretization == "argmax":
+            return jax.nn.one_hot(jnp.argmax(alpha, axis=-1), n)
+        a = alpha.reshape(self.n_alpha_cells, self.n_edges, n)
+        p = jax.nn.softmax(a, axis=-1)
+        nonzero = np.asarray([t for t in range(n) if t != self.zero_index])
+        strength = jnp.max(p[..., nonzero], axis=-1)                       # (cells, edges)
+        best = jnp.asarray(nonzero)[jnp.argmax(p[..., nonzero], axis=-1)]  # (cells, edges)
+        keep = jnp.zeros(strength.shape, bool)
+        for i in range(1, self.n_states + 1):
+            idx = np.asarray([edge_index(j, i) for j in range(i)])
+            order = jnp.argsort(-strength[:, idx], axis=-1, stable=True)[:, :2]   # ties: smaller j
+            rows = jnp.arange(strength.shape[0])[:, None]
+            keep = keep.at[rows, jnp.asarray(idx)[order]].set(True)
+        choice = jnp.where(keep, best, self.zero_index)
+        return jax.nn.one_hot(choice.reshape(-1), n)
+
+    def random_architecture(self, key):
+        """Each edge's op drawn uniformly from all candidates, zero included."""
+        idx = jax.random.randint(key, (self.arch_shape[0],), 0, len(self.ops))
+        return jax.nn.one_hot(idx, len(self.ops))
+
+    def fixed_architecture(self, op: str):
+        """Every edge uses ``op``, no zero (Learnable-Grad-only / Nets-only baselines)."""
+        if op not in self.ops:
+            raise ValueError(f"op {op!r} is not in the op set {list(self.ops)}")
+        return jax.nn.one_hot(jnp.full((self.arch_shape[0],), self.ops.index(op)), len(self.ops))
+
+    def arch_string(self, one_hot) -> str:
+        idx = np.argmax(np.asarray(one_hot), axis=-1).reshape(self.n_alpha_cells, self.n_edges)
+        return CELL_SEPARATOR.join(
+            ";".join(f"{j}>{i}:{self.ops[k]}" for (j, i), k in zip(self.edges, row)) for row in idx)
+
+    def parse_arch(self, text: str):
+        """Inverse of :meth:`arch_string` (edges may come in any order, each exactly once)."""
+        cells = text.split(CELL_SEPARATOR.strip())
+        fmt = (f"{self.n_alpha_cells} cell(s) of {self.n_edges} edges 'j>i:op' (0 <= j < i <= {self.n_states}, "
+               f"op from {list(self.ops)}) joined by ';'"
+               + ("" if self.n_alpha_cells == 1 else f", cells joined by {CELL_SEPARATOR!r}"))
+        if len(cells) != self.n_alpha_cells:
+            raise ValueError(f"architecture {text!r} must be {fmt}")
+        idx = []
+        for cell in cells:
+            found = {}
+            for part in filter(None, (p.strip() for p in cell.split(";"))):
+                try:
+                    nodes, op = part.split(":", 1)
+                    j, i = (int(n) for n in nodes.split(">", 1))
+                except ValueError:
+                    raise ValueError(f"bad edge {part!r} in architecture {text!r}; must be {fmt}") from None
+                op = op.strip()
+                if (j, i) not in self.edges or op not in self.ops or (j, i) in found:
+                    raise ValueError(f"bad or repeated edge {part!r} in architecture {text!r}; must be {fmt}")
+                found[(j, i)] = self.ops.index(op)
+            if len(found) != self.n_edges:
+                raise ValueError(f"architecture {text!r} must be {fmt}")
+            idx += [found[e] for e in self.edges]
+        return jax.nn.one_hot(jnp.asarray(idx), len(self.ops))
