@@ -9,7 +9,7 @@ Quick use::
     print(found.arch_strings, found.one_shot_psnr, final.arch_psnr)
 """
 from . import hparams
-from .api import (METHODS, MethodResult, RetrainResult, SearchResult, fixed_architectures,
+from .api import (METHODS, MethodResult, RetrainResult, SearchResult, fixed_architectures, run_sets,
                   random_architectures, random_methods, retrain, run_method, search)
 from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleConfig, SearchConfig,
                      SpaceConfig, make_config)
@@ -24,6 +24,6 @@ __all__ = [
     "Config", "ProblemConfig", "SpaceConfig", "ScheduleConfig", "SearchConfig", "RetrainConfig",
     "RunConfig", "make_config", "hparams", "HParamSet", "H1", "H2", "Problem", "make_problem", "psnr",
     "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
-    "random_architectures", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
+    "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
     "method_records", "save_results",
 ]

@@ -241,3 +241,34 @@ def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candida
                              r.wall_time_s, r.compile_time_s,
                              {k: v[best, np.arange(T)] for k, v in hist.items()})
     return sampling, searching
+
+
+def run_sets(cfg: Config, method: str, sets, seeds, *, progress=None, checkpoint_dir=None) -> dict:
+    """Run ``method`` under K hyperparameter sets x T seeds; returns {set name: MethodResult}.
+
+    Sets that share optimizer types run as ONE batched program over a (K*T) trial axis; sets with
+    other optimizer types form separate groups.  A set's results do not depend on which other sets
+    share its batch (trials are independent and keyed by their seed alone).
+    """
+    seeds = _seeds(seeds)
+    sets = [hpmod.get(s) for s in sets]
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sets: names must be unique, got {names}")
+    out: dict = {}
+    for types, idx in hpmod.group_by_optimizer(sets).items():
+        group = [sets[i] for i in idx]
+        per_trial = [s for s in group for _ in seeds]
+        tiled = np.tile(seeds, len(group))
+        ckpt = None if checkpoint_dir is None else \
+            __import__("pathlib").Path(checkpoint_dir) / ("-".join(types))
+        res = run_method(cfg, method, tiled, per_trial, progress=progress, checkpoint_dir=ckpt)
+        T = len(seeds)
+        for g, s in enumerate(group):
+            sl = slice(g * T, (g + 1) * T)
+            out[s.name] = MethodResult(
+                method, seeds, res.hparams[sl], res.arch_psnr[sl], res.one_shot_psnr[sl],
+                res.arch_strings[sl], None if res.alpha_softmax is None else res.alpha_softmax[sl],
+                res.diverged[sl], res.wall_time_s * len(group) ** -1, res.compile_time_s,
+                {k: v[sl] for k, v in res.arrays.items()})
+    return {n: out[n] for n in names}
