@@ -249,3 +249,51 @@ def env_summary() -> str:
     d = jax.devices()[0]
     return f"jax {jax.__version__}, backend {jax.default_backend()}, device {d.device_kind}, " \
            f"{len(jax.devices())} device(s), {os.cpu_count()} CPU cores"
+
+
+def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], problems: list[str],
+                 seeds: list[int], overrides: dict, out: Path, log=print) -> pd.DataFrame:
+    """Rows = (op set, hyperparameter set).  For each problem x op set, every set that shares
+    optimizer types with another runs in the same batched program (``dasjax.run_sets``); each
+    set is saved as ``OUT/runs/<problem>/<op_set>/<set>/`` and skipped when a rerun finds it done."""
+    from .api import run_sets
+    walls = []
+    for problem in problems:
+        for op_set in op_sets:
+            cfg = make_config(problem=problem, op_set=op_set, **overrides)
+            science = json.loads(json.dumps(cfg.science_dict(), default=list))
+            fps = {s.name: {"table": table, "method": method, "problem": problem, "op_set": op_set,
+                            "seeds": seeds, "hparams": s.to_dict(), "config": science} for s in sets}
+            paths = {s.name: out / "runs" / problem / op_set / s.name for s in sets}
+            todo = [s for s in sets if not _row_done(paths[s.name], fps[s.name])]
+            for s in sets:
+                if s not in todo:
+                    log(f"[{table}] {problem} / {op_set} / {s.name}: already done, skipped")
+                    walls.append(json.loads((paths[s.name] / "config.json").read_text())["measured"])
+            if not todo:
+                continue
+            log(f"[{table}] {problem} / {op_set} ops / {method} x {[s.name for s in todo]}: "
+                f"{len(seeds)} trials each ...")
+            ckpt = out / "runs" / problem / op_set / "checkpoint"
+            t0 = time.perf_counter()
+            results = run_sets(cfg, method, todo, seeds, checkpoint_dir=ckpt)
+            elapsed = time.perf_counter() - t0
+            for s in todo:
+                res = results[s.name]
+                measured = {"table": table, "problem": problem, "op_set": op_set, "hparams": s.name,
+                            "method": method, "trials": len(seeds), "wall_time_s": float(res.wall_time_s),
+                            "compile_time_s": float(res.compile_time_s), "group_elapsed_s": float(elapsed),
+                            "device": jax.devices()[0].device_kind, "backend": jax.default_backend()}
+                recs, arrays = method_records(res, experiment=table, cfg=cfg)
+                save_results(paths[s.name], recs, {"run": fps[s.name], "measured": measured,
+                                                   "dasjax_version": __version__}, arrays)
+                walls.append(measured)
+                log(f"[{table}] {problem} / {op_set} / {s.name}: median arch PSNR "
+                    f"{np.nanmedian(res.arch_psnr) if np.isfinite(res.arch_psnr).any() else float('nan'):.2f} dB")
+            shutil.rmtree(ckpt, ignore_errors=True)
+    frames = [pd.read_csv(out / "runs" / p / o / s.name / "trials.csv")
+              for p in problems for o in op_sets for s in sets]
+    df = pd.concat(frames, ignore_index=True)
+    atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+    atomic_write_text(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False))
+    return df

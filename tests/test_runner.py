@@ -146,3 +146,16 @@ def test_table1_smoke_end_to_end(table1, tmp_path, capsys):
     # rerunning the same command skips every finished row
     assert dasjax.experiment.main_guard(table1.main, args) == 0
     assert capsys.readouterr().out.count("already done, skipped") == 4
+
+
+def test_table3_smoke_end_to_end(tmp_path, capsys):
+    """run_table3.py with two sets of different optimizer types, one op set, 2 trials."""
+    table3 = load_script("run_table3")
+    out = tmp_path / "t3"
+    args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
+            "--op-sets", "all", "--sets", "H1,BOHB-Blur", "--no-figures"]
+    assert dasjax.experiment.main_guard(table3.main, args) == 0
+    df = pd.read_csv(out / "trials.csv")
+    assert sorted(df["hparams"].unique()) == ["BOHB-Blur", "H1"] and len(df) == 4
+    assert "| all ops. | H1 |" in (out / "table3.md").read_text()
+    assert dasjax.experiment.main_guard(table3.main, args + ["--sets", "H7"]) == 2

@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""Table 2 of the paper: non-sequential (cell) space, 6 method rows x {blur, downsampling}, Figs. 8 and 11.
+
+    python experiments/run_table2.py                   # 'paper' on a GPU, 'smoke' otherwise
+    python experiments/run_table2.py --preset paper    # 100 trials per row (the Table 2 caption)
+    python experiments/run_table2.py --preset smoke --rows das_good,rs_good --problems blur
+    python experiments/run_table2.py --set merge_kernel=3 --set cell_discretization=top2
+
+The cell space (docs/cell_space.md): 2 cells of 5 states, 15 mixed edges per cell over the op
+set plus zero, alpha shared by the cells.  Its fields can be changed with --set (cell_states,
+n_cells, merge_kernel, share_cell_alpha, cell_discretization).  Each row x problem is one
+batched program over its trials.  The paper's Table 2 values are withheld, so table2.md shows
+our numbers alone.  Outputs (``--out``, default results/table2-<preset>/): trials.csv,
+runs/<problem>/<row>/ (per-row trials.csv, config.json, arrays.npz), table2.md, table2.tex,
+summary.csv, wall_times.csv, figures/ (fig8 scatter, fig11 best DAS cells on blur) and report/.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dasjax.config import make_config  # noqa: E402
+from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
+                               main_guard, resolve, row_dir, run_fingerprint, run_rows)
+
+ROWS = [
+    Row("lg_only", "good", "Learnable Grad. only"),
+    Row("nets_only", "good", "Nets only"),
+    Row("das_good", "good", "DAS"),
+    Row("rs_good", "good", "Random Sampling"),
+    Row("das_all", "all", "DAS"),
+    Row("rs_all", "all", "Random Sampling"),
+]
+PAPER_TRIALS = 100          # Table 2 caption: "over 100 trials" (register #23; Table 5 says 75)
+
+
+def fix_ops_column(df, out: Path, problems, rows, overrides):
+    """Name every alpha column, zero included, in the ``ops`` column (here and in the row folders).
+
+    ``dasjax.results.method_records`` writes ``cfg.space.ops`` (the op set without the zero
+    op the cell space appends), so α would have one more column than ``ops`` names.  A no-op
+    once results.py writes ``cfg.space.edge_ops``.
+    """
+    import pandas as pd
+    from dasjax.results import atomic_write_text
+
+    def fix(frame):
+        changed = False
+        for op_set in frame["op_set"].unique():
+            edge_ops = json.dumps(list(make_config(op_set=op_set, **overrides).space.edge_ops))
+            sel = frame["op_set"] == op_set
+            if (frame.loc[sel, "ops"] != edge_ops).any():
+                frame.loc[sel, "ops"] = edge_ops
+                changed = True
+        return changed
+
+    for problem in problems:
+        for row in rows:
+            path = row_dir(out, problem, row) / "trials.csv"
+            part = pd.read_csv(path)
+            if fix(part):
+                atomic_write_text(path, part.to_csv(index=False))
+    if fix(df):
+        atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+    return df
+
+
+def figures(df, out: Path) -> list[Path]:
+    """Fig. 8 (architecture vs one-shot PSNR of the DAS trials) and Fig. 11 (best DAS cells on blur)."""
+    import numpy as np
+
+    import analysis
+    from analysis.labels import label
+    fig_dir = out / "figures"
+    das = df[df["method"] == "DAS"]
+    written = []
+    if das["one_shot_psnr"].notna().any():
+        written.append(analysis.save_figure(analysis.scatter_figure(das), fig_dir / "fig8_scatter.png"))
+    for op_set in ("all", "good"):
+        sub = das[(das["problem"] == "blur") & (das["op_set"] == op_set)]
+        sub = sub[np.isfinite(sub["arch_psnr"].to_numpy(float))]
+        if not len(sub):
+            continue
+        best = sub.loc[sub["arch_psnr"].idxmax()]
+        cells = str(best["architecture"]).split(" | ")          # one string per cell without shared alpha
+        for c, cell in enumerate(cells):
+            suffix = "" if len(cells) == 1 else f"_cell{c + 1}"
+            title = (f"Best DAS cell{suffix.replace('_cell', ' ')}, {label('op_set', op_set)}, "
+                     f"blur (seed {best['seed']}, {best['arch_psnr']:.2f} dB)")
+            written.append(analysis.save_figure(analysis.cell_graph_figure(cell, title=title),
+                                                fig_dir / f"fig11_cell_blur_{op_set}{suffix}.png"))
+    return written
+
+
+def main(argv=None) -> int:
+    parser = build_parser(__doc__.splitlines()[1], ROWS)
+    args = parser.parse_args(argv)
+    preset, overrides, seeds, rows, problems, hp, out = resolve(args, "table2", ROWS)
+    if args.trials is None and preset == "paper":
+        seeds = list(range(args.seed, args.seed + PAPER_TRIALS))
+    if overrides.get("space", "cell") != "cell":
+        raise UsageError(f"--set space={overrides['space']!r}: Table 2 is the cell space; drop this --set")
+    overrides["space"] = "cell"
+    try:
+        make_config(**overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    check_out_dir(out, run_fingerprint("table2", preset, overrides, seeds, hp), args.overwrite)
+    print(f"[table2] preset '{preset}', cell space, {len(seeds)} trials per row, rows {[r.key for r in rows]}, "
+          f"problems {problems}, hparams {hp.name}; {env_summary()}")
+    print(f"[table2] writing to {out}/")
+    t0 = time.perf_counter()
+    df = run_rows(table="table2", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
+                  hp=hp, out=out, space="cell")
+    df = fix_ops_column(df, out, problems, rows, overrides)
+
+    import analysis
+    from dasjax.results import atomic_write_text
+    table = analysis.results_table(df)
+    md = table.to_markdown()
+    atomic_write_text(out / "table2.md", f"# Table 2 (cell space, preset {preset}, {len(seeds)} trials per row)\n\n"
+                      "Architecture validation PSNR; ours alone (the paper's Table 2 values are withheld).\n\n"
+                      + md + "\n")
+    atomic_write_text(out / "table2.tex", table.to_latex())
+    summary = analysis.summarize(df, n_resamples=999)
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    if not args.no_figures:
+        figures(df, out)
+        analysis.write_report(df, out / "report", reference=None, n_resamples=999)
+    print()
+    print(md)
+    print(f"\n[table2] done in {time.perf_counter() - t0:.1f}s; results in {out}/ "
+          f"(table2.md, trials.csv, wall_times.csv, figures/, report/)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard(main))

@@ -1,0 +1,250 @@
+"""The non-sequential (cell) search space (spec §4): topology, the zero cell, the discrete cell
+against the cell written out by hand, batch invariance / determinism, Table 2 end to end."""
+import importlib.util
+import re
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny
+
+import analysis
+import dasjax
+from dasjax.ops import f_apply
+from dasjax.spaces import CellSpace, make_space
+from dasjax.spaces.cell import edge_schedule
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = [3, 4, 5]
+EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3), (0, 4), (1, 4), (2, 4), (3, 4),
+         (0, 5), (1, 5), (2, 5), (3, 5), (4, 5)]
+
+
+def cell_cfg(**kw):
+    return tiny(space="cell", **kw)
+
+
+def cell_space(share_f=False, **kw):
+    cfg = cell_cfg(**kw)
+    return cfg, make_space(cfg, dasjax.make_problem(cfg.problem), share_f=share_f)
+
+
+def apply_fn(space):
+    return jax.jit(space.apply, static_argnames="train")
+
+
+# --- topology ------------------------------------------------------------------------------------
+def test_edge_count_and_topology():
+    for op_set, ops in (("good", ("lg", "net", "zero")), ("all", ("lg", "net", "roll", "noise", "zero"))):
+        cfg, space = cell_space(op_set=op_set)
+        assert isinstance(space, CellSpace) and space.kind == "cell"
+        assert space.ops == ops and cfg.space.ops == ops[:-1]          # the space appends zero
+        assert space.arch_shape == (15, len(ops))
+    # 15 edges, ordered by target then source; state i is fed by every predecessor s_0..s_{i-1}
+    assert space.edges == EDGES and space.n_edges == 15
+    for i in range(1, 6):
+        assert [j for j, t in space.edges if t == i] == list(range(i))
+    # own parameters per cell and edge; one merge conv per cell
+    params, state = space.init(jax.random.key(0))
+    for leaf in jax.tree_util.tree_leaves((params["edges"], state["edges"])):
+        assert leaf.shape[:2] == (2, 15)
+    w1 = params["edges"]["f"]["w1"]
+    assert not np.allclose(w1[0, 0], w1[0, 1]) and not np.allclose(w1[0, 0], w1[1, 0])
+    assert params["merge"]["w"].shape == (2, 2, 1) and params["merge"]["b"].shape == (2,)
+    # alpha: shared by both cells (default) or one block of 15 rows per cell
+    assert cell_space(op_set="all", share_cell_alpha=False)[1].arch_shape == (30, 5)
+    # the evaluation schedule runs every edge once, after its source is complete, before its target is read
+    sched = edge_schedule(5)
+    assert sorted(e for row in sched for e in row if e >= 0) == list(range(15))
+    for k, row in enumerate(sched):
+        for e in row:
+            j, i = EDGES[e]
+            assert j <= k <= i - 1
+    # every edge is used: each alpha row gets a gradient in the supernet
+    batch = space.problem.sample(jax.random.key(1), 16)
+    alpha = space.init_alpha(jax.random.key(2))
+    g = jax.jit(jax.grad(lambda a: jnp.mean(space.apply(params, state, space.weights(a), batch,
+                                                        jax.random.key(3), True)[0] ** 2)))(alpha)
+    assert np.all(np.abs(np.asarray(g)).max(axis=1) > 0)
+
+
+def test_architecture_strings():
+    cfg, space = cell_space(op_set="all")
+    text = space.arch_string(space.fixed_architecture("net"))
+    assert text.split(";")[:4] == ["0>1:net", "0>2:net", "1>2:net", "0>3:net"] and text.count(";") == 14
+    assert [(e.source, e.target, e.op) for e in analysis.parse_cell(text)] == [(j, i, "net") for j, i in EDGES]
+    for k in range(3):
+        arch = space.random_architecture(jax.random.key(k))
+        np.testing.assert_array_equal(space.parse_arch(space.arch_string(arch)), arch)
+    with pytest.raises(ValueError, match="j>i:op"):
+        space.parse_arch("0>1:net;0>2:lg")
+    with pytest.raises(ValueError, match="bad or repeated edge"):
+        space.parse_arch(text.replace("0>1:net", "0>1:conv"))
+    # random architectures draw every candidate, zero included
+    drawn = jax.vmap(space.random_architecture)(jax.random.split(jax.random.key(9), 40)).sum((0, 1))
+    assert np.all(np.asarray(drawn) > 0)
+    # one alpha per cell: the cells' strings joined by " | "
+    _, sp2 = cell_space(op_set="good", share_cell_alpha=False)
+    two = sp2.arch_string(sp2.random_architecture(jax.random.key(0)))
+    assert two.count(" | ") == 1
+    np.testing.assert_array_equal(sp2.parse_arch(two), sp2.random_architecture(jax.random.key(0)))
+
+
+def test_discretization_argmax_and_top2():
+    _, space = cell_space(op_set="good")                         # ops: lg, net, zero
+    alpha = np.zeros((15, 3), np.float32)
+    alpha[:, 2] = 5.0                                              # zero wins every edge ...
+    alpha[EDGES.index((2, 5)), 0] = 6.0                            # ... except 2>5 (lg)
+    for e, strength in zip([EDGES.index((j, 4)) for j in range(4)], [1.0, 3.0, 2.0, 4.0]):
+        alpha[e, 1] = strength                                     # net weights into s_4
+    argmax = space.arch_string(space.discretize(jnp.asarray(alpha)))
+    assert [e.op for e in analysis.parse_cell(argmax)] == ["lg" if (j, i) == (2, 5) else "zero" for j, i in EDGES]
+    _, top2 = cell_space(op_set="good", cell_discretization="top2")
+    ops = {(e.source, e.target): e.op for e in analysis.parse_cell(top2.arch_string(top2.discretize(jnp.asarray(alpha))))}
+    # s_4 keeps its two strongest non-zero edges (3>4, 1>4); every state keeps min(2, i) edges
+    assert [ops[(j, 4)] for j in range(4)] == ["zero", "net", "zero", "net"]
+    assert ops[(0, 1)] != "zero" and ops[(2, 5)] == "lg"
+    for i in range(1, 6):
+        assert sum(ops[(j, i)] != "zero" for j in range(i)) == min(2, i)
+
+
+# --- the zero cell ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("skip,kernel", [(True, 1), (False, 3)])
+def test_zero_only_cell_is_the_skip_path(skip, kernel):
+    """Every edge zero: all states are 0, each cell outputs its merge bias, so x_hat = x0 + bias of cell 2."""
+    _, space = cell_space(op_set="all", global_skip=skip, merge_kernel=kernel)
+    params, state = space.init(jax.random.key(0))
+    batch = space.problem.sample(jax.random.key(1), 16)
+    zero = space.fixed_architecture("zero")
+    bias2 = params["merge"]["b"][1]
+    assert float(bias2) != 0.0
+    for train in (True, False):
+        x_hat, _ = apply_fn(space)(params, state, zero, batch, jax.random.key(2), train=train)
+        expected = batch.x0 + bias2 if skip else jnp.full_like(batch.x0, bias2)
+        np.testing.assert_allclose(np.asarray(x_hat), np.asarray(expected), rtol=0, atol=1e-7)
+
+
+# --- discrete cell == the cell written out by hand -----------------------------------------------
+CELL_1 = "0>1:lg;0>2:net;1>2:roll;0>3:noise;1>3:zero;2>3:net;0>4:lg;1>4:net;2>4:zero;3>4:roll;" \
+         "0>5:zero;1>5:lg;2>5:noise;3>5:net;4>5:lg"
+CELL_2 = "0>1:net;0>2:zero;1>2:lg;0>3:lg;1>3:net;2>3:noise;0>4:roll;1>4:zero;2>4:net;3>4:lg;" \
+         "0>5:net;1>5:zero;2>5:lg;3>5:roll;4>5:net"
+
+
+def direct_cells(params, state, cells, batch, problem, cfg, key, train):
+    """Two cells written out: loop over states, sum the selected op of each incoming edge,
+    conv(2->1) of concat(s4, s5) by lax.conv, global skip.  lg/net share the CNN (share_f)."""
+    keys = jax.random.split(key, (2, 15))
+    x, new_bn = batch.x0, {}
+    for c, cell in enumerate(cells):
+        ops = dict(((e.source, e.target), e.op) for e in analysis.parse_cell(cell))
+        s, e = [x], 0
+        for i in range(1, 6):
+            total = jnp.zeros_like(x)
+            for j in range(i):
+                op, h = ops[(j, i)], s[j]
+                pe = jax.tree_util.tree_map(lambda a: a[c, e], params["edges"])
+                if op in ("lg", "net"):
+                    fx, new_bn[(c, e)] = f_apply(jax.tree_util.tree_map(lambda a: a[0], pe["f"]),
+                                                 jax.tree_util.tree_map(lambda a: a[c, e, 0], state["edges"]["f"]),
+                                                 h, train, cfg.space)
+                if op == "lg":
+                    tau = pe["tau"]["lg"]
+                    out = h - tau * (problem.forward(h) - batch.y) @ problem.matrix.astype(np.float32) - tau * fx
+                elif op == "net":
+                    out = fx
+                elif op == "roll":
+                    out = jnp.roll(h, 1, axis=1)
+                elif op == "noise":
+                    tau = pe["tau"]["noise"]
+                    out = h - tau * problem.data_grad(h, batch.y) + 0.1 * jax.random.normal(keys[c, e], h.shape)
+                else:
+                    out = jnp.zeros_like(h)
+                total = total + out
+                e += 1
+            s.append(total)
+        w, b = params["merge"]["w"][c], params["merge"]["b"][c]
+        lhs = jnp.stack([s[4], s[5]], axis=1)                                   # (B, 2, L)
+        x = jax.lax.conv_general_dilated(lhs, w[None], (1,), "SAME")[:, 0] + b  # PyTorch Conv1d(2, 1, 3)
+    return batch.x0 + x, new_bn
+
+
+def test_discrete_cell_equals_direct_cell():
+    """One-hot weights through the supernet == the cells written out (two different cells, kernel 3)."""
+    cfg, space = cell_space(share_f=True, op_set="all", share_cell_alpha=False, merge_kernel=3)
+    params, state = space.init(jax.random.key(0))
+    params["merge"]["w"] = params["merge"]["w"] * 3.0                 # keep the signal from shrinking
+    arch = space.parse_arch(CELL_1 + " | " + CELL_2)
+    batch = space.problem.sample(jax.random.key(1), 16)
+    key = jax.random.key(2)
+    for train in (True, False):
+        x_hat, new_state = apply_fn(space)(params, state, arch, batch, key, train=train)
+        ref, ref_bn = jax.jit(lambda p, s: direct_cells(p, s, [CELL_1, CELL_2], batch, space.problem, cfg,
+                                                        key, train))(params, state)
+        assert float(jnp.std(x_hat - batch.x0)) > 1e-2                   # the cells do something
+        np.testing.assert_allclose(np.asarray(x_hat), np.asarray(ref), rtol=1e-5, atol=1e-5)
+        for (c, e), bn in ref_bn.items():                                  # BN of every used CNN
+            for name in ("mean", "var"):
+                np.testing.assert_allclose(np.asarray(new_state["edges"]["f"][name][c, e, 0]),
+                                           np.asarray(bn[name]), rtol=1e-5, atol=1e-6)
+
+
+# --- batch invariance and determinism -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def batched():
+    return dasjax.search(cell_cfg(op_set="all"), SEEDS)
+
+
+def test_cell_search_outputs(batched):
+    assert batched.alpha.shape == (3, 15, 5)
+    assert batched.history["alpha_history"].shape == (3, 2, 15, 5)
+    assert np.all(np.isfinite(batched.one_shot_psnr)) and not batched.diverged.any()
+    assert all(len(analysis.parse_cell(s)) == 15 for s in batched.arch_strings)
+    assert not np.allclose(batched.alpha[0], batched.alpha[1])
+
+
+def test_cell_trial_alone_equals_trial_in_batch(batched):
+    alone = dasjax.search(cell_cfg(op_set="all"), [SEEDS[1]])
+    assert np.abs(alone.alpha[0] - batched.alpha[1]).max() <= 1e-5
+    assert abs(alone.one_shot_psnr[0] - batched.one_shot_psnr[1]) <= 1e-5
+
+
+def test_cell_search_is_deterministic(batched):
+    again = dasjax.search(cell_cfg(op_set="all"), SEEDS)
+    np.testing.assert_array_equal(again.alpha, batched.alpha)
+    np.testing.assert_array_equal(again.one_shot_psnr, batched.one_shot_psnr)
+
+
+# --- Table 2 end to end ----------------------------------------------------------------------------
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_table2_smoke_end_to_end(tmp_path, capsys):
+    """A reduced run_table2.py: the good-ops rows on blur, 2 trials, then every output file."""
+    table2 = load_script("run_table2")
+    out = tmp_path / "t2"
+    args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
+            "--rows", "lg_only,nets_only,das_good,rs_good"]
+    assert dasjax.experiment.main_guard(table2.main, args) == 0
+    printed = capsys.readouterr().out
+    assert "| Op set | Method |" in printed and "Learn" in printed
+    df = pd.read_csv(out / "trials.csv")
+    assert len(df) == 8 and set(df["space"]) == {"cell"}
+    assert set(df["method"]) == {"Learnable Grad. only", "Nets only", "DAS", "Random Sampling"}
+    assert df[df.method == "DAS"]["one_shot_psnr"].notna().all()
+    assert all(len(analysis.parse_cell(a)) == 15 for a in df["architecture"])
+    assert set(df[df.method == "Nets only"]["architecture"]) == {";".join(f"{j}>{i}:net" for j, i in EDGES)}
+    das = df[df.method == "DAS"].iloc[0]
+    assert np.asarray(analysis.parse_alpha(das["alpha_softmax"])).shape == (15, 3)
+    assert analysis.parse_ops(das["ops"]) == ["lg", "net", "zero"]
+    for f in ["table2.md", "table2.tex", "summary.csv", "wall_times.csv", "figures/fig8_scatter.png",
+              "figures/fig11_cell_blur_good.png", "report/report.md", "runs/blur/das_good/arrays.npz"]:
+        assert (out / f).exists() and (out / f).stat().st_size > 0, f
+    assert not re.search(r"\d\.\d\d \(", (out / "table2.md").read_text())   # ours alone: no "ours (paper, Δ)"
