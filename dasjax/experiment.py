@@ -52,8 +52,8 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--batch-size", type=int, default=None, help="samples per batch")
     p.add_argument("--problems", default=",".join(problems), help=f"comma list of {list(problems)}")
     p.add_argument("--rows", default="all", help=f"comma list of {[r.key for r in rows]} or 'all'")
-    p.add_argument("--op-sets", default="all", help="comma list of operation sets to run: "
-                                                    f"{sorted({r.op_set for r in rows})} or 'all'")
+    op_sets = sorted({r.op_set for r in rows}, key=["good", "all"].index)
+    p.add_argument("--op-sets", default=",".join(op_sets), help=f"comma list of operation sets: {op_sets}")
     p.add_argument("--hparams", default="H1", help=f"hyperparameter set: {sorted(hpmod.named_sets())} "
                                                    "or a JSON file written by run_hpo.py")
     p.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ...")
@@ -86,7 +86,7 @@ def _positive(name, value):
 
 def _choices(name, text, allowed):
     items = [t.strip() for t in text.split(",") if t.strip()]
-    if items == ["all"]:
+    if items == ["all"] and "all" not in allowed:      # the op set named "all" is a real choice
         return list(allowed)
     for t in items:
         if t not in allowed:
