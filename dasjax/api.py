@@ -16,14 +16,14 @@ import numpy as np
 
 from . import hparams as hpmod
 from . import streams
-from .batch import run_batched, trial_keys
+from .batch import run_batched, trial_keys, unflatten_named
 from .config import Config
 from .problems import make_problem
 from .search import SearchProgram
 from .spaces import make_space
 from .train import RetrainProgram
 
-METHODS = ("Learnable Grad. only", "Nets only", "DAS", "Random Sampling", "Random Search")
+METHODS = ("Learnable Grad. only", "Nets only", "DAS", "Random Sampling", "Random Search", "DAS-single")
 _FIXED_OP = {"Learnable Grad. only": "lg", "Nets only": "net"}
 
 
@@ -78,6 +78,8 @@ class RetrainResult:
     wall_time_s: float
     compile_time_s: float
     memory: dict = field(default_factory=dict)
+    params: dict | None = None     # trained parameters / BN state (leading trial axis), keep_params=True
+    bn: dict | None = None
 
 
 def _run_kw(cfg, progress, checkpoint):
@@ -105,7 +107,7 @@ def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search"
 
 
 def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progress=None,
-            desc="retrain", checkpoint=None) -> RetrainResult:
+            desc="retrain", checkpoint=None, keep_params=False) -> RetrainResult:
     """Train each one-hot architecture (T, layers, ops) from scratch; report its architecture PSNR."""
     seeds = _seeds(seeds)
     archs = np.asarray(architectures, dtype=np.float32)
@@ -118,15 +120,20 @@ def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progr
     if not np.all((archs == 0) | (archs == 1)) or not np.all(archs.sum(-1) == 1):
         raise ValueError("architectures: each layer needs exactly one op (a one-hot row)")
     hp, types, names = resolve_hparams(hparams, len(seeds))
-    program = RetrainProgram(cfg, space, types)
+    program = RetrainProgram(cfg, space, types, keep_params=keep_params)
     keys = trial_keys(seeds) if keys is None else keys
     out = run_batched(program, keys, hp, (jax.numpy.asarray(archs),), n_epochs=cfg.retrain.epochs,
                       desc=desc, **_run_kw(cfg, progress, checkpoint))
+    params = bn = None
+    if keep_params:
+        like_p, like_b = jax.eval_shape(space.init, jax.random.key(0))
+        params = unflatten_named(out.final, "params", like_p)
+        bn = unflatten_named(out.final, "bn", like_b)
     return RetrainResult(seeds=seeds, hparams=names, architecture=archs,
                          arch_strings=[space.arch_string(a) for a in archs],
                          arch_psnr=out.final["arch_psnr"], diverged=out.final["diverged"],
                          history=out.metrics, wall_time_s=out.wall_time_s,
-                         compile_time_s=out.compile_time_s, memory=out.memory)
+                         compile_time_s=out.compile_time_s, memory=out.memory, params=params, bn=bn)
 
 
 def fixed_architectures(cfg: Config, op: str, n: int) -> np.ndarray:
@@ -194,6 +201,9 @@ def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
                     desc=_label(cfg, method), checkpoint=_ckpt(checkpoint_dir, "retrain"))
         return MethodResult(method, seeds, r.hparams, r.arch_psnr, nan, r.arch_strings, None, r.diverged,
                             r.wall_time_s, r.compile_time_s, dict(r.history))
+    if method == "DAS-single":
+        from .single import das_single
+        return das_single(cfg, seeds, hparams, progress=progress, checkpoint_dir=checkpoint_dir)
     if method == "DAS":
         s = search(cfg, seeds, hparams, progress=progress, desc=_label(cfg, "DAS search"),
                    checkpoint=_ckpt(checkpoint_dir, "search"))

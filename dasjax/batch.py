@@ -115,6 +115,22 @@ def _progress(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="epoch", leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
+def flatten_named(tree) -> dict:
+    """{"a": {"b": x}} -> {"a/b": x}: nested outputs (e.g. trained params) as named arrays."""
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        flat["/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)] = leaf
+    return flat
+
+
+def unflatten_named(flat: dict, prefix: str, like):
+    """Inverse of :func:`flatten_named` for the subtree ``prefix`` shaped like ``like``."""
+    paths = [prefix + "/" + "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
+                                     for k in path)
+             for path, _ in jax.tree_util.tree_flatten_with_path(like)[0]]
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), [flat[p] for p in paths])
+
+
 def _print_flush(msg: str) -> None:
     print(msg, flush=True)
 
@@ -263,7 +279,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                         + (" (checkpoint saved)" if checkpoint else ""))
                 if checkpoint and on_checkpoint is not None:
                     on_checkpoint(c0, epochs_done)
-        fin = compiled.finalize(state, ck, chp)
+        fin = flatten_named(compiled.finalize(state, ck, chp))
         for name, v in fin.items():
             v = np.asarray(v)[:n_real]
             done_final[name] = v if name not in done_final else np.concatenate([done_final[name], v])

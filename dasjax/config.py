@@ -29,6 +29,7 @@ Register rows and the fields that implement them:
  16   "Linear" scheduler                           ScheduleConfig.kind ("multistep")
  17   "warm up"                                    ScheduleConfig.warmup_epochs (5), warmup_mode
  18   retraining recipe                            RetrainConfig (50 epochs, "Param." rows)
+ 28   DAS-single: BN mode of the frozen ops        SearchConfig.single_bn_train (False = eval)
  27   degenerate filter                            analysis (threshold parameter)
  29   std ddof                                     analysis (ddof parameter, 0)
 ====  ==========================================  =========================================
@@ -248,6 +249,7 @@ class SearchConfig:
     unroll_lr: float | None = None     # second order xi; None = current theta lr
     bn_update_on_alpha_step: bool = True   # PyTorch updates BN running stats in the alpha forward too
     eval_batches: int = 19             # one-shot PSNR on 19 x 128 = 2432 fresh samples
+    single_bn_train: bool = False      # register #28: DAS-single's frozen ops use eval-mode BN
 
     def __post_init__(self):
         _positive("epochs", self.epochs, integer=True)

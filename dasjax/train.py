@@ -36,16 +36,17 @@ class TrainState:
 class RetrainProgram:
     """Training of one fixed architecture as pure functions: ``init``, ``epoch``, ``finalize``."""
 
-    def __init__(self, cfg, space, optimizer_types=("adam", "sgd")):
+    def __init__(self, cfg, space, optimizer_types=("adam", "sgd"), keep_params: bool = False):
         self.cfg, self.space = cfg, space
         self.opt_kind = optimizer_types[0]
+        self.keep_params = keep_params
         r = cfg.retrain
         self.epochs, self.steps_per_epoch, self.batch_size = r.epochs, r.steps_per_epoch, r.batch_size
 
     @property
     def cache_key(self):
         """Everything static that shapes the compiled program."""
-        return ("retrain", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cfg,
+        return ("retrain", self.keep_params, self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cfg,
                 self.theta_opt_kind if hasattr(self, "theta_opt_kind") else self.opt_kind,
                 getattr(self, "alpha_opt_kind", None))
 
@@ -92,4 +93,7 @@ class RetrainProgram:
         p = evaluate_psnr(self.space, st.params, st.bn, st.arch, key,
                           n_batches=r.eval_batches, batch_size=r.batch_size)
         ok = st.alive & jnp.isfinite(p)
-        return {"arch_psnr": jnp.where(ok, p, jnp.nan), "diverged": ~ok}
+        out = {"arch_psnr": jnp.where(ok, p, jnp.nan), "diverged": ~ok}
+        if self.keep_params:          # e.g. DAS-single reuses the trained networks
+            out.update(params=st.params, bn=st.bn)
+        return out
