@@ -1,0 +1,130 @@
+#!/usr/bin/env python
+"""Throughput of batched trials vs a Python loop over single-trial calls (issue #5).
+
+For the full-scale supernet (width 64, 10 layers, all four ops, batch 128) it measures
+trial-steps per second of one epoch (19 steps) of
+
+* ``search``   first-order DAS step (alpha step + theta step),
+* ``search2``  second-order DAS step,
+* ``retrain``  retraining step of a discrete architecture,
+
+for each T: the batched program the runner uses (one vmapped call over T trials), and a Python
+loop over T single-trial jitted calls (the baseline a user would write), measured interleaved in
+the same process.  It reports compile times and XLA's own memory estimate
+(``compiled.memory_analysis()``) and can write CSV.
+
+    python benchmarks/trials.py                          # T in 1, 8, 32, 75; all stages
+    python benchmarks/trials.py --trials 1,8 --stages search,retrain --csv out.csv
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import dasjax  # noqa: E402
+from dasjax.api import resolve_hparams  # noqa: E402
+from dasjax.batch import _Compiled, trial_keys  # noqa: E402
+from dasjax.search import SearchProgram  # noqa: E402
+from dasjax.spaces import make_space  # noqa: E402
+from dasjax.train import RetrainProgram  # noqa: E402
+
+
+def build(stage, cfg, T):
+    """(compiled program, init args) for T trials of ``stage``."""
+    problem = dasjax.make_problem(cfg.problem)
+    hp, types, _ = resolve_hparams("H1", T)
+    keys = trial_keys(range(T))
+    if stage == "retrain":
+        space = make_space(cfg, problem, share_f=cfg.retrain.share_f)
+        archs = jax.numpy.asarray(dasjax.random_architectures(cfg, keys))
+        return _Compiled(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1), keys, hp, (archs,)
+    c = cfg.replace(order=2) if stage == "search2" else cfg
+    space = make_space(c, problem)
+    return _Compiled(SearchProgram(c, space, types), keys, hp, (), 1), keys, hp, ()
+
+
+def epoch_time(comp, state, keys, hp, reps):
+    """Best-of-reps wall time of one epoch call (state is donated: thread it through)."""
+    best = np.inf
+    for _ in range(reps):
+        t = time.perf_counter()
+        state, m = comp.epochs(state, keys, hp)
+        jax.block_until_ready(state)
+        best = min(best, time.perf_counter() - t)
+    return best, state
+
+
+def measure(stage, cfg, T, reps):
+    steps = cfg.search.steps_per_epoch
+    batched, bkeys, bhp, bin_ = build(stage, cfg, T)
+    single, skeys, shp, sin_ = build(stage, cfg, 1)
+    bstate = batched.init(bkeys, bhp, *bin_)
+    sstates = [single.init(skeys, shp, *sin_) for _ in range(T)]
+    # warm up both (first calls allocate)
+    _, bstate = epoch_time(batched, bstate, bkeys, bhp, 1)
+    _, sstates[0] = epoch_time(single, sstates[0], skeys, shp, 1)
+    b_times, l_times = [], []
+    for _ in range(reps):                       # interleaved: batched, then the loop, repeatedly
+        tb, bstate = epoch_time(batched, bstate, bkeys, bhp, 1)
+        t0 = time.perf_counter()
+        for i in range(T):
+            sstates[i], _ = single.epochs(sstates[i], skeys, shp)
+        jax.block_until_ready(sstates)
+        b_times.append(tb)
+        l_times.append(time.perf_counter() - t0)
+    tb, tl = float(np.median(b_times)), float(np.median(l_times))
+    mem = batched.memory.get("peak_estimate_bytes", 0)
+    return {"stage": stage, "T": T, "width": cfg.space.width, "op_set": cfg.space.op_set_name,
+            "batched_trial_steps_per_s": T * steps / tb, "loop_trial_steps_per_s": T * steps / tl,
+            "ratio_batched_over_loop": tl / tb, "batched_ms_per_trial_step": 1e3 * tb / (T * steps),
+            "loop_ms_per_trial_step": 1e3 * tl / (T * steps),
+            "compile_batched_s": batched.compile_time_s, "compile_single_s": single.compile_time_s,
+            "xla_peak_estimate_MiB": mem / 2 ** 20, "xla_temp_MiB": batched.memory.get("temp_size_in_bytes", 0) / 2 ** 20}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--trials", default="1,8,32,75")
+    ap.add_argument("--stages", default="search,retrain,search2")
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--op-set", default="all")
+    ap.add_argument("--space", default="sequential")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--csv", default=None)
+    args = ap.parse_args(argv)
+    cfg = dasjax.make_config(width=args.width, op_set=args.op_set, space=args.space, progress=False)
+    d = jax.devices()[0]
+    print(f"backend {jax.default_backend()}, device {d.device_kind}, jax {jax.__version__}, "
+          f"{os.cpu_count()} CPU cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    print(f"space {args.space}, width {args.width}, {cfg.space.n_layers} layers, op set {args.op_set}, "
+          f"batch {cfg.search.batch_size}, one epoch = {cfg.search.steps_per_epoch} steps")
+    rows = []
+    hdr = f"{'stage':8s} {'T':>4s} {'batched st/s':>13s} {'loop st/s':>10s} {'ratio':>6s} " \
+          f"{'compile s':>9s} {'XLA peak MiB':>12s}"
+    print(hdr)
+    for stage in args.stages.split(","):
+        for T in [int(t) for t in args.trials.split(",")]:
+            r = measure(stage, cfg, T, args.reps)
+            rows.append(r)
+            print(f"{stage:8s} {T:4d} {r['batched_trial_steps_per_s']:13.1f} {r['loop_trial_steps_per_s']:10.1f} "
+                  f"{r['ratio_batched_over_loop']:6.2f} {r['compile_batched_s']:9.1f} "
+                  f"{r['xla_peak_estimate_MiB']:12.0f}", flush=True)
+    if args.csv:
+        with open(args.csv, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        print(f"wrote {args.csv}")
+
+
+if __name__ == "__main__":
+    main()
