@@ -47,6 +47,32 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
+def ranking_markdown(s: pd.DataFrame) -> str:
+    """One row per setting: the four medians (ours, paper, diff) and the mean |diff|, best first."""
+    keys = ["noise_std", "blur_units", "global_skip"]
+    cols = [("blur", "Learnable Grad. only"), ("blur", "Nets only"),
+            ("downsampling", "Learnable Grad. only"), ("downsampling", "Nets only")]
+    lines = ["| sigma_n | blur units | global skip | " + " | ".join(
+        f"{p} {m} median (paper)" for p, m in cols) + " | mean abs diff | seeds |",
+        "|" + "---|" * (len(cols) + 5)]
+    rows = []
+    for key, g in s.groupby(keys):
+        cells, diffs, seeds = [], [], set()
+        for p, m in cols:
+            hit = g[(g.problem == p) & (g.method == m)]
+            if len(hit):
+                r = hit.iloc[0]
+                cells.append(f"{r['median']:.2f} ({r['paper_median']:.2f}, {r['diff']:+.2f})")
+                diffs.append(abs(r["diff"]))
+                seeds.add(int(r["n"]))
+            else:
+                cells.append("not run")
+        score = float(np.mean(diffs)) if len(diffs) == len(cols) else float("inf")
+        rows.append((score, f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells)
+                     + f" | {score:.2f} | {','.join(map(str, sorted(seeds)))} |"))
+    return "\n".join(lines + [r for _, r in sorted(rows, key=lambda t: t[0])]) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--seeds", type=int, default=5)
@@ -83,6 +109,7 @@ def main(argv=None) -> int:
                       f"(paper {PAPER[(problem, method)]}) [{time.perf_counter() - t0:.0f}s]", flush=True)
     s = summarize(df)
     atomic_write_text(out / "calibration_summary.csv", s.to_csv(index=False, float_format="%.3f"))
+    atomic_write_text(out / "calibration_ranking.md", ranking_markdown(s))
     print(s.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
 
