@@ -14,6 +14,7 @@ from .api import (METHODS, MethodResult, RetrainResult, SearchResult, fixed_arch
 from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleConfig, SearchConfig,
                      SpaceConfig, make_config)
 from .hparams import H1, H2, HParamSet
+from . import curvature, hpo
 from .problems import Problem, make_problem, psnr
 from .results import method_records, save_results
 from .spaces import make_space

@@ -33,12 +33,15 @@ ROWS = [Row(o, o, "DAS") for o in OP_SETS]
 def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[1], ROWS)
     parser.add_argument("--sets", default=",".join(SETS),
-                        help=f"comma list of hyperparameter sets (default: the paper's five: {SETS})")
+                        help=f"comma list of hyperparameter set names or JSON files written by run_hpo.py "
+                             f"(default: the paper's five: {SETS})")
+    parser.set_defaults(rows=",".join(r.key for r in ROWS))   # the row named "all" is an op set
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, _, out = resolve(args, "table3", ROWS)
     try:
-        sets = [hpmod.get(s.strip()) for s in args.sets.split(",") if s.strip()]
-    except ValueError as e:
+        sets = [hpmod.load(s.strip()) if s.strip().endswith(".json") else hpmod.get(s.strip())
+                for s in args.sets.split(",") if s.strip()]
+    except (ValueError, OSError) as e:
         raise UsageError(f"--sets: {e}") from None
     if not sets:
         raise UsageError(f"--sets is empty; choose from {sorted(hpmod.named_sets())}")
