@@ -42,8 +42,9 @@ class ResultsFormatError(ValueError):
 
 
 def find_results_dirs(path: PathLike) -> list[Path]:
-    """Results folders at or below `path`: `path` itself if it holds trials.csv,
-    else every folder below it that does (sorted), so a folder of runs loads at once."""
+    """Results folders at or below `path`: every folder holding trials.csv that has no such
+    folder below it (sorted), so a folder of runs loads at once and an aggregate table beside
+    its per-row folders is not counted twice."""
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"results folder {str(root)!r} does not exist")
@@ -51,12 +52,13 @@ def find_results_dirs(path: PathLike) -> list[Path]:
         if root.name == TRIALS_FILE:
             return [root.parent]
         raise ResultsFormatError(f"{str(root)!r} is a file, expected a results folder")
-    if (root / TRIALS_FILE).is_file():
-        return [root]
     found = sorted(p.parent for p in root.rglob(TRIALS_FILE) if p.is_file())
     if not found:
         raise ResultsFormatError(f"no {TRIALS_FILE} found in folder {str(root)!r} or below it")
-    return found
+    # A table runner writes each row to runs/<problem>/<row>/ (with config.json and arrays.npz) and
+    # gathers them into one trials.csv at the top: keep the innermost folders only, so no trial is
+    # counted twice and the per-trial arrays stay reachable.
+    return [d for d in found if not any(o != d and d in o.parents for o in found)]
 
 
 def load_config(results_dir: PathLike) -> dict:

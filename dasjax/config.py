@@ -30,6 +30,11 @@ Register rows and the fields that implement them:
  17   "warm up"                                    ScheduleConfig.warmup_epochs (5), warmup_mode
  18   retraining recipe                            RetrainConfig (50 epochs, "Param." rows)
  28   DAS-single: BN mode of the frozen ops        SearchConfig.single_bn_train (False = eval)
+ 19   cell: 1 input + 5 states, all-predecessor    SpaceConfig.cell_states (5), n_cells (2)
+ 20   cell discretisation                          SpaceConfig.cell_discretization ("argmax"; "top2")
+ 21   cell alpha shared across the 2 cells         SpaceConfig.share_cell_alpha (True)
+ 22   cell merge-conv kernel                       SpaceConfig.merge_kernel (1)
+ 23   cell trial count (100 vs 75)                 experiments/run_table2.py (100 at the paper preset)
  27   degenerate filter                            analysis (threshold parameter)
  29   std ddof                                     analysis (ddof parameter, 0)
 ====  ==========================================  =========================================

@@ -297,3 +297,24 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
     atomic_write_text(out / "trials.csv", df.to_csv(index=False))
     atomic_write_text(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False))
     return df
+
+
+def finish_table(df: pd.DataFrame, out: Path, *, name: str, heading: str, rows=("op_set", "method"),
+                 reference=None, figures=None, no_figures: bool = False, t0: float | None = None) -> str:
+    """The common tail of a table runner: <name>.md / .tex in the paper's layout, summary.csv with
+    bootstrap CIs, the runner's own figures and the analysis report; prints the table."""
+    import analysis
+    table = analysis.results_table(df, rows=rows, reference=reference)
+    md = table.to_markdown()
+    atomic_write_text(out / f"{name}.md", f"# {heading}\n\n" + md + "\n")
+    atomic_write_text(out / f"{name}.tex", table.to_latex())
+    atomic_write_text(out / "summary.csv", analysis.summarize(df, n_resamples=999).to_csv(index=False))
+    if not no_figures:
+        if figures is not None:
+            figures(df, out)
+        analysis.write_report(df, out / "report", reference=reference, n_resamples=999)
+    print()
+    print(md)
+    took = "" if t0 is None else f" in {time.perf_counter() - t0:.1f}s"
+    print(f"\n[{name}] done{took}; results in {out}/ ({name}.md, trials.csv, wall_times.csv, figures/, report/)")
+    return md

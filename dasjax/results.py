@@ -24,7 +24,7 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
     """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T."""
     T = len(result.seeds)
     rows, arrays = [], {}
-    ops = list(cfg.space.ops)
+    ops = list(cfg.space.edge_ops)       # alpha's columns (the cell space adds 'zero')
     for i in range(T):
         hp = result.hparams[i]
         tid = f"{experiment}/{cfg.problem.name}/{cfg.space.op_set_name}/{result.method}/{hp}/s{int(result.seeds[i])}"

@@ -112,6 +112,9 @@ def transplant(space, seeds, lg_net, nets_net):
 def das_single(cfg, seeds, hparams="BOHB-DAS-single", *, pretrain_hparams="H1", progress=None,
                checkpoint_dir=None) -> MethodResult:
     """The whole DAS-single pipeline for every seed, each stage one batched program."""
+    if cfg.space.space != "sequential":
+        raise ValueError(f"space={cfg.space.space!r}: DAS-single is defined for the sequential space "
+                         "(paper App. B); use space='sequential'")
     seeds = _seeds(seeds)
     T = len(seeds)
     good = cfg.replace(op_set="good")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary, main_guard,  # noqa: E402
-                               resolve, run_fingerprint, run_rows)
+from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
+                               main_guard, resolve, run_fingerprint, run_rows)
 
 ROWS = [
     Row("lg_only", "good", "Learnable Grad. only"),
@@ -71,22 +71,9 @@ def main(argv=None) -> int:
     df = run_rows(table="table1", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
                   hp=hp, out=out)
 
-    import analysis
-    from dasjax.results import atomic_write_text
-    table = analysis.results_table(df, reference="table1")
-    md = table.to_markdown()
-    atomic_write_text(out / "table1.md", f"# Table 1 (preset {preset}, {len(seeds)} trials per row)\n\n"
-                      "Each cell: ours (paper, ours - paper).\n\n" + md + "\n")
-    atomic_write_text(out / "table1.tex", table.to_latex())
-    summary = analysis.summarize(df, n_resamples=999)
-    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
-    if not args.no_figures:
-        figures(df, out)
-        analysis.write_report(df, out / "report", reference="table1", n_resamples=999)
-    print()
-    print(md)
-    print(f"\n[table1] done in {time.perf_counter() - t0:.1f}s; results in {out}/ "
-          f"(table1.md, trials.csv, wall_times.csv, figures/, report/)")
+    finish_table(df, out, name="table1", heading=f"Table 1 (preset {preset}, {len(seeds)} trials per row)\n\n"
+                 "Each cell: ours (paper, ours - paper).", reference="table1", figures=figures,
+                 no_figures=args.no_figures, t0=t0)
     return 0
 
 

@@ -16,7 +16,6 @@ summary.csv, wall_times.csv, figures/ (fig8 scatter, fig11 best DAS cells on blu
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.config import make_config  # noqa: E402
 from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
-                               main_guard, resolve, row_dir, run_fingerprint, run_rows)
+                               finish_table, main_guard, resolve, run_fingerprint, run_rows)
 
 ROWS = [
     Row("lg_only", "good", "Learnable Grad. only"),
@@ -36,37 +35,6 @@ ROWS = [
     Row("rs_all", "all", "Random Sampling"),
 ]
 PAPER_TRIALS = 100          # Table 2 caption: "over 100 trials" (register #23; Table 5 says 75)
-
-
-def fix_ops_column(df, out: Path, problems, rows, overrides):
-    """Name every alpha column, zero included, in the ``ops`` column (here and in the row folders).
-
-    ``dasjax.results.method_records`` writes ``cfg.space.ops`` (the op set without the zero
-    op the cell space appends), so α would have one more column than ``ops`` names.  A no-op
-    once results.py writes ``cfg.space.edge_ops``.
-    """
-    import pandas as pd
-    from dasjax.results import atomic_write_text
-
-    def fix(frame):
-        changed = False
-        for op_set in frame["op_set"].unique():
-            edge_ops = json.dumps(list(make_config(op_set=op_set, **overrides).space.edge_ops))
-            sel = frame["op_set"] == op_set
-            if (frame.loc[sel, "ops"] != edge_ops).any():
-                frame.loc[sel, "ops"] = edge_ops
-                changed = True
-        return changed
-
-    for problem in problems:
-        for row in rows:
-            path = row_dir(out, problem, row) / "trials.csv"
-            part = pd.read_csv(path)
-            if fix(part):
-                atomic_write_text(path, part.to_csv(index=False))
-    if fix(df):
-        atomic_write_text(out / "trials.csv", df.to_csv(index=False))
-    return df
 
 
 def figures(df, out: Path) -> list[Path]:
@@ -116,25 +84,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     df = run_rows(table="table2", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
                   hp=hp, out=out, space="cell")
-    df = fix_ops_column(df, out, problems, rows, overrides)
-
-    import analysis
-    from dasjax.results import atomic_write_text
-    table = analysis.results_table(df)
-    md = table.to_markdown()
-    atomic_write_text(out / "table2.md", f"# Table 2 (cell space, preset {preset}, {len(seeds)} trials per row)\n\n"
-                      "Architecture validation PSNR; ours alone (the paper's Table 2 values are withheld).\n\n"
-                      + md + "\n")
-    atomic_write_text(out / "table2.tex", table.to_latex())
-    summary = analysis.summarize(df, n_resamples=999)
-    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
-    if not args.no_figures:
-        figures(df, out)
-        analysis.write_report(df, out / "report", reference=None, n_resamples=999)
-    print()
-    print(md)
-    print(f"\n[table2] done in {time.perf_counter() - t0:.1f}s; results in {out}/ "
-          f"(table2.md, trials.csv, wall_times.csv, figures/, report/)")
+    finish_table(df, out, name="table2", heading=f"Table 2 (cell space, preset {preset}, {len(seeds)} trials per row)\n\n"
+                 "Architecture validation PSNR; ours alone (the paper's Table 2 values are withheld).",
+                 figures=figures, no_figures=args.no_figures, t0=t0)
     return 0
 
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax import hparams as hpmod  # noqa: E402
 from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
-                               main_guard, resolve, run_fingerprint, run_set_rows)
+                               finish_table, main_guard, resolve, run_fingerprint, run_set_rows)
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur"]
 OP_SETS = ["good", "all"]
@@ -55,25 +55,17 @@ def main(argv=None) -> int:
     df = run_set_rows(table="table3", method="DAS", sets=sets, op_sets=op_sets, problems=problems,
                       seeds=seeds, overrides=overrides, out=out)
 
-    import analysis
-    from dasjax.results import atomic_write_text
-    table = analysis.results_table(df, rows=("op_set", "hparams"))
-    md = table.to_markdown()
-    atomic_write_text(out / "table3.md", f"# Table 3 (preset {preset}, {len(seeds)} trials per set)\n\n"
-                      "The paper's values are withheld; ours alone.\n\n" + md + "\n")
-    atomic_write_text(out / "table3.tex", table.to_latex())
-    atomic_write_text(out / "summary.csv", analysis.summarize(df, n_resamples=999).to_csv(index=False))
-    if not args.no_figures:
+    def figures(df, out):
+        import analysis
         for s in sets:
-            sub = df[df["hparams"] == s.name]
-            fig = analysis.scatter_figure(sub)
+            fig = analysis.scatter_figure(df[df["hparams"] == s.name])
             fig.suptitle(f"Table 3, {s.name}: architecture vs one-shot PSNR")
             analysis.save_figure(fig, out / "figures" / f"fig5_scatter_{s.name}.png")
         analysis.save_figure(analysis.scatter_figure(df, hue="hparams"), out / "figures" / "fig5_scatter_all_sets.png")
-        analysis.write_report(df, out / "report", n_resamples=999)
-    print()
-    print(md)
-    print(f"\n[table3] done in {time.perf_counter() - t0:.1f}s; results in {out}/")
+
+    finish_table(df, out, name="table3", heading=f"Table 3 (preset {preset}, {len(seeds)} trials per set)\n\n"
+                 "The paper's values are withheld; ours alone.", rows=("op_set", "hparams"), figures=figures,
+                 no_figures=args.no_figures, t0=t0)
     return 0
 
 

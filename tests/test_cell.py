@@ -69,13 +69,6 @@ def test_edge_count_and_topology():
         for e in row:
             j, i = EDGES[e]
             assert j <= k <= i - 1
-    # every edge is used: each alpha row gets a gradient in the supernet
-    batch = space.problem.sample(jax.random.key(1), 16)
-    alpha = space.init_alpha(jax.random.key(2))
-    g = jax.jit(jax.grad(lambda a: jnp.mean(space.apply(params, state, space.weights(a), batch,
-                                                        jax.random.key(3), True)[0] ** 2)),
-                compiler_options=FAST)(alpha)
-    assert np.all(np.abs(np.asarray(g)).max(axis=1) > 0)
 
 
 def test_architecture_strings():
@@ -107,10 +100,11 @@ def test_discretization_argmax_and_top2():
     alpha[EDGES.index((2, 5)), 0] = 6.0                            # ... except 2>5 (lg)
     for e, strength in zip([EDGES.index((j, 4)) for j in range(4)], [1.0, 3.0, 2.0, 4.0]):
         alpha[e, 1] = strength                                     # net weights into s_4
-    argmax = space.arch_string(space.discretize(jnp.asarray(alpha)))
+    argmax = space.arch_string(jax.jit(space.discretize, compiler_options=FAST)(alpha))
     assert [e.op for e in analysis.parse_cell(argmax)] == ["lg" if (j, i) == (2, 5) else "zero" for j, i in EDGES]
     _, top2 = cell_space(op_set="good", cell_discretization="top2")
-    ops = {(e.source, e.target): e.op for e in analysis.parse_cell(top2.arch_string(top2.discretize(jnp.asarray(alpha))))}
+    found = top2.arch_string(jax.jit(top2.discretize, compiler_options=FAST)(alpha))
+    ops = {(e.source, e.target): e.op for e in analysis.parse_cell(found)}
     # s_4 keeps its two strongest non-zero edges (3>4, 1>4); every state keeps min(2, i) edges
     assert [ops[(j, 4)] for j in range(4)] == ["zero", "net", "zero", "net"]
     assert ops[(0, 1)] != "zero" and ops[(2, 5)] == "lg"
@@ -119,8 +113,8 @@ def test_discretization_argmax_and_top2():
 
 
 # --- the zero cell ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("skip,kernel", [(True, 1), (False, 3)])
-def test_zero_only_cell_is_the_skip_path(skip, kernel):
+@pytest.mark.parametrize("skip,kernel,train", [(True, 1, True), (False, 3, False)])
+def test_zero_only_cell_is_the_skip_path(skip, kernel, train):
     """Every edge zero: all states are 0, each cell outputs its merge bias, so x_hat = x0 + bias of cell 2."""
     _, space = cell_space(op_set="all", global_skip=skip, merge_kernel=kernel)
     params, state = init(space)
@@ -128,10 +122,9 @@ def test_zero_only_cell_is_the_skip_path(skip, kernel):
     zero = space.fixed_architecture("zero")
     bias2 = params["merge"]["b"][1]
     assert float(bias2) != 0.0
-    for train in (True, False):
-        x_hat, _ = apply_fn(space)(params, state, zero, batch, jax.random.key(2), train=train)
-        expected = batch.x0 + bias2 if skip else jnp.full_like(batch.x0, bias2)
-        np.testing.assert_allclose(np.asarray(x_hat), np.asarray(expected), rtol=0, atol=1e-7)
+    x_hat, _ = apply_fn(space)(params, state, zero, batch, jax.random.key(2), train=train)
+    expected = batch.x0 + bias2 if skip else jnp.full_like(batch.x0, bias2)
+    np.testing.assert_allclose(np.asarray(x_hat), np.asarray(expected), rtol=0, atol=1e-7)
 
 
 # --- discrete cell == the cell written out by hand -----------------------------------------------

@@ -16,14 +16,13 @@ Like the sequential space, one :meth:`CellSpace.apply` evaluates the supernet
 (``weights = softmax(alpha)``) and a discrete cell (one-hot ``weights``), so different
 architectures batch together.
 
-Evaluation order: the 15 edges run as a ``lax.scan`` of N = 5 steps of 3 edges each (one
-vmapped :class:`OpLayer` over stacked edge parameters), so the program holds one edge body
-instead of 15 and compiles about as fast as the sequential space.  An edge j -> i may run at
-any step from j (its source is complete) to i - 1 (its target is needed next); an
-earliest-deadline-first schedule fills every step exactly (15 = 5 x 3; for other state
-counts the last steps are padded with masked dummy edges).  State contributions are added
-with ``jnp.where`` masks in a fixed order, so results are deterministic.  The cells share
-shapes and run as an outer ``lax.scan`` over stacked cell parameters.
+Evaluation order: the 15 edges of a cell run in N = 5 steps of 3 edges each (one vmapped
+:class:`OpLayer` over stacked edge parameters), so the program holds one edge body instead
+of 15 and computes no edge twice.  An edge j -> i may run at any step from j (its source is
+complete) to i - 1 (its target is needed next); an earliest-deadline-first schedule fills
+every step exactly (15 = 5 x 3; for other state counts the last steps are padded with
+masked dummy edges).  State contributions are added with ``jnp.where`` masks in a fixed
+order, so results are deterministic.  All cells' steps form one ``lax.scan`` (2 x 5 steps).
 
 Architecture string: the edges in alpha's row order as ``"j>i:op"`` joined by ``";"``, e.g.
 ``"0>1:net;0>2:zero;1>2:lg;..."`` (a zero edge is a deleted edge).  With one alpha per cell
@@ -137,13 +136,35 @@ class CellSpace:
             out = out + mp["w"][0, t] * shift(a, off) + mp["w"][1, t] * shift(b, off)
         return out
 
-    def cell(self, params, state, weights, merge_params, x, y, keys, train: bool):
-        """One cell: (edges,)-stacked params/state/weights/keys.  Returns (output, new_state)."""
-        def by_step(tree):          # edge rows -> (steps, width, ...) in schedule order
-            return jax.tree_util.tree_map(lambda a: a[self._sched], tree)
+    def cell_weights(self, weights):
+        """(alpha rows, ops) -> (cells, edges, ops)."""
+        w = weights.reshape(self.n_alpha_cells, self.n_edges, weights.shape[-1])
+        return jnp.broadcast_to(w, (self.n_cells,) + w.shape[1:])
+
+    def apply(self, params, state, weights, batch, key, train: bool):
+        """x_hat = x0 + cells(x0) (or cells(x0) without the global skip).  Returns (x_hat, new_state).
+
+        One ``lax.scan`` over cells x schedule steps; a step that starts a cell first resets the
+        state buffer to (cell input, 0, ..., 0), the cell input being x0 or the previous cell's
+        merged output.
+        """
+        C, N = self.n_cells, self.n_states
+        cells = np.repeat(np.arange(C), N)                     # cell of each step
+        rows = np.tile(self._sched, (C, 1))                    # (C*N, width) edge rows
+
+        def by_step(tree):                                     # (C, E, ...) -> (C*N, width, ...)
+            return jax.tree_util.tree_map(lambda a: a[cells[:, None], rows], tree)
+
+        starts = np.tile(np.arange(N) == 0, C)                 # the step starts a cell
+        from_x0 = starts & (cells == 0)
+        merge_prev = jax.tree_util.tree_map(lambda a: a[np.maximum(cells - 1, 0)], params["merge"])
+        keys = jax.random.split(key, (C, self.n_edges))
+        y = batch.y
 
         def step(buf, xs):
-            p, s, w, k, src, tgt_mask = xs
+            p, s, w, k, src, tgt_mask, start, first, mp = xs
+            cell_in = jnp.where(first, batch.x0, self.merge(mp, buf[-2], buf[-1]))
+            buf = jnp.where(start, jnp.zeros_like(buf).at[0].set(cell_in), buf)
             inputs = buf[src]                                                  # (width, B, *S)
             outs, s_new = jax.vmap(lambda pe, se, xe, ke: self.layer.apply(pe, se, xe, y, ke, train))(
                 p, s, inputs, k)                                               # (width, n_ops, B, *S)
@@ -151,31 +172,17 @@ class CellSpace:
             m = tgt_mask.reshape(tgt_mask.shape + (1,) * (mixed.ndim - 1))     # (width, N+1, 1, ...)
             return buf + jnp.sum(jnp.where(m, mixed[:, None], 0.0), axis=0), s_new
 
-        buf = jnp.zeros((self.n_states + 1,) + x.shape, x.dtype).at[0].set(x)   # s_0..s_N
-        buf, new_state = jax.lax.scan(step, buf, (by_step(params), by_step(state), weights[self._sched],
-                                                  keys[self._sched], self._src, self._tgt_mask))
+        buf = jnp.zeros((N + 1,) + batch.x0.shape, batch.x0.dtype)
+        xs = (by_step(params["edges"]), by_step(state["edges"]), by_step(self.cell_weights(weights)),
+              by_step(keys), np.tile(self._src, (C, 1)), np.tile(self._tgt_mask, (C, 1, 1)),
+              starts, from_x0, merge_prev)
+        buf, new_state = jax.lax.scan(step, buf, xs)
+        last = jax.tree_util.tree_map(lambda a: a[-1], params["merge"])
+        x_last = self.merge(last, buf[-2], buf[-1])
         new_state = jax.tree_util.tree_map(
-            lambda a: a.reshape((-1,) + a.shape[2:])[self._to_edge_order], new_state)
-        return self.merge(merge_params, buf[-2], buf[-1]), new_state
-
-    def cell_weights(self, weights):
-        """(alpha rows, ops) -> (cells, edges, ops)."""
-        w = weights.reshape(self.n_alpha_cells, self.n_edges, weights.shape[-1])
-        return jnp.broadcast_to(w, (self.n_cells,) + w.shape[1:])
-
-    def apply(self, params, state, weights, batch, key, train: bool):
-        """x_hat = x0 + cells(x0) (or cells(x0) without the global skip).  Returns (x_hat, new_state)."""
-        keys = jax.random.split(key, (self.n_cells, self.n_edges))
-
-        def one_cell(x, xs):
-            p, s, w, mp, k = xs
-            return self.cell(p, s, w, mp, x, batch.y, k, train)
-
-        x_last, new_edges = jax.lax.scan(
-            one_cell, batch.x0,
-            (params["edges"], state["edges"], self.cell_weights(weights), params["merge"], keys))
+            lambda a: a.reshape((C, -1) + a.shape[2:])[:, self._to_edge_order], new_state)
         x_hat = batch.x0 + x_last if self.cfg.global_skip else x_last
-        return x_hat, {"edges": new_edges}
+        return x_hat, {"edges": new_state}
 
     # --- architectures ------------------------------------------------------------------
     def discretize(self, alpha):
