@@ -213,7 +213,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
         if leaf.shape[:1] != (T,):
             raise ValueError(f"{name}: trial-axis length {leaf.shape[:1]} does not match {T} seeds")
     n_epochs = int(n_epochs if n_epochs is not None else program.epochs)
-    chunk = T if chunk_size is None else max(1, min(int(chunk_size), T))
+    chunk = max(1, min(int(chunk_size if chunk_size is not None else default_chunk_size(T)), T))
     k = max(1, min(int(epochs_per_call), n_epochs))
     if n_epochs % k:
         k = 1  # keep one compiled epoch call for every call
@@ -297,6 +297,16 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     return BatchOutput(final=done_final, metrics=done_metrics, wall_time_s=wall,
                        compile_time_s=compiled.compile_time_s if compiled else 0.0, n_trials=T,
                        chunk_size=chunk, memory=compiled.memory if compiled else {})
+
+
+def default_chunk_size(n_trials: int) -> int:
+    """Trials per compiled batch when the config leaves it open (measured, benchmarks/trials.py).
+
+    On the CPU the vmapped program is slower per trial than one trial at a time (the per-trial
+    activations stop fitting in cache: 0.59x at T=8 for a width-64 search step on 2 cores), so trials
+    run one per chunk, inside the same compiled program.  On an accelerator all trials run at once.
+    """
+    return 1 if jax.default_backend() == "cpu" else n_trials
 
 
 def trial_keys(seeds) -> jax.Array:

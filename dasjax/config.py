@@ -287,7 +287,7 @@ class RetrainConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """How trials are executed; never changes results."""
-    chunk_size: int | None = None      # trials per compiled batch; None = all at once
+    chunk_size: int | None = None      # trials per compiled batch; None = per backend (CPU 1, GPU all)
     epochs_per_call: int = 1           # epochs fused into one jitted call (between progress updates)
     progress: bool = True
     fast_compile: bool = False         # XLA optimisation level 0: quick compiles for tiny configs / tests

@@ -23,14 +23,18 @@ PRESETS = {
                     overrides=dict(width=8, epochs=2, steps_per_epoch=4, batch_size=32, eval_batches=2,
                                    fast_compile=True),
                     description="every row with 3 trials, width 8, 2 short epochs: a pipeline check"),
-    "cpu": Preset("cpu", trials=8, overrides=dict(),
+    "cpu": Preset("cpu", trials=8, overrides=dict(),   # trials per table: CPU_TRIALS
                   description="full width 64 and 50 epochs; trials sized to ~90 min per problem on 2 CPU cores"),
     "paper": Preset("paper", trials=75, overrides=dict(),
                     description="the paper's scale: 75 trials, width 64, 50 epochs (meant for a GPU)"),
 }
 
-# Trials of the cpu preset per table: measured throughput on the 2-core CPU (docs/results).
-CPU_TRIALS = {"table1": 8}
+# Trials of the cpu preset per table, sized to ~90 min per problem on the 2-core CPU from the measured
+# per-trial-step times (docs/results/bench_cpu_sequential.csv: ~50 ms per DAS step, ~18 ms per
+# retraining step at width 64): one Table 1 trial of all 8 rows costs ~333 s per problem -> 15 trials;
+# Table 3 (DAS only, 5 sets x 2 op sets, ~65 s each) -> 8; the cell space costs ~5x a sequential
+# epoch (Table 2) -> 3.
+CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8}
 
 
 def get_preset(name: str, table: str | None = None) -> Preset:

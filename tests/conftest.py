@@ -13,7 +13,7 @@ jax.config.update("jax_enable_x64", False)
 def tiny(**kw):
     """A few-second config: width 4, 3 layers, batch 16, 2 epochs x 3 steps."""
     base = dict(width=4, n_layers=3, batch_size=16, steps_per_epoch=3, epochs=2, eval_batches=2,
-                progress=False, fast_compile=True)
+                progress=False, fast_compile=True, chunk_size=64)   # 64 >= T: exercise the vmapped path
     base.update(kw)
     return dasjax.make_config(**base)
 
