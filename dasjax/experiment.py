@@ -300,11 +300,12 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
 
 
 def finish_table(df: pd.DataFrame, out: Path, *, name: str, heading: str, rows=("op_set", "method"),
-                 reference=None, figures=None, no_figures: bool = False, t0: float | None = None) -> str:
+                 column: str = "problem", reference=None, figures=None, no_figures: bool = False,
+                 t0: float | None = None) -> str:
     """The common tail of a table runner: <name>.md / .tex in the paper's layout, summary.csv with
     bootstrap CIs, the runner's own figures and the analysis report; prints the table."""
     import analysis
-    table = analysis.results_table(df, rows=rows, reference=reference)
+    table = analysis.results_table(df, rows=rows, column=column, reference=reference)
     md = table.to_markdown()
     atomic_write_text(out / f"{name}.md", f"# {heading}\n\n" + md + "\n")
     atomic_write_text(out / f"{name}.tex", table.to_latex())

@@ -159,3 +159,19 @@ def test_table3_smoke_end_to_end(tmp_path, capsys):
     assert sorted(df["hparams"].unique()) == ["BOHB-Blur", "H1"] and len(df) == 4
     assert "| all ops. | H1 |" in (out / "table3.md").read_text()
     assert dasjax.experiment.main_guard(table3.main, args + ["--sets", "H7"]) == 2
+
+
+def test_run_all_smoke_end_to_end(tmp_path, capsys):
+    """run_all.py --preset smoke on two tables, reduced to 1 trial on blur; the plan is printed first."""
+    run_all = load_script("run_all")
+    out = tmp_path / "all"
+    assert dasjax.experiment.main_guard(run_all.main, ["--preset", "smoke", "--tables", "table1,table3",
+                                                       "--trials", "1", "--problems", "blur",
+                                                       "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "estimated total" in printed and printed.index("estimated total") < printed.index("[table1]")
+    report = (out / "report.md").read_text()
+    assert "Table 1" in report and "Table 3" in report
+    walls = pd.read_csv(out / "wall_times.csv")
+    assert list(walls["table"]) == ["table1", "table3"] and (walls["exit_code"] == 0).all()
+    assert dasjax.experiment.main_guard(run_all.main, ["--tables", "table9"]) == 2

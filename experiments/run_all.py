@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Every table of the paper in one run: Tables 1, 2, 3 and 5 (Table 4 once its runner exists).
+
+    python experiments/run_all.py --preset smoke            # minutes on a CPU
+    python experiments/run_all.py --preset paper            # one GPU session
+
+Before it starts, it prints the planned work per table (trials x steps) and an estimated time for
+this device.  The estimate comes from the benchmark's measured per-trial-step times:
+docs/results/bench_<backend>_sequential.csv when it exists for this backend; otherwise a
+one-epoch measurement taken on the spot.  Each table goes to OUT/<table>/, with all of each
+runner's outputs (resume included: rerunning skips finished rows).  OUT/report.md gathers the
+tables, and OUT/wall_times.csv the wall time per table.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from dasjax.experiment import UsageError, main_guard  # noqa: E402
+from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
+from dasjax.results import atomic_write_text  # noqa: E402
+
+TABLES = ["table1", "table2", "table3", "table5"]
+CELL_COST = 5.0   # a cell-space step costs ~5x a sequential one on CPU (measured, issue #7 notes)
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"run_{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def planned_steps(table: str, trials: int, epochs: int, spe: int) -> dict:
+    """(search, retrain) trial-steps in sequential-step units, from each runner's rows."""
+    n = trials * epochs * spe
+    if table == "table1":      # 2 problems x (LG, Nets, 2 x DAS, 2 x 5 random candidates)
+        return {"search": 2 * 2 * n, "retrain": 2 * 14 * n}
+    if table == "table2":      # cell space, 2 problems x (LG, Nets, 2 x DAS, 2 x random sampling)
+        return {"search": CELL_COST * 2 * 2 * n, "retrain": CELL_COST * 2 * 6 * n}
+    if table == "table3":      # 2 problems x 2 op sets x 5 sets of DAS (search + retrain)
+        return {"search": 20 * n, "retrain": 20 * n}
+    if table == "table5":      # cell space, blur x 2 op sets x 7 sets of DAS
+        return {"search": CELL_COST * 14 * n, "retrain": CELL_COST * 14 * n}
+    raise ValueError(table)
+
+
+def step_times(width: int) -> tuple[float, float, str]:
+    """(seconds per DAS trial-step, seconds per retraining trial-step, source)."""
+    backend = jax.default_backend()
+    csv = ROOT / "docs" / "results" / f"bench_{backend}_sequential.csv"
+    if csv.exists():
+        d = pd.read_csv(csv)
+        col = "loop_ms_per_trial_step" if backend == "cpu" else "batched_ms_per_trial_step"
+        scale = width / 64          # the step is memory-bound: traffic grows with the width
+        best = lambda stage: d[d.stage == stage][col].min() / 1e3 * scale
+        note = "" if width == 64 else f", scaled by width {width}/64"
+        return best("search"), best("retrain"), str(csv.relative_to(ROOT)) + note
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import trials as bench
+    import dasjax
+    cfg = dasjax.make_config(width=width, op_set="all", progress=False)
+    T = 1 if backend == "cpu" else 32
+    s = bench.measure("search", cfg, T, 1)
+    r = bench.measure("retrain", cfg, T, 1)
+    return s["batched_ms_per_trial_step"] / 1e3, r["batched_ms_per_trial_step"] / 1e3, f"measured now (T={T})"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--preset", default=None, help=f"one of {list(PRESETS)}; default: paper on a GPU, else smoke")
+    ap.add_argument("--tables", default=",".join(TABLES), help=f"comma list of {TABLES}")
+    ap.add_argument("--trials", type=int, default=None, help="trials per row for every table")
+    ap.add_argument("--problems", default=None, help="comma list of problems for every table (default: each table's own)")
+    ap.add_argument("--out", default=None, help="folder (default results/all-<preset>)")
+    ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--yes", action="store_true", help="do not wait: start right after the plan")
+    args = ap.parse_args(argv)
+    if args.preset is None:
+        args.preset, why = default_preset_name()
+        print(f"[all] no --preset given: using '{args.preset}' because {why}; choose with --preset")
+    if args.preset not in PRESETS:
+        raise UsageError(f"--preset={args.preset!r} is not allowed; choose one of {list(PRESETS)}")
+    tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+    for t in tables:
+        if t not in TABLES:
+            raise UsageError(f"--tables: {t!r} is not allowed; choose from {TABLES}")
+    if args.trials is not None and args.trials <= 0:
+        raise UsageError(f"--trials={args.trials} must be a positive integer")
+    out = Path(args.out or f"results/all-{args.preset}")
+
+    import dasjax
+    plan, total = [], 0.0
+    for t in tables:
+        p = get_preset(args.preset, t)
+        cfg = dasjax.make_config(**p.overrides)
+        trials = args.trials or (100 if (t == "table2" and args.preset == "paper") else p.trials)
+        plan.append((t, trials, planned_steps(t, trials, cfg.search.epochs, cfg.search.steps_per_epoch), cfg))
+    width = plan[0][3].space.width
+    t_search, t_retrain, source = step_times(width)
+    print(f"[all] preset '{args.preset}' on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
+          f"per-trial-step times {t_search * 1e3:.1f} ms (DAS) / {t_retrain * 1e3:.1f} ms (retrain) from {source}")
+    print(f"{'table':8s} {'trials/row':>10s} {'DAS trial-steps':>16s} {'retrain trial-steps':>20s} {'estimate':>10s}")
+    for t, trials, steps, _ in plan:
+        share = 1.0 if not args.problems or t == "table5" else len(args.problems.split(",")) / 2
+        est = share * (steps["search"] * t_search + steps["retrain"] * t_retrain)
+        total += est
+        print(f"{t:8s} {trials:10d} {steps['search']:16,.0f} {steps['retrain']:20,.0f} {est / 60:9.1f}m")
+    print(f"[all] estimated total: {total / 3600:.2f} h (an estimate: compile time and load not included)")
+
+    walls, sections = [], []
+    for t, trials, _, _ in plan:
+        script = load_script(t)
+        argv_t = ["--preset", args.preset, "--out", str(out / t), "--trials", str(trials)] + \
+                 (["--overwrite"] if args.overwrite else []) + \
+                 (["--problems", args.problems] if args.problems and t != "table5" else [])
+        t0 = time.perf_counter()
+        code = main_guard(script.main, argv_t)
+        walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,
+                      "exit_code": code})
+        if code != 0:
+            print(f"[all] {t} failed with exit code {code}; continuing with the other tables")
+            continue
+        sections.append((out / t / f"{t}.md").read_text())
+    atomic_write_text(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False))
+    atomic_write_text(out / "report.md", "# All tables\n\n" + "\n\n".join(sections) +
+                      "\n\n## Wall time per table\n\n" + "\n".join(
+                          f"- {w['table']}: {w['wall_time_s'] / 60:.1f} min ({w['trials_per_row']} trials per row)"
+                          for w in walls) + "\n\nPer-table reports and figures: `<table>/report/`, `<table>/figures/`.\n")
+    print(f"[all] done; {out}/report.md gathers the tables, {out}/wall_times.csv the wall times")
+    return 0 if all(w["exit_code"] == 0 for w in walls) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard(main))
