@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Every table of the paper in one run: Tables 1, 2, 3 and 5 (Table 4 once its runner exists).
+"""Every table of the paper in one run: Tables 1, 2, 3, 5 and Fig. 7 (Table 4 once its runner exists).
 
     python experiments/run_all.py --preset smoke            # minutes on a CPU
     python experiments/run_all.py --preset paper            # one GPU session
@@ -29,12 +29,12 @@ from dasjax.experiment import UsageError, main_guard  # noqa: E402
 from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
-TABLES = ["table1", "table2", "table3", "table5"]
+TABLES = ["table1", "table2", "table3", "table5", "das_single"]
 CELL_COST = 5.0   # a cell-space step costs ~5x a sequential one on CPU (measured, issue #7 notes)
 
 
 def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"run_{name}.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"run_{name}.py")  # run_table1.py, ...
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -51,6 +51,8 @@ def planned_steps(table: str, trials: int, epochs: int, spe: int) -> dict:
         return {"search": 20 * n, "retrain": 20 * n}
     if table == "table5":      # cell space, blur x 2 op sets x 7 sets of DAS
         return {"search": CELL_COST * 14 * n, "retrain": CELL_COST * 14 * n}
+    if table == "das_single":  # blur: DAS x 2 sets (search + retrain), DAS-single (2 pretrain, alpha-only search, retrain)
+        return {"search": 3 * n, "retrain": 5 * n}
     raise ValueError(table)
 
 
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
           f"per-trial-step times {t_search * 1e3:.1f} ms (DAS) / {t_retrain * 1e3:.1f} ms (retrain) from {source}")
     print(f"{'table':8s} {'trials/row':>10s} {'DAS trial-steps':>16s} {'retrain trial-steps':>20s} {'estimate':>10s}")
     for t, trials, steps, _ in plan:
-        share = 1.0 if not args.problems or t == "table5" else len(args.problems.split(",")) / 2
+        share = 1.0 if not args.problems or t in ("table5", "das_single") else len(args.problems.split(",")) / 2
         est = share * (steps["search"] * t_search + steps["retrain"] * t_retrain)
         total += est
         print(f"{t:8s} {trials:10d} {steps['search']:16,.0f} {steps['retrain']:20,.0f} {est / 60:9.1f}m")
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
         script = load_script(t)
         argv_t = ["--preset", args.preset, "--out", str(out / t), "--trials", str(trials)] + \
                  (["--overwrite"] if args.overwrite else []) + \
-                 (["--problems", args.problems] if args.problems and t != "table5" else [])
+                 (["--problems", args.problems] if args.problems and t not in ("table5", "das_single") else [])
         t0 = time.perf_counter()
         code = main_guard(script.main, argv_t)
         walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,
