@@ -26,5 +26,5 @@ __all__ = [
     "RunConfig", "make_config", "hparams", "HParamSet", "H1", "H2", "Problem", "make_problem", "psnr",
     "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
-    "method_records", "save_results",
+    "method_records", "save_results", "curvature", "hpo",
 ]

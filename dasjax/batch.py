@@ -76,20 +76,25 @@ class _Compiled:
         def init(k, h, *xs):
             return program.init(k, h, *xs)
 
-        def epochs(state, k, h):
-            def one(s, _):
-                return program.epoch(s, k, h)
-            return jax.lax.scan(one, state, None, length=epochs_per_call)
+        def epochs(state, k, h, e0):
+            # e0 (the epoch index at the start of the call) is NOT vmapped, so a program can branch on
+            # it with lax.cond without executing both branches for every trial
+            def one(s, i):
+                return program.epoch(s, k, h, epoch=e0 + i)
+            return jax.lax.scan(one, state, jnp.arange(epochs_per_call))
 
         self.init = jax.jit(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in)).lower(keys, hp, *inputs).compile(
             compiler_options=cheap)
         state_shape = jax.eval_shape(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in), keys, hp, *inputs)
-        self.epochs = jax.jit(jax.vmap(epochs), donate_argnums=0).lower(state_shape, keys, hp).compile(
-            compiler_options=opts)
+        e0 = jax.ShapeDtypeStruct((), jnp.int32)
+        compiled = jax.jit(jax.vmap(epochs, in_axes=(0, 0, 0, None)), donate_argnums=0).lower(
+            state_shape, keys, hp, e0).compile(compiler_options=opts)
+        self._epochs = compiled
+        self.epochs = lambda state, k, h, epoch=0: compiled(state, k, h, jnp.asarray(epoch, jnp.int32))
         self.finalize = jax.jit(jax.vmap(program.finalize)).lower(state_shape, keys, hp).compile(
             compiler_options=opts)
         self.compile_time_s = time.perf_counter() - t0
-        self.memory = memory_stats(self.epochs)
+        self.memory = memory_stats(self._epochs)
 
 
 _CACHE: dict = {}
@@ -259,7 +264,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
             if bar is not None:
                 bar.update(start_call * k)
         for call in range(start_call, calls):
-            state, m = compiled.epochs(state, ck, chp)
+            state, m = compiled.epochs(state, ck, chp, call * k)
             per_call.append({n: np.asarray(v) for n, v in m.items()})
             if bar is not None:
                 bar.set_postfix_str(f"trials {c0 + 1}-{c0 + n_real}/{T}", refresh=False)

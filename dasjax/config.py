@@ -255,6 +255,8 @@ class SearchConfig:
     bn_update_on_alpha_step: bool = True   # PyTorch updates BN running stats in the alpha forward too
     eval_batches: int = 19             # one-shot PSNR on 19 x 128 = 2432 fresh samples
     single_bn_train: bool = False      # register #28: DAS-single's frozen ops use eval-mode BN
+    curvature_every: int = 0           # track lambda_max of the alpha Hessian every k epochs (0 = off)
+    curvature_iters: int = 20          # power-iteration steps per estimate
 
     def __post_init__(self):
         _positive("epochs", self.epochs, integer=True)
@@ -264,6 +266,8 @@ class SearchConfig:
         if self.unroll_lr is not None:
             _positive("unroll_lr", self.unroll_lr)
         _positive("eval_batches", self.eval_batches, integer=True)
+        _nonneg("curvature_every", self.curvature_every)
+        _positive("curvature_iters", self.curvature_iters, integer=True)
 
 
 @dataclass(frozen=True)

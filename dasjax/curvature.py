@@ -17,21 +17,30 @@ def hvp(f, x, v):
     return jax.jvp(jax.grad(f), (x,), (v,))[1]
 
 
-def lambda_max(f, x, key, n_iter: int = 20):
-    """Dominant eigenvalue (largest magnitude, signed) of the Hessian of f at x.
-
-    Power iteration from a random unit vector; returns the Rayleigh quotient v^T H v of the last
-    iterate.  A pure function: vmaps over trials.
-    """
-    v = jax.random.normal(key, x.shape, x.dtype)
+def _power(matvec, v, n_iter):
+    """Power iteration: the Rayleigh quotient of the last iterate (the largest-magnitude eigenvalue)."""
     v = v / jnp.linalg.norm(v)
 
     def body(v, _):
-        w = hvp(f, x, v)
+        w = matvec(v)
         return w / (jnp.linalg.norm(w) + 1e-30), None
 
     v, _ = jax.lax.scan(body, v, None, length=n_iter)
-    return jnp.vdot(v, hvp(f, x, v))
+    return jnp.vdot(v, matvec(v))
+
+
+def lambda_max(f, x, key, n_iter: int = 20):
+    """Largest (algebraic) eigenvalue of the Hessian of f at x, as RobustDARTS tracks it.
+
+    The alpha Hessian is indefinite, so plain power iteration may return a large *negative*
+    eigenvalue.  A first pass finds the largest-magnitude eigenvalue lambda_d; a second pass iterates
+    on H - min(lambda_d, 0) I, whose dominant eigenvalue is lambda_max - min(lambda_d, 0).  Each pass
+    costs ``n_iter`` Hessian-vector products.  A pure function: vmaps over trials.
+    """
+    v0 = jax.random.normal(key, x.shape, x.dtype)
+    H = lambda v: hvp(f, x, v)
+    shift = jnp.minimum(_power(H, v0, n_iter), 0.0)
+    return _power(lambda v: H(v) - shift * v, v0, n_iter) + shift
 
 
 def alpha_lambda_max(space, params, bn, alpha, batch, key, n_iter: int = 20):

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from . import streams
-from .problems import psnr
+from .problems import psnr_from_mse
 
 
 def evaluate_psnr(space, params, state, weights, key, *, n_batches: int, batch_size: int):
@@ -27,20 +27,10 @@ def evaluate_psnr(space, params, state, weights, key, *, n_batches: int, batch_s
         return None, mse
 
     _, mse = jax.lax.scan(one, None, jnp.arange(n_batches))
-    if pcfg.psnr_mode == "pooled":
-        return 10.0 * jnp.log10(pcfg.psnr_peak ** 2 / jnp.mean(mse))
-    return jnp.mean(10.0 * jnp.log10(pcfg.psnr_peak ** 2 / mse))
+    return psnr_from_mse(mse.ravel(), pcfg.psnr_peak, pcfg.psnr_mode)
 
 
 def validation_loss(space, params, state, weights, batch, key):
     """MSE of one batch in eval mode (the retraining validation-loss curve)."""
     x_hat, _ = space.apply(params, state, weights, batch, key, train=False)
     return jnp.mean((x_hat - batch.x) ** 2)
-
-
-def check_psnr(value):
-    """NaN for non-finite results."""
-    return jnp.where(jnp.isfinite(value), value, jnp.nan)
-
-
-

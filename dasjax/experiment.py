@@ -141,9 +141,23 @@ def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
     return preset.name, overrides, seeds, sel_rows, sel_problems, hp, out
 
 
+def parse_sets(text: str) -> list:
+    """--sets: comma list of hyperparameter-set names or JSON files written by run_hpo.py."""
+    try:
+        sets = [hpmod.load(s.strip()) if s.strip().endswith(".json") else hpmod.get(s.strip())
+                for s in text.split(",") if s.strip()]
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--sets: {e}") from None
+    if not sets:
+        raise UsageError(f"--sets is empty; choose from {sorted(hpmod.named_sets())}")
+    return sets
+
+
 def run_fingerprint(table: str, preset: str, overrides: dict, seeds: list[int], hp) -> dict:
-    """What makes two runs of a table comparable: everything but how trials execute."""
-    return {"table": table, "preset": preset, "seeds": seeds, "hparams": hp.to_dict(),
+    """What makes two runs of a table comparable: everything but how trials execute.
+    ``hp``: one hyperparameter set, or a list of them (set-row tables)."""
+    hps = [h.to_dict() for h in hp] if isinstance(hp, (list, tuple)) else hp.to_dict()
+    return {"table": table, "preset": preset, "seeds": seeds, "hparams": hps,
             "config": json.loads(json.dumps(make_config(**overrides).science_dict(), default=list))}
 
 

@@ -174,17 +174,18 @@ class Problem:
         return Batch(x=x, y=y, x0=y @ jnp.asarray(self.input_matrix.T))
 
 
-def psnr(x_hat, x, peak: float = 1.0, mode: str = "per_sample"):
-    """PSNR in dB with peak 1 (spec §1.7).
-
-    "per_sample": mean over the batch of 10 log10(peak^2 / mse_b) (inversefed's batched=False);
-    "pooled": 10 log10(peak^2 / mse) over the whole batch.
-    """
-    axes = tuple(range(1, x.ndim))
-    mse = jnp.mean((x_hat - x) ** 2, axis=axes)
+def psnr_from_mse(mse, peak: float = 1.0, mode: str = "per_sample"):
+    """PSNR in dB from per-sample MSEs: "per_sample" averages 10 log10(peak^2 / mse_b) over samples
+    (inversefed's batched=False, spec §1.7); "pooled" is 10 log10(peak^2 / mean mse)."""
     if mode == "pooled":
         return 10.0 * jnp.log10(peak ** 2 / jnp.mean(mse))
     return jnp.mean(10.0 * jnp.log10(peak ** 2 / mse))
+
+
+def psnr(x_hat, x, peak: float = 1.0, mode: str = "per_sample"):
+    """PSNR in dB of a batch (peak 1 by default, spec §1.7)."""
+    mse = jnp.mean((x_hat - x) ** 2, axis=tuple(range(1, x.ndim)))
+    return psnr_from_mse(mse, peak, mode)
 
 
 def mse_loss(x_hat, x):

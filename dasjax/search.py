@@ -141,15 +141,30 @@ class SearchProgram:
         out = keep_if(ok, new, frozen)
         return out, (jnp.where(ok, lt, jnp.nan), jnp.where(ok, lv, jnp.nan))
 
-    def epoch(self, st: SearchState, key, hp):
-        """One epoch (steps_per_epoch iterations, a lax.scan).  Metrics: mean losses, softmax(alpha)."""
+    def epoch(self, st: SearchState, key, hp, epoch=None):
+        """One epoch (steps_per_epoch iterations, a lax.scan).  Metrics: mean losses, softmax(alpha),
+        and with ``SearchConfig.curvature_every = k > 0`` the dominant eigenvalue of the alpha Hessian
+        of L_val after every k-th epoch (NaN on the other epochs).  ``epoch`` is the unbatched epoch
+        index, so the curvature branch is a real conditional under vmap."""
         def body(s, _):
             return self.step(s, key, hp)
 
         st, (lt, lv) = jax.lax.scan(body, st, None, length=self.steps_per_epoch)
         metrics = {"search_train_loss": jnp.mean(lt), "search_val_loss": jnp.mean(lv),
                    "alpha_history": self.space.weights(st.alpha)}
+        every = self.cfg.search.curvature_every
+        if every and epoch is not None:
+            metrics["lambda_max"] = jax.lax.cond((epoch + 1) % every == 0,
+                                                 lambda s: self.curvature(s, key), lambda s: jnp.float32(jnp.nan), st)
         return st, metrics
+
+    def curvature(self, st: SearchState, key):
+        """lambda_max of the Hessian of L_val w.r.t. alpha on the trial's fixed curvature batch."""
+        from .curvature import alpha_lambda_max
+        batch = self.space.problem.sample(streams.stream(key, streams.CURVATURE), self.batch_size)
+        lam = alpha_lambda_max(self.space, st.params, st.bn, st.alpha, batch,
+                               streams.stream(key, streams.CURVATURE, 1), self.cfg.search.curvature_iters)
+        return jnp.where(st.alive, lam, jnp.nan).astype(jnp.float32)
 
     def finalize(self, st: SearchState, key, hp):
         """One-shot validation PSNR (eval mode, 2432 fresh samples), final alpha and its argmax."""

@@ -75,7 +75,7 @@ class SingleLevelProgram:
         new = st.replace(alpha=alpha, opt_alpha=opt, step=t + 1)
         return keep_if(ok, new, st.replace(step=t + 1, alive=jnp.asarray(False))), jnp.where(ok, lv, jnp.nan)
 
-    def epoch(self, st, key, hp):
+    def epoch(self, st, key, hp, epoch=None):
         st, lv = jax.lax.scan(lambda s, _: self.step(s, key, hp), st, None, length=self.steps_per_epoch)
         return st, {"search_val_loss": jnp.mean(lv), "alpha_history": self.space.weights(st.alpha)}
 

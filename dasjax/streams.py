@@ -17,6 +17,7 @@ EVAL = 9            # the 2432 fresh validation samples of the final PSNR
 EVAL_NOISE = 10
 ARCH = 11           # random architectures
 CANDIDATE = 12      # random-search candidates
+CURVATURE = 13      # the fixed validation batch of the lambda_max estimate
 
 
 def stream(key, purpose: int, *index):

@@ -77,7 +77,7 @@ class RetrainProgram:
         out = keep_if(ok, new, st.replace(step=t + 1, alive=jnp.asarray(False)))
         return out, jnp.where(ok, lt, jnp.nan)
 
-    def epoch(self, st: TrainState, key, hp):
+    def epoch(self, st: TrainState, key, hp, epoch=None):
         """One epoch of training, then the validation loss of one fresh batch in eval mode."""
         e = st.step // self.steps_per_epoch
         st, lt = jax.lax.scan(lambda s, _: self.step(s, key, hp), st, None, length=self.steps_per_epoch)

@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax import hparams as hpmod  # noqa: E402
-from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
-                               finish_table, main_guard, resolve, run_fingerprint, run_set_rows)
+from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary,  # noqa: E402
+                               finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur"]
 OP_SETS = ["good", "all"]
@@ -38,17 +37,9 @@ def main(argv=None) -> int:
     parser.set_defaults(rows=",".join(r.key for r in ROWS))   # the row named "all" is an op set
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, _, out = resolve(args, "table3", ROWS)
-    try:
-        sets = [hpmod.load(s.strip()) if s.strip().endswith(".json") else hpmod.get(s.strip())
-                for s in args.sets.split(",") if s.strip()]
-    except (ValueError, OSError) as e:
-        raise UsageError(f"--sets: {e}") from None
-    if not sets:
-        raise UsageError(f"--sets is empty; choose from {sorted(hpmod.named_sets())}")
+    sets = parse_sets(args.sets)
     op_sets = [r.op_set for r in rows]
-    fp = run_fingerprint("table3", preset, overrides, seeds, sets[0])
-    fp["hparams"] = [s.to_dict() for s in sets]
-    check_out_dir(out, fp, args.overwrite)
+    check_out_dir(out, run_fingerprint("table3", preset, overrides, seeds, sets), args.overwrite)
     print(f"[table3] preset '{preset}', {len(seeds)} trials per set, sets {[s.name for s in sets]}, "
           f"op sets {op_sets}, problems {problems}; {env_summary()}")
     t0 = time.perf_counter()

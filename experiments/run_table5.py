@@ -17,9 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax import hparams as hpmod  # noqa: E402
 from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
-                               finish_table, main_guard, resolve, run_fingerprint, run_set_rows)
+                               finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur", "BOHB-Non-Seq-one-shot-Blur",
         "BOHB-Non-Seq-Blur"]
@@ -35,14 +34,8 @@ def main(argv=None) -> int:
     if overrides.get("space", "cell") != "cell":
         raise UsageError(f"--set space={overrides['space']!r}: Table 5 is the cell space; drop this --set")
     overrides["space"] = "cell"
-    try:
-        sets = [hpmod.load(s.strip()) if s.strip().endswith(".json") else hpmod.get(s.strip())
-                for s in args.sets.split(",") if s.strip()]
-    except (ValueError, OSError) as e:
-        raise UsageError(f"--sets: {e}") from None
-    fp = run_fingerprint("table5", preset, overrides, seeds, sets[0])
-    fp["hparams"] = [s.to_dict() for s in sets]
-    check_out_dir(out, fp, args.overwrite)
+    sets = parse_sets(args.sets)
+    check_out_dir(out, run_fingerprint("table5", preset, overrides, seeds, sets), args.overwrite)
     print(f"[table5] preset '{preset}', cell space, {len(seeds)} trials per set, sets {[s.name for s in sets]}; "
           f"{env_summary()}")
     t0 = time.perf_counter()

@@ -1,5 +1,7 @@
 """Shared tiny configurations; compiled programs are reused through module-scoped fixtures."""
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "")
 import jax  # noqa: E402
@@ -21,3 +23,14 @@ def tiny(**kw):
 @pytest.fixture(scope="session")
 def tiny_cfg():
     return tiny(op_set="all")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name):
+    """Import experiments/<name>.py as a module (its main(argv) is then callable in-process)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -4,7 +4,6 @@ Compiles are the cost here, so every engine test uses the same tiny config (good
 and the same trial-axis shapes: the rung of 3 gradient-descent configurations at 1 epoch and the
 single configuration at 3 epochs are compiled once and reused by the loop and the runner tests.
 """
-import importlib.util
 import json
 import math
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny
+from conftest import load_script, tiny
 
 import dasjax
 from dasjax import hparams as hpmod
@@ -28,13 +27,6 @@ TINY_FLAGS = ["--preset", "smoke", "--problems", "blur", "--op-sets", "good", "-
 SGD_SPACE = hpo.SearchSpace().fix(alpha_optimizer="sgd")
 TABLE = ["iteration", "bracket", "rung", "epochs", "config_id", "seeds", "proposal", *hpo.CONFIG_COLUMNS,
          "objective", "one_shot_psnr", "arch_psnr", "diverged", "architecture", "trial_epochs"]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def shape(schedule):

@@ -1,13 +1,10 @@
 """Long runs that survive: checkpoint/resume, atomic writes, clear CLI errors, Table 1 end to end."""
-import importlib.util
 import os
-from pathlib import Path
 
-import jax
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny
+from conftest import load_script, tiny
 
 import dasjax
 from dasjax.api import resolve_hparams
@@ -15,16 +12,6 @@ from dasjax.batch import run_batched, trial_keys
 from dasjax.results import atomic_write_text
 from dasjax.search import SearchProgram
 from dasjax.spaces import make_space
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 class Killed(Exception):
     pass
