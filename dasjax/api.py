@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -171,10 +172,7 @@ class MethodResult:
 
 
 def _ckpt(checkpoint_dir, name):
-    if checkpoint_dir is None:
-        return None
-    from pathlib import Path
-    return Path(checkpoint_dir) / f"{name}.npz"
+    return None if checkpoint_dir is None else Path(checkpoint_dir) / f"{name}.npz"
 
 
 def _label(cfg, method):
@@ -269,8 +267,7 @@ def run_sets(cfg: Config, method: str, sets, seeds, *, progress=None, checkpoint
         group = [sets[i] for i in idx]
         per_trial = [s for s in group for _ in seeds]
         tiled = np.tile(seeds, len(group))
-        ckpt = None if checkpoint_dir is None else \
-            __import__("pathlib").Path(checkpoint_dir) / ("-".join(types))
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "-".join(types)
         res = run_method(cfg, method, tiled, per_trial, progress=progress, checkpoint_dir=ckpt)
         T = len(seeds)
         for g, s in enumerate(group):
@@ -278,6 +275,6 @@ def run_sets(cfg: Config, method: str, sets, seeds, *, progress=None, checkpoint
             out[s.name] = MethodResult(
                 method, seeds, res.hparams[sl], res.arch_psnr[sl], res.one_shot_psnr[sl],
                 res.arch_strings[sl], None if res.alpha_softmax is None else res.alpha_softmax[sl],
-                res.diverged[sl], res.wall_time_s * len(group) ** -1, res.compile_time_s,
+                res.diverged[sl], res.wall_time_s / len(group), res.compile_time_s,
                 {k: v[sl] for k, v in res.arrays.items()})
     return {n: out[n] for n in names}

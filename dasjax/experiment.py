@@ -194,7 +194,7 @@ def _row_done(path: Path, fingerprint: dict) -> bool:
 
 
 def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[int], overrides: dict,
-             hp, out: Path, space: str = "sequential", log=print) -> pd.DataFrame:
+             hp, out: Path, log=print) -> pd.DataFrame:
     """Run every row x problem (skipping finished ones) and return all trials as one DataFrame."""
     walls = []
     for problem in problems:

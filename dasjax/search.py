@@ -63,8 +63,7 @@ class SearchProgram:
     def cache_key(self):
         """Everything static that shapes the compiled program."""
         return ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cfg,
-                self.theta_opt_kind if hasattr(self, "theta_opt_kind") else self.opt_kind,
-                getattr(self, "alpha_opt_kind", None))
+                self.theta_opt_kind, self.alpha_opt_kind)
 
     # --- optimizers -----------------------------------------------------------------------
     def _opt(self, kind, lr, wd, warmup, sched):

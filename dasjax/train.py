@@ -46,9 +46,8 @@ class RetrainProgram:
     @property
     def cache_key(self):
         """Everything static that shapes the compiled program."""
-        return ("retrain", self.keep_params, self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cfg,
-                self.theta_opt_kind if hasattr(self, "theta_opt_kind") else self.opt_kind,
-                getattr(self, "alpha_opt_kind", None))
+        return ("retrain", self.keep_params, self.cfg, self.space.kind, self.space.layer.n_slots,
+                self.space.problem.cfg, self.opt_kind)
 
     def optimizer(self, hp):
         return make_optimizer(self.opt_kind, hp.theta_lr, hp.theta_wd, hp.theta_warmup,

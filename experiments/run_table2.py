@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     print(f"[table2] writing to {out}/")
     t0 = time.perf_counter()
     df = run_rows(table="table2", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
-                  hp=hp, out=out, space="cell")
+                  hp=hp, out=out)
     finish_table(df, out, name="table2", heading=f"Table 2 (cell space, preset {preset}, {len(seeds)} trials per row)\n\n"
                  "Architecture validation PSNR; ours alone (the paper's Table 2 values are withheld).",
                  figures=figures, no_figures=args.no_figures, t0=t0)
