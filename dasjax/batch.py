@@ -68,6 +68,14 @@ class _Compiled:
 
     def __init__(self, program, keys, hp, inputs, epochs_per_call, fast_compile=False):
         t0 = time.perf_counter()
+        cfg = getattr(program, "cfg", None)
+        precision = cfg.space.matmul_precision if cfg is not None else "float32"
+        with jax.default_matmul_precision(None if precision == "default" else precision):
+            self._build(program, keys, hp, inputs, epochs_per_call, fast_compile)
+        self.compile_time_s = time.perf_counter() - t0
+        self.memory = memory_stats(self._epochs)
+
+    def _build(self, program, keys, hp, inputs, epochs_per_call, fast_compile):
         # init runs once: LLVM optimisation of its unrolled PRNG code costs seconds and buys nothing
         cheap = {"xla_backend_optimization_level": 0}
         opts = cheap if fast_compile else {}
@@ -93,8 +101,6 @@ class _Compiled:
         self.epochs = lambda state, k, h, epoch=0: compiled(state, k, h, jnp.asarray(epoch, jnp.int32))
         self.finalize = jax.jit(jax.vmap(program.finalize)).lower(state_shape, keys, hp).compile(
             compiler_options=opts)
-        self.compile_time_s = time.perf_counter() - t0
-        self.memory = memory_stats(self._epochs)
 
 
 _CACHE: dict = {}

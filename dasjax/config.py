@@ -156,6 +156,10 @@ class SpaceConfig:
     bn_momentum: float = 0.1           # PyTorch convention (weight of the new batch)
     bn_eps: float = 1e-5
     bn_unbiased_running_var: bool = True   # PyTorch updates running_var with the unbiased variance
+    # float32 matmuls: "float32" = true float32 everywhere.  JAX's own default ("default") runs
+    # float32 dots in TF32 on Ampere/Hopper GPUs (10-bit mantissa), which the analytic BatchNorm
+    # statistics (E[x^2] - E[x]^2 of patch covariances) do not tolerate well; on CPU both are float32.
+    matmul_precision: str = "float32"  # "float32" | "tensorfloat32" | "bfloat16" | "default"
     # --- cell space (spec §4) ---
     cell_states: int = 5               # register #19: states s_1..s_N per cell, each fed by all predecessors
     n_cells: int = 2                   # cells in succession (cell 2's input = cell 1's output)
@@ -165,6 +169,7 @@ class SpaceConfig:
 
     def __post_init__(self):
         _choice("space", self.space, ("sequential", "cell"))
+        _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
         ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
         if not isinstance(self.op_set, str):
             object.__setattr__(self, "op_set", ops)
