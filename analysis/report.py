@@ -238,8 +238,9 @@ def _select(frame: pd.DataFrame, blocks: Sequence[str], key: tuple) -> pd.DataFr
 def _write_header(rep: _Report, df: pd.DataFrame, threshold: float, ddof: int, n_resamples: int,
                   seed: int) -> None:
     sources = sorted(df["results_dir"].unique()) if "results_dir" in df else []
+    origin = (f" from {len(sources)} results folder(s):" if sources else " (from an in-memory table)")
     rep.add("# DAS results report", "",
-            f"{len(df)} trials ({int(df['diverged'].sum())} diverged) from {len(sources)} results folder(s):", "",
+            f"{len(df)} trials ({int(df['diverged'].sum())} diverged){origin}", "",
             *[f"- `{s}`" for s in sources], "",
             "Conventions: statistics over the finite architecture PSNRs of each group; diverged trials "
             f"(NaN PSNR) are excluded from the numbers and counted in `n`. Std with ddof={ddof}. "

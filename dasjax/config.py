@@ -37,6 +37,8 @@ Register rows and the fields that implement them:
  23   cell trial count (100 vs 75)                 experiments/run_table2.py (100 at the paper preset)
  27   degenerate filter                            analysis (threshold parameter)
  29   std ddof                                     analysis (ddof parameter, 0)
+ ext  F of the learnable-gradient op trained       SpaceConfig.lg_train_f (True; False = calibration test)
+ ext  float32 matmul precision (GPU TF32)          SpaceConfig.matmul_precision ("float32")
 ====  ==========================================  =========================================
 """
 from __future__ import annotations
@@ -149,6 +151,8 @@ class SpaceConfig:
     global_skip: bool = True           # register #12
     tau_init: Any = 1.0                # register #9: float or "inverse_norm" (1/||A||^2)
     tau_learnable: bool = True         # register #9
+    lg_train_f: bool = True            # (ext. register) F inside the learnable gradient layer is trained
+                                       # (False: F stays at its random init; a calibration hypothesis)
     noise_layer_std: float = 0.10      # register #2
     noise_tau_learnable: bool = True   # spec §2.4 flag
     roll_shift: int = 1                # register #11

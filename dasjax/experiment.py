@@ -25,7 +25,7 @@ import pandas as pd
 from . import __version__
 from . import hparams as hpmod
 from .api import random_methods, run_method
-from .config import PROBLEMS, make_config
+from .config import PROBLEMS, Config, make_config
 from .presets import PRESETS, default_preset_name, get_preset
 from .results import atomic_write_text, method_records, save_results
 
@@ -161,11 +161,24 @@ def run_fingerprint(table: str, preset: str, overrides: dict, seeds: list[int], 
             "config": json.loads(json.dumps(make_config(**overrides).science_dict(), default=list))}
 
 
+def _normalized(fingerprint: dict) -> dict:
+    """The fingerprint with its config passed through :class:`Config`: a folder written before a
+    config field existed reads that field's default, so adding a field does not orphan results."""
+    fp = dict(fingerprint)
+    if isinstance(fp.get("config"), dict):
+        try:
+            fp["config"] = json.loads(json.dumps(Config.from_dict(fp["config"]).science_dict(), default=list))
+        except (TypeError, ValueError):
+            pass
+    return fp
+
+
 def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
     """Refuse a folder holding another configuration's results; check that it is writable."""
     marker = out / "run.json"
+    fingerprint = _normalized(fingerprint)
     if marker.exists():
-        old = json.loads(marker.read_text())
+        old = _normalized(json.loads(marker.read_text()))
         if old != fingerprint and not overwrite:
             changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
             raise UsageError(f"--out {out} holds results of a different configuration "
@@ -177,7 +190,7 @@ def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
         probe.unlink()
     except OSError as e:
         raise UsageError(f"--out {out} is not writable: {e.strerror or e}") from None
-    if overwrite and marker.exists() and json.loads(marker.read_text()) != fingerprint:
+    if overwrite and marker.exists() and _normalized(json.loads(marker.read_text())) != fingerprint:
         for child in ("runs", "report", "figures"):
             shutil.rmtree(out / child, ignore_errors=True)
     atomic_write_text(marker, json.dumps(fingerprint, indent=2, sort_keys=True))
@@ -189,8 +202,10 @@ def row_dir(out: Path, problem: str, row: Row) -> Path:
 
 def _row_done(path: Path, fingerprint: dict) -> bool:
     cfg = path / "config.json"
-    return (path / "trials.csv").exists() and cfg.exists() and \
-        json.loads(cfg.read_text()).get("run") == fingerprint
+    if not ((path / "trials.csv").exists() and cfg.exists()):
+        return False
+    old = json.loads(cfg.read_text()).get("run")
+    return isinstance(old, dict) and _normalized(old) == _normalized(fingerprint)
 
 
 def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[int], overrides: dict,

@@ -126,6 +126,8 @@ class OpLayer:
     def __init__(self, ops: tuple[str, ...], cfg: SpaceConfig, problem, share_f: bool = False):
         self.ops, self.cfg, self.problem = tuple(ops), cfg, problem
         f_ops = [o for o in self.ops if o in F_OPS]
+        # a frozen lg-F needs its own slot: a shared slot would also freeze the net op's F
+        share_f = share_f and cfg.lg_train_f
         self.f_slots = {o: (0 if share_f else i) for i, o in enumerate(f_ops)}
         self.n_slots = (1 if f_ops else 0) if share_f else len(f_ops)
         self.learn_tau = {o: (cfg.tau_learnable if o == "lg" else cfg.noise_tau_learnable)
@@ -152,8 +154,12 @@ class OpLayer:
         """All candidate outputs, stacked: (n_ops, B, *S).  Returns (outs, new_state)."""
         new_state = dict(state)
         if self.n_slots:
+            pf = params["f"]
+            if not self.cfg.lg_train_f and "lg" in self.f_slots:   # F of the lg op gets no gradient
+                i = self.f_slots["lg"]
+                pf = jax.tree_util.tree_map(lambda a: a.at[i].set(jax.lax.stop_gradient(a[i])), pf)
             fx, new_state["f"] = jax.vmap(lambda p, s: f_apply(p, s, x, train, self.cfg))(
-                params["f"], state["f"])
+                pf, state["f"])
         need_grad = any(o in ("lg", "noise") for o in self.ops)
         g = self.problem.data_grad(x, y) if need_grad else None
         outs = []

@@ -9,6 +9,14 @@ never the DAS or random rows, never a withheld table.
 
     python experiments/calibrate.py --seeds 5 --out docs/calibration
 
+Stage 2 (``--stage2``) keeps those defaults (sigma_n 0.10, omega units, global skip) and tries
+the candidates that concern the layers rather than the data: a fixed tau, tau initialised at
+1/||A||^2, the input x0 = y (blur) / interpolated y (downsampling), a random amplitude, and an
+untrained F inside the learnable-gradient layer.  It writes OUT/calibration_stage2_trials.csv and
+OUT/calibration_stage2.md.
+
+    python experiments/calibrate.py --stage2 --seeds 5 --out docs/calibration
+
 Each setting x problem x method is appended to OUT/calibration_trials.csv as soon as it
 finishes (a rerun skips what is there); OUT/calibration_summary.csv holds the medians.
 """
@@ -31,6 +39,26 @@ from dasjax.results import atomic_write_text  # noqa: E402
 PAPER = {("blur", "Learnable Grad. only"): 16.49, ("blur", "Nets only"): 20.71,
          ("downsampling", "Learnable Grad. only"): 13.55, ("downsampling", "Nets only"): 14.05}
 GRID = {"noise_std": [0.10, 0.01], "blur_units": ["omega", "linspace", "pixel"], "global_skip": [True, False]}
+
+
+LG, NETS = "Learnable Grad. only", "Nets only"
+# stage 2: name -> (overrides per problem, methods it can change)
+VARIANTS = {
+    "default": ({}, (LG, NETS)),
+    "tau_fixed": ({"tau_learnable": False}, (LG,)),
+    "tau_inverse_norm": ({"tau_init": "inverse_norm"}, (LG,)),
+    "x0_measurement": ({"blur": {"x0": "measurement"}, "downsampling": {"x0": "interp"}}, (LG, NETS)),
+    "amplitude_0_1": ({"amplitude": (0.0, 1.0)}, (LG, NETS)),
+    "lg_frozen_f": ({"lg_train_f": False}, (LG,)),
+}
+
+
+def variant_overrides(name: str, problem: str) -> dict:
+    ov = VARIANTS[name][0]
+    return dict(ov.get(problem, {})) if problem in ov else {k: v for k, v in ov.items() if k not in PAPER_PROBLEMS}
+
+
+PAPER_PROBLEMS = ("blur", "downsampling")
 
 
 def settings(grid):
@@ -73,6 +101,53 @@ def ranking_markdown(s: pd.DataFrame) -> str:
     return "\n".join(lines + [r for _, r in sorted(rows, key=lambda t: t[0])]) + "\n"
 
 
+def stage2_markdown(df: pd.DataFrame) -> str:
+    """Per variant: the medians of the methods it changes, with the paper's and the default's."""
+    g = df.groupby(["variant", "problem", "method"])["arch_psnr"].agg(["median", "min", "max", "count"])
+    lines = ["| variant | overrides | problem | method | median | paper | ours - paper | vs default | min | max | n |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (v, p, m), r in g.iterrows():
+        base = g.loc[("default", p, m), "median"] if ("default", p, m) in g.index else np.nan
+        lines.append(f"| {v} | {variant_overrides(v, p) or '-'} | {p} | {m} | {r['median']:.2f} | "
+                     f"{PAPER[(p, m)]:.2f} | {r['median'] - PAPER[(p, m)]:+.2f} | {r['median'] - base:+.2f} | "
+                     f"{r['min']:.2f} | {r['max']:.2f} | {int(r['count'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_stage2(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "calibration_stage2_trials.csv"
+    df = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    seeds = list(range(args.seeds))
+    names = list(VARIANTS) if args.variants == "all" else ["default"] + args.variants.split(",")
+    for name in names:
+        if name not in VARIANTS:
+            raise SystemExit(f"unknown variant {name!r}; choose from {list(VARIANTS)}")
+        for problem in args.problems.split(","):
+            for method in VARIANTS[name][1]:
+                if len(df) and len(df[(df.variant == name) & (df.problem == problem) & (df.method == method)
+                                      & (df.epochs == args.epochs) & (df.width == args.width)]) >= len(seeds):
+                    continue
+                ov = variant_overrides(name, problem)
+                cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
+                                         progress=False, **ov)
+                t0 = time.perf_counter()
+                res = dasjax.run_method(cfg, method, seeds, "H1")
+                rows = pd.DataFrame({"variant": name, "overrides": repr(ov), "problem": problem,
+                                     "method": method, "seed": seeds, "arch_psnr": res.arch_psnr,
+                                     "diverged": res.diverged, "epochs": args.epochs, "width": args.width,
+                                     "wall_time_s": res.wall_time_s / len(seeds)})
+                df = pd.concat([df, rows], ignore_index=True)
+                atomic_write_text(path, df.to_csv(index=False))
+                print(f"{name:18s} {problem:12s} {method:20s} median {np.nanmedian(res.arch_psnr):6.2f} dB "
+                      f"(paper {PAPER[(problem, method)]}) [{time.perf_counter() - t0:.0f}s]", flush=True)
+    md = stage2_markdown(df)
+    atomic_write_text(out / "calibration_stage2.md", md)
+    print(md)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--seeds", type=int, default=5)
@@ -80,7 +155,11 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--out", default="docs/calibration")
     ap.add_argument("--problems", default="blur,downsampling")
+    ap.add_argument("--stage2", action="store_true", help="layer candidates on top of the stage-1 defaults")
+    ap.add_argument("--variants", default="all", help=f"stage 2: comma list of {list(VARIANTS)} or 'all'")
     args = ap.parse_args(argv)
+    if args.stage2:
+        return run_stage2(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "calibration_trials.csv"

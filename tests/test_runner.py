@@ -1,4 +1,5 @@
 """Long runs that survive: checkpoint/resume, atomic writes, clear CLI errors, Table 1 end to end."""
+import json
 import os
 
 import numpy as np
@@ -102,6 +103,14 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     code = dasjax.experiment.main_guard(table1.main, base + ["--width", "6"])
     assert code == 2 and "different configuration" in capsys.readouterr().err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    # a folder written before a config field existed still resumes: the missing field reads its default
+    for f in [out / "run.json", *out.glob("runs/*/*/config.json")]:
+        d = json.loads(f.read_text())
+        fp = d if f.name == "run.json" else d["run"]
+        del fp["config"]["space"]["lg_train_f"]
+        f.write_text(json.dumps(d))
+    assert dasjax.experiment.main_guard(table1.main, base) == 0
+    assert "already done, skipped" in capsys.readouterr().out
     # ... unless --overwrite
     assert dasjax.experiment.main_guard(table1.main, base + ["--width", "6", "--overwrite"]) == 0
     # an unwritable folder (a path below a regular file)
