@@ -38,18 +38,20 @@ from dasjax.spaces import make_space  # noqa: E402
 from dasjax.train import RetrainProgram  # noqa: E402
 
 
-def build(stage, cfg, T):
-    """(compiled program, init args) for T trials of ``stage``."""
+def build(stage, cfg, T, n_devices=1):
+    """(compiled program, init args) for T trials of ``stage``, the trial axis over ``n_devices``."""
     problem = dasjax.make_problem(cfg.problem)
     hp, types, _ = resolve_hparams("H1", T)
     keys = trial_keys(range(T))
     if stage == "retrain":
         space = make_space(cfg, problem, share_f=cfg.retrain.share_f)
         archs = jax.numpy.asarray(dasjax.random_architectures(cfg, keys))
-        return _Compiled(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1), keys, hp, (archs,)
+        comp = _Compiled(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1, n_devices=n_devices)
+        return (comp, *comp.put((keys, hp, (archs,))))
     c = cfg.replace(order=2) if stage == "search2" else cfg
     space = make_space(c, problem)
-    return _Compiled(SearchProgram(c, space, types), keys, hp, (), 1), keys, hp, ()
+    comp = _Compiled(SearchProgram(c, space, types), keys, hp, (), 1, n_devices=n_devices)
+    return (comp, *comp.put((keys, hp, ())))
 
 
 def epoch_time(comp, state, keys, hp, reps):
@@ -66,9 +68,9 @@ def epoch_time(comp, state, keys, hp, reps):
 _SINGLE: dict = {}
 
 
-def measure(stage, cfg, T, reps):
+def measure(stage, cfg, T, reps, n_devices=1):
     steps = cfg.search.steps_per_epoch
-    batched, bkeys, bhp, bin_ = build(stage, cfg, T)
+    batched, bkeys, bhp, bin_ = build(stage, cfg, T, n_devices)
     if stage not in _SINGLE:                    # one single-trial program per stage, reused for every T
         _SINGLE[stage] = build(stage, cfg, 1)
     single, skeys, shp, sin_ = _SINGLE[stage]
@@ -104,6 +106,8 @@ def main(argv=None):
     ap.add_argument("--op-set", default="all")
     ap.add_argument("--space", default="sequential")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--devices", type=int, default=1,
+                    help="shard the batched trials over this many local devices (T must be a multiple)")
     ap.add_argument("--precision", default="float32", help="matmul_precision (float32 | tensorfloat32 | ...)")
     ap.add_argument("--csv", default=None, help="write the table here (rewritten after every row)")
     args = ap.parse_args(argv)
@@ -121,8 +125,8 @@ def main(argv=None):
     print(hdr)
     for stage in args.stages.split(","):
         for T in [int(t) for t in args.trials.split(",")]:
-            r = measure(stage, cfg, T, args.reps)
-            r.update(space=args.space, precision=args.precision, backend=jax.default_backend(),
+            r = measure(stage, cfg, T, args.reps, args.devices)
+            r.update(devices=args.devices, space=args.space, precision=args.precision, backend=jax.default_backend(),
                      device=d.device_kind)
             rows.append(r)
             print(f"{stage:8s} {T:4d} {r['batched_trial_steps_per_s']:13.1f} {r['loop_trial_steps_per_s']:10.1f} "

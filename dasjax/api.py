@@ -86,7 +86,8 @@ def _run_kw(cfg, progress, checkpoint):
     return dict(chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
                 progress=cfg.run.progress if progress is None else progress,
                 fast_compile=cfg.run.fast_compile, checkpoint=checkpoint,
-                checkpoint_every=cfg.run.checkpoint_every)
+                checkpoint_every=cfg.run.checkpoint_every, devices=cfg.run.devices,
+                memory_fraction=cfg.run.memory_fraction)
 
 
 def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search",

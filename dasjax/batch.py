@@ -66,8 +66,10 @@ def memory_stats(compiled) -> dict:
 class _Compiled:
     """AOT-compiled vmapped init / epoch / finalize of one program for one chunk shape."""
 
-    def __init__(self, program, keys, hp, inputs, epochs_per_call, fast_compile=False):
+    def __init__(self, program, keys, hp, inputs, epochs_per_call, fast_compile=False, n_devices=1):
         t0 = time.perf_counter()
+        self.n_devices = int(n_devices)
+        self.mesh = trial_mesh(self.n_devices) if self.n_devices > 1 else None
         cfg = getattr(program, "cfg", None)
         precision = cfg.space.matmul_precision if cfg is not None else "float32"
         with jax.default_matmul_precision(None if precision == "default" else precision):
@@ -91,31 +93,96 @@ class _Compiled:
                 return program.epoch(s, k, h, epoch=e0 + i)
             return jax.lax.scan(one, state, jnp.arange(epochs_per_call))
 
-        self.init = jax.jit(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in)).lower(keys, hp, *inputs).compile(
-            compiler_options=cheap)
+        if self.mesh is None:
+            jit_kw = dict(init={}, epochs={}, finalize={})
+        else:   # the trial axis split over the mesh: every leaf's leading axis, e0 replicated
+            sh = self.trial_sharding
+            rep = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+            jit_kw = dict(init=dict(in_shardings=(sh,) * (2 + n_in), out_shardings=sh),
+                          epochs=dict(in_shardings=(sh, sh, sh, rep), out_shardings=sh),
+                          finalize=dict(in_shardings=(sh, sh, sh), out_shardings=sh))
+        self.init = jax.jit(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in), **jit_kw["init"]).lower(
+            keys, hp, *inputs).compile(compiler_options=cheap)
         state_shape = jax.eval_shape(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in), keys, hp, *inputs)
         e0 = jax.ShapeDtypeStruct((), jnp.int32)
-        compiled = jax.jit(jax.vmap(epochs, in_axes=(0, 0, 0, None)), donate_argnums=0).lower(
+        compiled = jax.jit(jax.vmap(epochs, in_axes=(0, 0, 0, None)), donate_argnums=0, **jit_kw["epochs"]).lower(
             state_shape, keys, hp, e0).compile(compiler_options=opts)
         self._epochs = compiled
-        self.epochs = lambda state, k, h, epoch=0: compiled(state, k, h, jnp.asarray(epoch, jnp.int32))
-        self.finalize = jax.jit(jax.vmap(program.finalize)).lower(state_shape, keys, hp).compile(
-            compiler_options=opts)
+        self.epochs = lambda state, k, h, epoch=0: compiled(state, k, h, self._scalar(epoch))
+        self.finalize = jax.jit(jax.vmap(program.finalize), **jit_kw["finalize"]).lower(
+            state_shape, keys, hp).compile(compiler_options=opts)
+
+    @property
+    def trial_sharding(self):
+        return None if self.mesh is None else jax.sharding.NamedSharding(
+            self.mesh, jax.sharding.PartitionSpec(TRIAL_AXIS))
+
+    def _scalar(self, epoch):
+        e = jnp.asarray(epoch, jnp.int32)
+        if self.mesh is not None:
+            e = jax.device_put(e, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
+        return e
+
+    def put(self, tree):
+        """Place per-trial inputs on the mesh (a no-op on one device)."""
+        return tree if self.mesh is None else jax.device_put(tree, self.trial_sharding)
 
 
 _CACHE: dict = {}
 _CACHE_SIZE = 16
 
 
-def _compiled_for(program, keys, hp, inputs, epochs_per_call, fast_compile) -> _Compiled:
+def _compiled_for(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices=1) -> _Compiled:
     """Compiled programs are reused across calls with the same static description and shapes."""
     shapes = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), (keys, hp, tuple(inputs)))
-    key = (getattr(program, "cache_key", id(program)), str(shapes), epochs_per_call, fast_compile)
+    key = (getattr(program, "cache_key", id(program)), str(shapes), epochs_per_call, fast_compile, n_devices)
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _Compiled(program, keys, hp, inputs, epochs_per_call, fast_compile)
+        _CACHE[key] = _Compiled(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices)
     return _CACHE[key]
+
+
+TRIAL_AXIS = "trials"
+
+
+def trial_mesh(n_devices: int) -> jax.sharding.Mesh:
+    """A 1D mesh over the first ``n_devices`` local devices, its one axis named ``trials``."""
+    devs = jax.local_devices()
+    if not 1 <= n_devices <= len(devs):
+        raise ValueError(f"devices={n_devices}: this process sees {len(devs)} local device(s) "
+                         f"({devs[0].platform}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                         "(set before importing jax) makes N host devices")
+    return jax.sharding.Mesh(np.array(devs[:n_devices]), (TRIAL_AXIS,))
+
+
+def resolve_devices(devices: int | None, n_trials: int) -> int:
+    """Devices to shard the trial axis over: ``None`` = every local device (never more than trials)."""
+    n = jax.local_device_count() if devices is None else int(devices)
+    if devices is not None:
+        trial_mesh(n)                       # validates against the local devices
+    return max(1, min(n, n_trials))
+
+
+def device_memory_bytes() -> int | None:
+    """Memory of one local accelerator as its allocator reports it (None on the CPU)."""
+    if jax.default_backend() == "cpu":
+        return None
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # pragma: no cover - backend without memory stats
+        return None
+    return int(stats["bytes_limit"]) if "bytes_limit" in stats else None
+
+
+def fit_chunk(chunk: int, peak_bytes: int, budget_bytes: int | None, n_devices: int) -> int:
+    """The largest chunk (a multiple of ``n_devices``) whose per-device peak fits ``budget_bytes``,
+    from XLA's estimate ``peak_bytes`` for ``chunk`` trials (memory grows linearly with trials)."""
+    if not budget_bytes or peak_bytes <= budget_bytes:
+        return chunk
+    per_trial = peak_bytes * n_devices / chunk          # the estimate is per device: chunk / n_devices trials
+    fit = int(budget_bytes // per_trial) * n_devices
+    return max(n_devices, min(chunk, fit))
 
 
 def _progress(total, desc, enabled):
@@ -209,7 +276,7 @@ def load_checkpoint(path, fingerprint, state_like):
 def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 epochs_per_call=1, progress=True, desc="trials", log=None,
                 fast_compile=False, checkpoint=None, checkpoint_every=5,
-                on_checkpoint=None) -> BatchOutput:
+                on_checkpoint=None, devices=None, memory_fraction=0.9) -> BatchOutput:
     """Run ``program`` for every trial; returns stacked final outputs and per-epoch metrics.
 
     keys: typed PRNG keys (T,); hp: HParams with (T,) leaves; inputs: extra per-trial arrays
@@ -217,6 +284,10 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     checkpoint: a file path; the full state is saved there every ``checkpoint_every`` epochs and
     a rerun with identical inputs resumes from it, with the same numbers as an uninterrupted run.
     on_checkpoint(c0, epochs_done) is called after each save (tests use it to simulate a kill).
+    devices: local devices to split each chunk's trials over (None = all; 1 = no sharding); the
+    chunk is rounded up to a multiple of it and padded, which never changes results.
+    With ``chunk_size=None`` on an accelerator, the chunk is all trials unless XLA's memory
+    estimate exceeds ``memory_fraction`` of the device memory; then it shrinks to fit.
     """
     T = int(keys.shape[0])
     for name, leaf in [("hparams", l) for l in jax.tree_util.tree_leaves(hp)] + \
@@ -225,15 +296,33 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
             raise ValueError(f"{name}: trial-axis length {leaf.shape[:1]} does not match {T} seeds")
     n_epochs = int(n_epochs if n_epochs is not None else program.epochs)
     chunk = max(1, min(int(chunk_size if chunk_size is not None else default_chunk_size(T)), T))
+    n_dev = resolve_devices(devices, T)
+    chunk = -(-chunk // n_dev) * n_dev                # a multiple of the devices (padded)
     k = max(1, min(int(epochs_per_call), n_epochs))
     if n_epochs % k:
         k = 1  # keep one compiled epoch call for every call
     calls = n_epochs // k
     every = max(1, int(checkpoint_every) // k)      # calls between checkpoints / log lines
-    fp = _fingerprint(program, keys, hp, inputs, n_epochs, chunk) if checkpoint else None
 
     t_start = time.perf_counter()
-    compiled = None
+
+    def compile_for(size):
+        i0 = _pad_index(0, min(size, T), size)
+        return _compiled_for(program, keys[i0], _take(hp, i0), tuple(_take(x, i0) for x in inputs), k,
+                             fast_compile, n_dev)
+
+    compiled = compile_for(chunk)
+    budget = device_memory_bytes()
+    if chunk_size is None and budget:
+        fit = fit_chunk(chunk, compiled.memory.get("peak_estimate_bytes", 0), memory_fraction * budget, n_dev)
+        if fit < chunk:
+            if log is not None or progress:
+                (log or _print_flush)(f"[{desc}] {chunk} trials need ~{compiled.memory['peak_estimate_bytes'] / 2**30:.1f} "
+                                      f"GiB per device (budget {memory_fraction * budget / 2**30:.1f} GiB): "
+                                      f"chunks of {fit}")
+            chunk = fit
+            compiled = compile_for(chunk)
+    fp = _fingerprint(program, keys, hp, inputs, n_epochs, chunk) if checkpoint else None
     done_final: dict = {}
     done_metrics: dict = {}
     n_chunks = (T + chunk - 1) // chunk
@@ -241,7 +330,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     say = log if log is not None else (_print_flush if progress and bar is None else None)
     ckpt = None
     if checkpoint:
-        idx0 = _pad_index(0, chunk, chunk)
+        idx0 = _pad_index(0, min(chunk, T), chunk)
         like = jax.eval_shape(jax.vmap(program.init), keys[idx0], _take(hp, idx0),
                               *(_take(x, idx0) for x in inputs))
         ckpt = load_checkpoint(checkpoint, fp, like)
@@ -256,14 +345,13 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     for c0 in range(n_done, T, chunk):
         n_real = min(c0 + chunk, T) - c0
         idx = _pad_index(c0, c0 + n_real, chunk)
-        ck, chp, cin = keys[idx], _take(hp, idx), tuple(_take(x, idx) for x in inputs)
-        if compiled is None:
-            compiled = _compiled_for(program, ck, chp, cin, k, fast_compile)
+        ck, chp, cin = compiled.put((keys[idx], _take(hp, idx), tuple(_take(x, idx) for x in inputs)))
         state = compiled.init(ck, chp, *cin)
         per_call: list = []
         start_call = 0
         if ckpt and ckpt[0]["c0"] == c0 and ckpt[0]["epochs_done"] > 0:
             meta, state, groups = ckpt
+            state = compiled.put(state)
             start_call = meta["epochs_done"] // k
             per_call = [{n: v[:, i * k:(i + 1) * k] for n, v in groups["metrics"].items()}
                         for i in range(start_call)]

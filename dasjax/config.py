@@ -305,12 +305,18 @@ class RunConfig:
     progress: bool = True
     fast_compile: bool = False         # XLA optimisation level 0: quick compiles for tiny configs / tests
     checkpoint_every: int = 5          # epochs between checkpoints (when a checkpoint path is given)
+    devices: int | None = None         # local devices the trial axis is sharded over (None = all, 1 = off)
+    memory_fraction: float = 0.9       # chunk_size=None on an accelerator: fit XLA's estimate in this share
 
     def __post_init__(self):
         if self.chunk_size is not None:
             _positive("chunk_size", self.chunk_size, integer=True)
         _positive("epochs_per_call", self.epochs_per_call, integer=True)
         _positive("checkpoint_every", self.checkpoint_every, integer=True)
+        if self.devices is not None:
+            _positive("devices", self.devices, integer=True)
+        if not 0 < self.memory_fraction <= 1:
+            raise ValueError(f"memory_fraction={self.memory_fraction} must be in (0, 1]")
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,8 @@ def das_single(cfg, seeds, hparams="BOHB-DAS-single", *, pretrain_hparams="H1", 
                       chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
                       progress=cfg.run.progress if progress is None else progress,
                       fast_compile=cfg.run.fast_compile, checkpoint=_ckpt(checkpoint_dir, "search"),
-                      checkpoint_every=cfg.run.checkpoint_every)
+                      checkpoint_every=cfg.run.checkpoint_every, devices=cfg.run.devices,
+                      memory_fraction=cfg.run.memory_fraction)
     f = out.final
     arch = f["architecture"]
     r = retrain(cfg, arch, seeds, hparams, progress=progress, desc=_label(cfg, "DAS-single retrain"),

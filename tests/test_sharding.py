@@ -1,0 +1,70 @@
+"""Multiple devices: the trial axis sharded over a mesh gives the single-device results, padding
+included; memory-based chunk sizing; clear errors.  Multi-device runs happen in a subprocess with
+XLA_FLAGS=--xla_force_host_platform_device_count=4 (the flag must be set before jax starts)."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import pytest
+
+import dasjax
+from dasjax.batch import fit_chunk, resolve_devices
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np, jax
+    sys.path.insert(0, {tests!r})
+    import dasjax
+    from conftest import tiny
+    cfg = tiny(op_set="all")
+    seeds = [0, 1, 2, 3, 4]                         # 5 trials on 4 devices: padded to 8
+    one = dasjax.search(cfg.replace(devices=1, chunk_size=5), seeds, progress=False)
+    four = dasjax.search(cfg.replace(devices=4, chunk_size=None), seeds, progress=False)
+    rt1 = dasjax.retrain(cfg.replace(devices=1, chunk_size=5), one.architecture, seeds, progress=False)
+    rt4 = dasjax.retrain(cfg.replace(devices=4, chunk_size=None), one.architecture, seeds, progress=False)
+    from dasjax import batch
+    shards = sorted({{c.n_devices for c in batch._CACHE.values()}})
+    print(json.dumps({{
+        "devices": jax.local_device_count(), "compiled_for": shards,
+        "alpha": float(np.abs(one.alpha_softmax - four.alpha_softmax).max()),
+        "one_shot": float(np.abs(one.one_shot_psnr - four.one_shot_psnr).max()),
+        "arch": float(np.abs(rt1.arch_psnr - rt4.arch_psnr).max()),
+        "n": [len(four.one_shot_psnr), len(rt4.arch_psnr)]}}))
+""")
+
+
+def test_sharded_trials_equal_single_device(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    script = SCRIPT.format(tests=str(ROOT / "tests"))
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["devices"] == 4 and r["compiled_for"] == [1, 4]
+    assert r["n"] == [5, 5]                           # the 3 padding trials are dropped
+    assert r["alpha"] < 1e-5 and r["one_shot"] < 1e-4 and r["arch"] < 1e-4
+
+
+def test_fit_chunk_from_the_memory_estimate():
+    gib = 2 ** 30
+    assert fit_chunk(64, 10 * gib, 40 * gib, 1) == 64          # fits: unchanged
+    assert fit_chunk(64, 10 * gib, None, 1) == 64              # no budget known (CPU)
+    assert fit_chunk(100, 50 * gib, 20 * gib, 1) == 40         # 0.5 GiB per trial -> 40 trials
+    # per-device estimate: 100 trials on 4 devices = 25 per device at 2 GiB each
+    assert fit_chunk(100, 50 * gib, 20 * gib, 4) == 40         # 10 per device x 4
+    assert fit_chunk(100, 50 * gib, 1 * gib, 4) == 4           # never below one trial per device
+
+
+def test_device_count_is_checked():
+    assert resolve_devices(None, 3) == min(jax.local_device_count(), 3)
+    assert resolve_devices(1, 10) == 1
+    with pytest.raises(ValueError, match="local device"):
+        resolve_devices(jax.local_device_count() + 1, 10)
+    with pytest.raises(ValueError, match="devices"):
+        dasjax.make_config(devices=0)
