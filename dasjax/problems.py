@@ -115,8 +115,11 @@ class Problem:
 
     @cached_property
     def input_matrix(self) -> np.ndarray:
-        """M with x0 = M y (register #6): A^T, identity (blur) or interpolation (downsampling)."""
+        """M with x0 = M y (register #6): A^T, identity (blur) or interpolation (downsampling);
+        "data" is the identity where y lives on the signal grid (blur) and A^T otherwise."""
         c = self.cfg
+        if c.x0 == "data":
+            return np.eye(c.n_points, dtype=np.float32) if c.name == "blur" else self.matrix.T.copy()
         if c.x0 == "adjoint":
             return self.matrix.T.copy()
         if c.x0 == "measurement":

@@ -9,7 +9,8 @@ never the DAS or random rows, never a withheld table.
 
     python experiments/calibrate.py --seeds 5 --out docs/calibration
 
-Stage 2 (``--stage2``) keeps those defaults (sigma_n 0.10, omega units, global skip) and tries
+Both stages use x0 = A^T y (``BASE``).  Stage 2 (``--stage2``) keeps the stage-1 defaults
+(sigma_n 0.10, omega units, global skip) and tries
 the candidates that concern the layers rather than the data: a fixed tau, tau initialised at
 1/||A||^2, the input x0 = y (blur) / interpolated y (downsampling), a random amplitude, and an
 untrained F inside the learnable-gradient layer.  It writes OUT/calibration_stage2_trials.csv and
@@ -43,8 +44,11 @@ GRID = {"noise_std": [0.10, 0.01], "blur_units": ["omega", "linspace", "pixel"],
 
 LG, NETS = "Learnable Grad. only", "Nets only"
 # stage 2: name -> (overrides per problem, methods it can change)
+# both stages were run with x0 = A^T y, the spec's proposal and the default at the time; stage 2 then
+# found y (blur) the better input, which is the default now (x0="data")
+BASE = {"x0": "adjoint"}
 VARIANTS = {
-    "default": ({}, (LG, NETS)),
+    "stage1_default": ({}, (LG, NETS)),
     "tau_fixed": ({"tau_learnable": False}, (LG,)),
     "tau_inverse_norm": ({"tau_init": "inverse_norm"}, (LG,)),
     "x0_measurement": ({"blur": {"x0": "measurement"}, "downsampling": {"x0": "interp"}}, (LG, NETS)),
@@ -54,6 +58,7 @@ VARIANTS = {
 
 
 def variant_overrides(name: str, problem: str) -> dict:
+    """The variant's own overrides (recorded in the CSV); the run adds them to BASE."""
     ov = VARIANTS[name][0]
     return dict(ov.get(problem, {})) if problem in ov else {k: v for k, v in ov.items() if k not in PAPER_PROBLEMS}
 
@@ -107,7 +112,7 @@ def stage2_markdown(df: pd.DataFrame) -> str:
     lines = ["| variant | overrides | problem | method | median | paper | ours - paper | vs default | min | max | n |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (v, p, m), r in g.iterrows():
-        base = g.loc[("default", p, m), "median"] if ("default", p, m) in g.index else np.nan
+        base = g.loc[("stage1_default", p, m), "median"] if ("stage1_default", p, m) in g.index else np.nan
         lines.append(f"| {v} | {variant_overrides(v, p) or '-'} | {p} | {m} | {r['median']:.2f} | "
                      f"{PAPER[(p, m)]:.2f} | {r['median'] - PAPER[(p, m)]:+.2f} | {r['median'] - base:+.2f} | "
                      f"{r['min']:.2f} | {r['max']:.2f} | {int(r['count'])} |")
@@ -120,7 +125,7 @@ def run_stage2(args) -> int:
     path = out / "calibration_stage2_trials.csv"
     df = pd.read_csv(path) if path.exists() else pd.DataFrame()
     seeds = list(range(args.seeds))
-    names = list(VARIANTS) if args.variants == "all" else ["default"] + args.variants.split(",")
+    names = list(VARIANTS) if args.variants == "all" else ["stage1_default"] + args.variants.split(",")
     for name in names:
         if name not in VARIANTS:
             raise SystemExit(f"unknown variant {name!r}; choose from {list(VARIANTS)}")
@@ -131,7 +136,7 @@ def run_stage2(args) -> int:
                     continue
                 ov = variant_overrides(name, problem)
                 cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
-                                         progress=False, **ov)
+                                         progress=False, **{**BASE, **ov})
                 t0 = time.perf_counter()
                 res = dasjax.run_method(cfg, method, seeds, "H1")
                 rows = pd.DataFrame({"variant": name, "overrides": repr(ov), "problem": problem,
@@ -175,7 +180,7 @@ def main(argv=None) -> int:
                     if len(done) >= len(seeds):
                         continue
                 cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
-                                         progress=False, **setting)
+                                         progress=False, **{**BASE, **setting})
                 t0 = time.perf_counter()
                 res = dasjax.run_method(cfg, method, seeds, "H1")
                 rows = pd.DataFrame({**setting, "problem": problem, "method": method, "seed": seeds,

@@ -20,7 +20,7 @@ REGISTER_VARIANTS = [
     ({"blur_units": "pixel"}, "problem", "blur_units"),
     ({"boundary": "circular"}, "problem", "boundary"),              # 4
     ({"problem": "downsampling", "ds_mode": "avgpool"}, "problem", "ds_mode"),   # 5
-    ({"x0": "measurement"}, "problem", "x0"),                       # 6
+    ({"x0": "adjoint"}, "problem", "x0"),                           # 6 (default "data" = y on blur)
     ({"problem": "downsampling", "x0": "interp"}, "problem", "x0"),
     ({"psnr_mode": "pooled"}, "problem", "psnr_mode"),              # 7
     ({"psnr_peak": 2.0}, "problem", "psnr_peak"),
@@ -104,7 +104,7 @@ def test_register_defaults_match_spec():
     c = dasjax.Config()
     assert (c.problem.noise_std, c.space.noise_layer_std, c.problem.blur_units, c.problem.boundary,
             c.problem.ds_mode, c.problem.x0, c.problem.psnr_peak, c.problem.amplitude) == \
-        (0.10, 0.10, "omega", "zero", "stride", "adjoint", 1.0, None)
+        (0.10, 0.10, "omega", "zero", "stride", "data", 1.0, None)     # x0: calibration stage 2
     assert (c.space.tau_learnable, c.space.tau_init, c.space.width, c.space.kernel_size, c.space.bias,
             c.space.roll_shift, c.space.global_skip, c.space.alpha_init_std, c.space.n_layers) == \
         (True, 1.0, 64, 3, True, 1, True, 1e-3, 10)

@@ -64,6 +64,14 @@ def test_measurement_noise_and_input():
     np.testing.assert_allclose(b.x0, p.adjoint(b.y), rtol=1e-5, atol=1e-5)   # x0 = A^T y
 
 
+def test_default_input_is_the_data_where_it_lives_on_the_signal_grid():
+    b = make_problem(dasjax.ProblemConfig(name="blur")).sample(jax.random.key(4), 64)
+    np.testing.assert_array_equal(b.x0, b.y)                                  # blur: x0 = y
+    p = make_problem(dasjax.ProblemConfig(name="blur", x0="adjoint"))
+    b = p.sample(jax.random.key(4), 64)
+    np.testing.assert_allclose(b.x0, p.adjoint(b.y), rtol=1e-5, atol=1e-5)
+
+
 def test_psnr_hand_computed():
     x = jnp.zeros((2, 4))
     x_hat = jnp.array([[0.1, 0.1, 0.1, 0.1], [0.2, 0.0, 0.0, 0.0]])
