@@ -6,7 +6,7 @@
 
 Before it starts, it prints the planned work per table (trials x steps) and an estimated time for
 this device.  The estimate comes from the benchmark's measured per-trial-step times:
-docs/results/bench_<backend>_sequential.csv when it exists for this backend; otherwise a
+docs/results/bench_<backend>[_<device>]_sequential.csv when one exists for this backend; otherwise a
 one-epoch measurement taken on the spot.  Each table goes to OUT/<table>/, with all of each
 runner's outputs (resume included: rerunning skips finished rows).  OUT/report.md gathers the
 tables, and OUT/wall_times.csv the wall time per table.
@@ -59,8 +59,9 @@ def planned_steps(table: str, trials: int, epochs: int, spe: int) -> dict:
 def step_times(width: int) -> tuple[float, float, str]:
     """(seconds per DAS trial-step, seconds per retraining trial-step, source)."""
     backend = jax.default_backend()
-    csv = ROOT / "docs" / "results" / f"bench_{backend}_sequential.csv"
-    if csv.exists():
+    found = sorted((ROOT / "docs" / "results").glob(f"bench_{backend}*_sequential.csv"))
+    csv = found[0] if found else None          # e.g. bench_gpu_h100_sequential.csv on a GPU
+    if csv is not None:
         d = pd.read_csv(csv)
         col = "loop_ms_per_trial_step" if backend == "cpu" else "batched_ms_per_trial_step"
         scale = width / 64          # the step is memory-bound: traffic grows with the width
