@@ -133,7 +133,8 @@ class ProblemConfig:
     val_split: str = "train"           # crops for the search's alpha step / retraining val curve: "train" | "test"
     eval_images: str = "full"          # architecture / one-shot PSNR on the test images: "full" | "center_crop"
     eval_crop_size: int = 256          # side of the centre crop when eval_images = "center_crop"
-    eval_images_per_batch: int = 4     # test images per evaluation batch (memory only, never results)
+    eval_images_per_batch: int = 4     # test images per evaluation batch (memory; results only change
+    #                                    through the noise op's random draws, which follow the batches)
     eval_noise_seed: int | None = 0    # fixed noise of the test images (same for every trial and method);
     #                                    None: fresh noise per trial from the trial's EVAL stream
     max_test_images: int | None = None # evaluate on the first N test images only (None: all, 100 in BSDS300)
