@@ -17,6 +17,7 @@ Every problem offers the same interface to the rest of the package: ``ndim``, ``
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -280,7 +281,6 @@ class ImageProblem:
 
     def __init__(self, cfg: ProblemConfig, images):
         from .bsds import DatasetError, SkippedImageWarning
-        import warnings
         if not cfg.is_image:
             raise ValueError(f"ImageProblem needs an image problem, got problem={cfg.name!r}")
         self.cfg, self.images = cfg, images
