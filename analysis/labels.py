@@ -14,7 +14,7 @@ import pandas as pd
 
 # The order of rows and panels in the paper (Table 1, Table 3, Figs. 3-6).
 ORDERS: dict[str, tuple[str, ...]] = {
-    "problem": ("blur", "downsampling"),
+    "problem": ("blur", "downsampling", "image_denoise", "image_blur"),
     "op_set": ("good", "all"),
     "method": (
         "Learnable Grad. only",
@@ -38,7 +38,8 @@ ORDERS: dict[str, tuple[str, ...]] = {
     "space": ("sequential", "cell"),
 }
 
-PROBLEM_LABELS = {"blur": "Blur", "downsampling": "Downsampling", "bsds_denoise": "BSDS denoise"}
+PROBLEM_LABELS = {"blur": "Blur", "downsampling": "Downsampling", "bsds_denoise": "BSDS denoise",
+                  "image_denoise": "Image denoising", "image_blur": "Image blur + noise"}
 OP_SET_LABELS = {"good": "good ops.", "all": "all ops."}
 OP_LABELS = {"lg": "Learn. Grad", "net": "Net", "roll": "Roll", "noise": "Noise", "zero": "Zero"}
 OP_COLORS = {

@@ -125,13 +125,22 @@ def results_table(
     ddof: int = 0,
     reference: pd.DataFrame | str | None = None,
     digits: int = 2,
+    labels: dict | None = None,
+    runtime: bool = False,
 ) -> Table:
     """Statistics of `value` per row key and per `column` value (problem), paper layout.
 
     `reference` is a name ("table1") or a tidy frame with key columns plus `stat`
     and `value` (see analysis.reference); where it has a value for the same
     population the cell reads "ours (paper, Δ)". Only rows present in `df` are shown.
+    `labels` overrides display names per column, e.g. {"method": {"Nets only": "DnCNN (Nets only)"}}.
+    `runtime` adds the paper's "Runtime (h:min:sec)" column: the mean `wall_time_s` per trial.
     """
+    labels = labels or {}
+
+    def name(col, v):
+        return labels.get(col, {}).get(v, label(col, v))
+
     if isinstance(reference, str):
         reference = reference_table(reference)
     rows, keys = list(rows), list(rows) + [column]
@@ -144,7 +153,7 @@ def results_table(
     groups = sort_values(column, summary[column].tolist())
     body = []
     for _, row_key in sort_frame(summary[rows].drop_duplicates(), rows).iterrows():
-        cells = [label(c, row_key[c]) for c in rows]
+        cells = [name(c, row_key[c]) for c in rows]
         in_row = (summary[rows] == row_key[rows]).all(axis=1)
         for g in groups:
             match = summary[in_row & (summary[column] == g)]
@@ -156,13 +165,24 @@ def results_table(
                 paper = ref.get(tuple(s[c] for c in ref_keys) + (stat,))
                 cells.append(value_cell(s[stat], paper, digits))
             cells.append(count_cell(int(s["n"]), int(s["n_diverged"])))
+            if runtime:
+                sel = (df[rows] == row_key[rows]).all(axis=1) & (df[column] == g)
+                cells.append(hms(df.loc[sel, "wall_time_s"].astype(float).mean()))
         body.append(tuple(cells))
     return Table(
         row_header=tuple(ROW_HEADERS.get(c, c) for c in rows),
-        groups=tuple(label(column, g) for g in groups),
-        sub_header=tuple(STAT_LABELS.get(s, s) for s in stats) + ("n",),
+        groups=tuple(name(column, g) for g in groups),
+        sub_header=tuple(STAT_LABELS.get(s, s) for s in stats) + ("n",) + (("Runtime (h:min:sec)",) if runtime else ()),
         body=tuple(body),
     )
+
+
+def hms(seconds: float) -> str:
+    """Seconds as h:mm:ss (the paper's runtime format); NaN as an en dash."""
+    if seconds is None or not np.isfinite(seconds):
+        return MISSING
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def markdown_table(df: pd.DataFrame, **kwargs) -> str:

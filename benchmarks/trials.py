@@ -105,6 +105,9 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--op-set", default="all")
     ap.add_argument("--space", default="sequential")
+    ap.add_argument("--problem", default="blur",
+                    help="blur | downsampling | image_denoise | image_blur (2D: 40x40 crops of the images "
+                         "in $DASJAX_BSDS300, else the embedded sample images)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--devices", type=int, default=1,
                     help="shard the batched trials over this many local devices (T must be a multiple)")
@@ -112,11 +115,12 @@ def main(argv=None):
     ap.add_argument("--csv", default=None, help="write the table here (rewritten after every row)")
     args = ap.parse_args(argv)
     cfg = dasjax.make_config(width=args.width, op_set=args.op_set, space=args.space, progress=False,
-                             matmul_precision=args.precision)
+                             matmul_precision=args.precision, problem=args.problem)
     d = jax.devices()[0]
     print(f"backend {jax.default_backend()}, device {d.device_kind}, jax {jax.__version__}, "
           f"{os.cpu_count()} CPU cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    print(f"space {args.space}, width {args.width}, {cfg.space.n_layers} layers, op set {args.op_set}, "
+    print(f"problem {args.problem}, space {args.space}, width {args.width}, {cfg.space.n_layers} layers, "
+          f"op set {args.op_set}, "
           f"batch {cfg.search.batch_size}, one epoch = {cfg.search.steps_per_epoch} steps, "
           f"matmul precision {args.precision}")
     rows = []
@@ -126,7 +130,8 @@ def main(argv=None):
     for stage in args.stages.split(","):
         for T in [int(t) for t in args.trials.split(",")]:
             r = measure(stage, cfg, T, args.reps, args.devices)
-            r.update(devices=args.devices, space=args.space, precision=args.precision, backend=jax.default_backend(),
+            r.update(devices=args.devices, problem=args.problem, space=args.space, precision=args.precision,
+                     backend=jax.default_backend(),
                      device=d.device_kind)
             rows.append(r)
             print(f"{stage:8s} {T:4d} {r['batched_trial_steps_per_s']:13.1f} {r['loop_trial_steps_per_s']:10.1f} "

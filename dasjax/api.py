@@ -180,11 +180,20 @@ def _label(cfg, method):
     return f"{cfg.problem.name}/{cfg.space.op_set_name}/{method}"
 
 
+def _param_arrays(r: RetrainResult) -> dict:
+    """The trained networks of a retraining as named per-trial arrays ("params/...", "bn/...")."""
+    from .batch import flatten_named
+    return {k: np.asarray(v) for k, v in flatten_named({"params": r.params, "bn": r.bn}).items()}
+
+
 def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
-               checkpoint_dir=None) -> MethodResult:
+               checkpoint_dir=None, keep_params: bool = False) -> MethodResult:
     """Run one method of Table 1 for every seed as batched programs.
 
     With ``checkpoint_dir``, each stage checkpoints there and a rerun resumes where it stopped.
+    With ``keep_params``, the retrained networks' parameters and BatchNorm statistics are returned
+    in ``arrays`` (names "params/..." and "bn/...", leading trial axis), e.g. to denoise images with
+    the best trial later (rebuild with :func:`dasjax.batch.unflatten_named`).
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not allowed; choose one of {list(METHODS)}")
@@ -196,9 +205,10 @@ def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
         if op not in cfg.space.ops:
             raise ValueError(f"method {method!r} needs op {op!r}, which op set {list(cfg.space.ops)} lacks")
         r = retrain(cfg, fixed_architectures(cfg, op, T), seeds, hparams, progress=progress,
-                    desc=_label(cfg, method), checkpoint=_ckpt(checkpoint_dir, "retrain"))
+                    desc=_label(cfg, method), checkpoint=_ckpt(checkpoint_dir, "retrain"), keep_params=keep_params)
+        arrays = {**r.history, **(_param_arrays(r) if keep_params else {})}
         return MethodResult(method, seeds, r.hparams, r.arch_psnr, nan, r.arch_strings, None, r.diverged,
-                            r.wall_time_s, r.compile_time_s, dict(r.history))
+                            r.wall_time_s, r.compile_time_s, arrays)
     if method == "DAS-single":
         from .single import das_single
         return das_single(cfg, seeds, hparams, progress=progress, checkpoint_dir=checkpoint_dir)
@@ -206,24 +216,25 @@ def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
         s = search(cfg, seeds, hparams, progress=progress, desc=_label(cfg, "DAS search"),
                    checkpoint=_ckpt(checkpoint_dir, "search"))
         r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc=_label(cfg, "DAS retrain"),
-                    checkpoint=_ckpt(checkpoint_dir, "retrain"))
-        arrays = {**s.history, **r.history}
+                    checkpoint=_ckpt(checkpoint_dir, "retrain"), keep_params=keep_params)
+        arrays = {**s.history, **r.history, **(_param_arrays(r) if keep_params else {})}
         return MethodResult(method, seeds, s.hparams, r.arch_psnr, s.one_shot_psnr, s.arch_strings,
                             s.alpha_softmax, s.diverged | r.diverged, s.wall_time_s + r.wall_time_s,
                             s.compile_time_s + r.compile_time_s, arrays)
     sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
                                          n_candidates=1 if method == "Random Sampling" else None,
-                                         checkpoint_dir=checkpoint_dir)
+                                         checkpoint_dir=checkpoint_dir, keep_params=keep_params)
     return sampling if method == "Random Sampling" else searching
 
 
 def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candidates=None,
-                   checkpoint_dir=None):
+                   checkpoint_dir=None, keep_params: bool = False):
     """Random Sampling and Random Search from one batched retraining of n x T random architectures.
 
     Candidate 0 of each seed is that seed's Random-Sampling trial; Random Search reports the
     best of the seed's ``n`` candidates by architecture validation PSNR (as the paper does).
     Returns (random_sampling, random_search) MethodResults (random_search is None when n = 1).
+    ``keep_params``: as in :func:`run_method` (the reported candidate's network per trial).
     """
     seeds = _seeds(seeds)
     T = len(seeds)
@@ -233,10 +244,12 @@ def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candida
     hp_names = hparams if isinstance(hparams, (str, hpmod.HParamSet)) or hparams is None \
         else list(hparams) * n
     r = retrain(cfg, archs, np.tile(seeds, n), hp_names, keys=keys, progress=progress,
-                desc=_label(cfg, f"random archs ({n}x{T})"), checkpoint=_ckpt(checkpoint_dir, "retrain"))
+                desc=_label(cfg, f"random archs ({n}x{T})"), checkpoint=_ckpt(checkpoint_dir, "retrain"),
+                keep_params=keep_params)
     psnr = r.arch_psnr.reshape(n, T)
     nan = np.full(T, np.nan)
-    hist = {k: v.reshape((n, T) + v.shape[1:]) for k, v in r.history.items()}
+    per_trial = {**r.history, **(_param_arrays(r) if keep_params else {})}
+    hist = {k: v.reshape((n, T) + v.shape[1:]) for k, v in per_trial.items()}
     share = r.wall_time_s / n           # wall time of T trainings
     sampling = MethodResult("Random Sampling", seeds, r.hparams[:T], psnr[0], nan, r.arch_strings[:T], None,
                             r.diverged[:T], share, r.compile_time_s, {k: v[0] for k, v in hist.items()})

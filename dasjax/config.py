@@ -39,6 +39,15 @@ Register rows and the fields that implement them:
  29   std ddof                                     analysis (ddof parameter, 0)
  ext  F of the learnable-gradient op trained       SpaceConfig.lg_train_f (True; False = calibration test)
  ext  float32 matmul precision (GPU TF32)          SpaceConfig.matmul_precision ("float32")
+ 25   BSDS: denoising (text) vs blur (caption)     ProblemConfig.name ("image_denoise"; "image_blur")
+ §8   BSDS blur kernel (7x7, sigma unstated)       ProblemConfig.kernel_size (7), image_blur_sigma (1.0 px)
+ §8   BSDS grayscale, 40x40 crops, batch 128       ITU-R 601 luma; crop_size (40); batch_size (128)
+ §8   BSDS noise level                             ProblemConfig.noise_std (0.10, ~25/255)
+ §8   BSDS evaluation protocol                     eval_images ("full" test images; "center_crop"),
+                                                   eval_crop_size (256), eval_noise_seed (0)
+ §8   BSDS validation batches of the search        ProblemConfig.val_split ("train": fresh crops)
+ §8   BSDS300 folder / no-internet fallback        ProblemConfig.data_dir (None: $DASJAX_BSDS300,
+                                                   else the embedded sample images, NOT BSDS300)
 ====  ==========================================  =========================================
 """
 from __future__ import annotations
@@ -52,7 +61,9 @@ from typing import Any
 ALL_OPS = ("lg", "net", "roll", "noise", "zero")
 OP_SETS = {"good": ("lg", "net"), "all": ("lg", "net", "roll", "noise")}
 OP_LABELS = {"lg": "Learn. Grad", "net": "Net", "roll": "Roll", "noise": "Noise", "zero": "Zero"}
-PROBLEMS = ("blur", "downsampling")
+PROBLEMS = ("blur", "downsampling")                # 1D cosine signals (spec §1)
+IMAGE_PROBLEMS = ("image_denoise", "image_blur")   # 2D natural images, BSDS300 protocol (spec §8)
+EMBEDDED_IMAGES = ("grace_hopper", "s1045", "jacksboro_dem")   # matplotlib's bundled sample data
 
 
 def _choice(name: str, value: Any, allowed) -> None:
@@ -94,8 +105,15 @@ def resolve_op_set(op_set) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    """The 1D inverse problem (spec §1)."""
-    name: str = "blur"                 # "blur" | "downsampling"
+    """The inverse problem: 1D cosine signals (spec §1) or 2D natural images (spec §8).
+
+    The 2D problems (``image_denoise``: A = I; ``image_blur``: a 7x7 Gaussian blur) read
+    grayscale images from a BSDS300 folder (``data_dir``, see :mod:`dasjax.bsds`) and train on
+    random ``crop_size`` crops; they ignore the 1D-only fields (n_points, blur_sigma/blur_units,
+    ds_*, amplitude, freq_max).  ``noise_std``, ``kernel_size``, ``boundary``, ``x0`` and the
+    PSNR fields apply to both.
+    """
+    name: str = "blur"                 # "blur" | "downsampling" | "image_denoise" | "image_blur"
     n_points: int = 50                 # grid on [-pi/2, pi/2]
     noise_std: float = 0.10            # register #1 (0.01 = literal text)
     blur_sigma: float = 0.2
@@ -112,9 +130,29 @@ class ProblemConfig:
     freq_max: float = 2 * math.pi      # f ~ U[0, freq_max]
     psnr_peak: float = 1.0             # register #7
     psnr_mode: str = "per_sample"      # register #7: "per_sample" (mean of PSNRs) | "pooled"
+    # --- 2D images (spec §8; every item NOT STATED in the paper) ---
+    data_dir: str | None = None        # BSDS300 folder (images/train, images/test); None: $DASJAX_BSDS300,
+    #                                    and without it the embedded sample images; "embedded" forces those
+    crop_size: int = 40                # random square training crops (DnCNN standard)
+    image_blur_sigma: float = 1.0      # image_blur: Gaussian sigma in pixels (kernel_size x kernel_size taps)
+    val_split: str = "train"           # crops for the search's alpha step / retraining val curve: "train" | "test"
+    eval_images: str = "full"          # architecture / one-shot PSNR on the test images: "full" | "center_crop"
+    eval_crop_size: int = 256          # side of the centre crop when eval_images = "center_crop"
+    eval_images_per_batch: int = 4     # test images per evaluation batch (memory; results only change
+    #                                    through the noise op's random draws, which follow the batches)
+    eval_noise_seed: int | None = 0    # fixed noise of the test images (same for every trial and method);
+    #                                    None: fresh noise per trial from the trial's EVAL stream
+    max_test_images: int | None = None # evaluate on the first N test images only (None: all, 100 in BSDS300)
+    embedded_images: tuple[str, ...] = EMBEDDED_IMAGES   # the fallback images (NOT BSDS300)
+    embedded_test_fraction: float = 0.25   # right columns of each embedded image held out as its test image
+
+    @property
+    def is_image(self) -> bool:
+        """True for the 2D image problems (spec §8)."""
+        return self.name in IMAGE_PROBLEMS
 
     def __post_init__(self):
-        _choice("problem", self.name, PROBLEMS)
+        _choice("problem", self.name, PROBLEMS + IMAGE_PROBLEMS)
         _positive("n_points", self.n_points, integer=True)
         _nonneg("noise_std", self.noise_std)
         _positive("blur_sigma", self.blur_sigma)
@@ -126,8 +164,9 @@ class ProblemConfig:
         _positive("ds_factor", self.ds_factor, integer=True)
         _choice("ds_mode", self.ds_mode, ("stride", "avgpool"))
         _choice("x0", self.x0, ("data", "adjoint", "measurement", "interp"))
-        if self.x0 == "measurement" and self.name != "blur":
-            raise ValueError("x0='measurement' needs a measurement of signal length; use it with problem='blur'")
+        if self.x0 == "measurement" and self.name == "downsampling":
+            raise ValueError("x0='measurement' needs a measurement of signal length; use it with problem='blur' "
+                             "or an image problem")
         if self.amplitude is not None:
             a = tuple(self.amplitude)
             if len(a) != 2 or not (0 <= a[0] <= a[1]):
@@ -136,6 +175,35 @@ class ProblemConfig:
         _positive("freq_max", self.freq_max)
         _positive("psnr_peak", self.psnr_peak)
         _choice("psnr_mode", self.psnr_mode, ("per_sample", "pooled"))
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            object.__setattr__(self, "data_dir", str(self.data_dir))     # e.g. a pathlib.Path
+        if self.data_dir == "":
+            raise ValueError("data_dir='' is empty; give a BSDS300 folder, 'embedded', or None")
+        _positive("crop_size", self.crop_size, integer=True)
+        if self.crop_size < 3:
+            raise ValueError(f"crop_size={self.crop_size} must be at least 3 pixels")
+        _positive("image_blur_sigma", self.image_blur_sigma)
+        _choice("val_split", self.val_split, ("train", "test"))
+        _choice("eval_images", self.eval_images, ("full", "center_crop"))
+        _positive("eval_crop_size", self.eval_crop_size, integer=True)
+        _positive("eval_images_per_batch", self.eval_images_per_batch, integer=True)
+        if self.eval_noise_seed is not None and (not isinstance(self.eval_noise_seed, int)
+                                                 or isinstance(self.eval_noise_seed, bool)
+                                                 or self.eval_noise_seed < 0):
+            raise ValueError(f"eval_noise_seed={self.eval_noise_seed!r} must be None or an integer >= 0")
+        if self.max_test_images is not None:
+            _positive("max_test_images", self.max_test_images, integer=True)
+        names = (self.embedded_images,) if isinstance(self.embedded_images, str) else tuple(self.embedded_images)
+        if not names:
+            raise ValueError("embedded_images must name at least one image")
+        for n in names:
+            _choice("embedded_images", n, EMBEDDED_IMAGES)
+        object.__setattr__(self, "embedded_images", names)
+        if not 0 < self.embedded_test_fraction < 1:
+            raise ValueError(f"embedded_test_fraction={self.embedded_test_fraction!r} must be in (0, 1)")
+        if self.is_image and self.x0 not in ("data", "adjoint", "measurement"):
+            raise ValueError(f"x0={self.x0!r} is not allowed for problem={self.name!r}; "
+                             "choose one of ['data', 'adjoint', 'measurement']")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Evaluation: PSNR of a network in eval mode on fresh validation samples (spec §1.7, §7).
 
 Both the one-shot PSNR (supernet, softmax(alpha) weights) and the architecture PSNR
-(retrained discrete network, one-hot weights) use this function, on ``eval_batches``
-x ``batch_size`` = 2432 fresh samples from the trial's EVAL stream.  BatchNorm uses
-running statistics; the noise layer stays stochastic.
+(retrained discrete network, one-hot weights) use this function.  The problem says what it is
+evaluated on (``problem.eval_sets``): for 1D signals ``eval_batches`` x ``batch_size`` = 2432
+fresh samples from the trial's EVAL stream; for images the held-out test images.  BatchNorm
+uses running statistics; the noise layer stays stochastic.
 """
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ from .problems import psnr_from_mse
 def evaluate_psnr(space, params, state, weights, key, *, n_batches: int, batch_size: int):
     """Mean per-sample PSNR over n_batches fresh batches (per-sample mode averages all samples)."""
     pcfg = space.problem.cfg
+    mses, offset = [], 0
+    for es in space.problem.eval_sets(key, n_batches, batch_size):
+        def one(_, b, es=es, offset=offset):
+            batch = es.batch(b)
+            x_hat, _ = space.apply(params, state, weights, batch,
+                                   streams.stream(key, streams.EVAL_NOISE, offset + b), train=False)
+            axes = tuple(range(1, batch.x.ndim))
+            return None, jnp.mean((x_hat - batch.x) ** 2, axis=axes)
 
-    def one(_, b):
-        batch = space.problem.sample(streams.stream(key, streams.EVAL, b), batch_size)
-        x_hat, _ = space.apply(params, state, weights, batch,
-                               streams.stream(key, streams.EVAL_NOISE, b), train=False)
-        axes = tuple(range(1, batch.x.ndim))
-        mse = jnp.mean((x_hat - batch.x) ** 2, axis=axes)
-        return None, mse
-
-    _, mse = jax.lax.scan(one, None, jnp.arange(n_batches))
-    return psnr_from_mse(mse.ravel(), pcfg.psnr_peak, pcfg.psnr_mode)
+        _, mse = jax.lax.scan(one, None, jnp.arange(es.steps))
+        mses.append(mse.ravel()[:es.n_valid])
+        offset += es.steps
+    return psnr_from_mse(jnp.concatenate(mses), pcfg.psnr_peak, pcfg.psnr_mode)
 
 
 def validation_loss(space, params, state, weights, batch, key):

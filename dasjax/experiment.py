@@ -209,8 +209,9 @@ def _row_done(path: Path, fingerprint: dict) -> bool:
 
 
 def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[int], overrides: dict,
-             hp, out: Path, log=print) -> pd.DataFrame:
-    """Run every row x problem (skipping finished ones) and return all trials as one DataFrame."""
+             hp, out: Path, log=print, keep_params: bool = False) -> pd.DataFrame:
+    """Run every row x problem (skipping finished ones) and return all trials as one DataFrame.
+    ``keep_params``: also save each trial's retrained network in the row's arrays.npz."""
     walls = []
     for problem in problems:
         pending = list(rows)
@@ -233,14 +234,15 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                                 r.method in ("Random Sampling", "Random Search")), None)
                 both = partner is not None or row.method == "Random Search"
                 sampling, searching = random_methods(cfg, seeds, hp, n_candidates=None if both else 1,
-                                                     checkpoint_dir=ckpt_dir)
+                                                     checkpoint_dir=ckpt_dir, keep_params=keep_params)
                 results = {"Random Sampling": sampling, "Random Search": searching}
                 done = [(row, results[row.method])]
                 if partner is not None:
                     pending.remove(partner)
                     done.append((partner, results[partner.method]))
             else:
-                done = [(row, run_method(cfg, row.method, seeds, hp, checkpoint_dir=ckpt_dir))]
+                done = [(row, run_method(cfg, row.method, seeds, hp, checkpoint_dir=ckpt_dir,
+                                         keep_params=keep_params))]
             elapsed = time.perf_counter() - t0
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             for r, res in done:
@@ -330,11 +332,14 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
 
 def finish_table(df: pd.DataFrame, out: Path, *, name: str, heading: str, rows=("op_set", "method"),
                  column: str = "problem", reference=None, figures=None, no_figures: bool = False,
-                 t0: float | None = None) -> str:
+                 t0: float | None = None, labels: dict | None = None, runtime: bool = False) -> str:
     """The common tail of a table runner: <name>.md / .tex in the paper's layout, summary.csv with
-    bootstrap CIs, the runner's own figures and the analysis report; prints the table."""
+    bootstrap CIs, the runner's own figures and the analysis report; prints the table.
+    ``labels`` overrides display names and ``runtime`` adds a runtime column (see
+    :func:`analysis.results_table`)."""
     import analysis
-    table = analysis.results_table(df, rows=rows, column=column, reference=reference)
+    table = analysis.results_table(df, rows=rows, column=column, reference=reference, labels=labels,
+                                   runtime=runtime)
     md = table.to_markdown()
     atomic_write_text(out / f"{name}.md", f"# {heading}\n\n" + md + "\n")
     atomic_write_text(out / f"{name}.tex", table.to_latex())
@@ -343,6 +348,8 @@ def finish_table(df: pd.DataFrame, out: Path, *, name: str, heading: str, rows=(
         if figures is not None:
             figures(df, out)
         analysis.write_report(df, out / "report", reference=reference, n_resamples=999)
+    print()
+    print(heading.splitlines()[0])
     print()
     print(md)
     took = "" if t0 is None else f" in {time.perf_counter() - t0:.1f}s"

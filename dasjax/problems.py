@@ -1,12 +1,23 @@
-"""1D inverse problems: cosine signals, blur / blur+downsampling operators, PSNR (spec §1).
+"""Inverse problems y = A x + n: 1D cosine signals (spec §1) and 2D natural images (spec §8), PSNR.
 
-With 50 samples the operators are tiny, so they are dense matrices built once in
+1D: with 50 samples the operators are tiny, so they are dense matrices built once in
 numpy: ``A x`` is ``x @ A.T`` and the adjoint ``A^T r`` is ``r @ A``, which makes
 the adjoint exact by construction.  Signals have shape ``(batch, n)``.
+
+2D (:class:`ImageProblem`): the same construction per image axis.  The Gaussian blur is
+separable, ``A = A_H (x) A_W`` with the 1D 'same'-convolution matrices of :func:`conv_matrix`,
+so ``A x = A_H x A_W^T`` and ``A^T r = A_H^T r A_W`` (exact adjoint again); denoising is A = I.
+Images have shape ``(batch, H, W)``: random ``crop_size`` crops for training, the held-out
+test images for evaluation (:meth:`ImageProblem.eval_sets`).
+
+Every problem offers the same interface to the rest of the package: ``ndim``, ``forward``,
+``adjoint``, ``data_grad``, ``operator_norm_sq``, ``sample(key, batch_size, split)`` and
+``eval_sets(key, n_batches, batch_size)``.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -14,7 +25,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import streams
 from .config import ProblemConfig
+
+
+def gaussian_taps(size: int, sigma: float, spacing: float = 1.0) -> np.ndarray:
+    """Normalised Gaussian taps g_k ~ exp(-(k s)^2 / (2 sigma^2)), k = -size//2..size//2."""
+    half = size // 2
+    k = np.arange(-half, half + 1, dtype=np.float64) * spacing
+    g = np.exp(-k ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
 
 
 def blur_kernel(cfg: ProblemConfig) -> np.ndarray:
@@ -24,27 +44,29 @@ def blur_kernel(cfg: ProblemConfig) -> np.ndarray:
     "omega" = the signal grid spacing pi/(n-1) (sigma = 3.12 samples at the defaults),
     "linspace" = taps on linspace(-1, 1, K) (0.6 samples), "pixel" = 1 (0.2 samples).
     """
-    half = cfg.kernel_size // 2
     spacing = {"omega": math.pi / (cfg.n_points - 1),
                "linspace": 2.0 / (cfg.kernel_size - 1),
                "pixel": 1.0}[cfg.blur_units]
-    k = np.arange(-half, half + 1, dtype=np.float64) * spacing
-    g = np.exp(-k ** 2 / (2 * cfg.blur_sigma ** 2))
-    return g / g.sum()
+    return gaussian_taps(cfg.kernel_size, cfg.blur_sigma, spacing)
 
 
-def blur_matrix(cfg: ProblemConfig) -> np.ndarray:
-    """(n, n) matrix of the 'same' convolution with the blur kernel (zero or circular boundary)."""
-    n, g, half = cfg.n_points, blur_kernel(cfg), cfg.kernel_size // 2
+def conv_matrix(n: int, g: np.ndarray, boundary: str = "zero") -> np.ndarray:
+    """(n, n) matrix of the 'same' convolution of a length-n signal with taps g (zero or circular boundary)."""
+    half = len(g) // 2
     B = np.zeros((n, n))
     for i in range(n):
         for t, w in enumerate(g):
             j = i + t - half
-            if cfg.boundary == "circular":
+            if boundary == "circular":
                 B[i, j % n] += w
             elif 0 <= j < n:
                 B[i, j] += w
     return B
+
+
+def blur_matrix(cfg: ProblemConfig) -> np.ndarray:
+    """(n, n) matrix of the 'same' convolution with the blur kernel (zero or circular boundary)."""
+    return conv_matrix(cfg.n_points, blur_kernel(cfg), cfg.boundary)
 
 
 def downsample_matrix(cfg: ProblemConfig) -> np.ndarray:
@@ -90,10 +112,21 @@ jax.tree_util.register_pytree_node(
     Batch, lambda b: ((b.x, b.y, b.x0), None), lambda _, c: Batch(*c))
 
 
+@dataclass(frozen=True)
+class EvalSet:
+    """``steps`` evaluation batches ``batch(b)`` (b traced); the first ``n_valid`` of the stacked
+    per-sample results count (the rest pad the last batch to a fixed shape)."""
+    steps: int
+    n_valid: int
+    batch: object
+
+
 class Problem:
-    """A linear inverse problem y = A x + n with its exact adjoint.  Hashable by its config."""
+    """A linear inverse problem y = A x + n on 1D cosine signals, with its exact adjoint.
+    Hashable by its config."""
 
     ndim = 1
+    is_image = False
 
     def __init__(self, cfg: ProblemConfig):
         self.cfg = cfg
@@ -102,7 +135,15 @@ class Problem:
         return hash(self.cfg)
 
     def __eq__(self, other):
-        return isinstance(other, Problem) and other.cfg == self.cfg
+        return type(other) is type(self) and other.cfg == self.cfg
+
+    def __repr__(self):
+        return f"Problem({self.cfg!r})"
+
+    @property
+    def cache_id(self):
+        """Everything about the problem that shapes a compiled program (used in cache keys)."""
+        return self.cfg
 
     # --- operators ------------------------------------------------------------------------
     @cached_property
@@ -169,12 +210,20 @@ class Problem:
         y = self.forward(x)
         return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
 
-    def sample(self, key, batch_size: int) -> Batch:
-        """A fresh batch of (clean, measured, network input); every call with a new key is new data."""
+    def sample(self, key, batch_size: int, split: str = "train") -> Batch:
+        """A fresh batch of (clean, measured, network input); every call with a new key is new data.
+
+        ``split`` ("train" / "val") does not matter here: training and validation samples come from
+        the same generator, independent streams of keys tell them apart (spec §1.9)."""
         ks, kn = jax.random.split(key)
         x = self.sample_signals(ks, batch_size)
         y = self.measure(kn, x)
         return Batch(x=x, y=y, x0=y @ jnp.asarray(self.input_matrix.T))
+
+    def eval_sets(self, key, n_batches: int, batch_size: int) -> list[EvalSet]:
+        """The final PSNR's data: ``n_batches`` fresh batches from the trial's EVAL stream."""
+        return [EvalSet(n_batches, n_batches * batch_size,
+                        lambda b: self.sample(streams.stream(key, streams.EVAL, b), batch_size, "val"))]
 
 
 def psnr_from_mse(mse, peak: float = 1.0, mode: str = "per_sample"):
@@ -196,5 +245,194 @@ def mse_loss(x_hat, x):
     return jnp.mean((x_hat - x) ** 2)
 
 
-def make_problem(cfg: ProblemConfig) -> Problem:
+class _CropPool:
+    """Images of different sizes stacked (zero-padded) into one uint8 array, for random crops in jit."""
+
+    def __init__(self, images, crop: int):
+        self.crop, self.n = crop, len(images)
+        H = max(a.shape[0] for a in images)
+        W = max(a.shape[1] for a in images)
+        self.data = np.zeros((self.n, H, W), np.uint8)
+        for i, a in enumerate(images):
+            self.data[i, :a.shape[0], :a.shape[1]] = a
+        # number of valid top-left corners per image and axis
+        self.rows = np.asarray([a.shape[0] - crop + 1 for a in images], np.int32)
+        self.cols = np.asarray([a.shape[1] - crop + 1 for a in images], np.int32)
+
+    def crops(self, key, n: int):
+        """n random crops (n, crop, crop) in [0, 1]: an image uniformly, then a position uniformly in it."""
+        ki, kr, kc = jax.random.split(key, 3)
+        i = jax.random.randint(ki, (n,), 0, self.n)
+        r = jax.random.randint(kr, (n,), 0, jnp.asarray(self.rows)[i])
+        c = jax.random.randint(kc, (n,), 0, jnp.asarray(self.cols)[i])
+        data, c_ = jnp.asarray(self.data), self.crop
+        take = lambda i, r, c: jax.lax.dynamic_slice(data, (i, r, c), (1, c_, c_))[0]
+        return jax.vmap(take)(i, r, c).astype(jnp.float32) / 255.0
+
+
+class ImageProblem:
+    """2D denoising (A = I) or Gaussian deblurring of grayscale natural images (spec §8).
+
+    Training (and search) batches are ``batch_size`` random ``crop_size`` crops of the training
+    images with fresh noise; the final PSNRs are computed on the test images (full, or centre
+    crops), with a fixed noise realisation (``eval_noise_seed``) shared by every trial and method.
+    Hashable by its config and the pixels of its images.
+    """
+
+    ndim = 2
+    is_image = True
+
+    def __init__(self, cfg: ProblemConfig, images):
+        from .bsds import DatasetError, SkippedImageWarning
+        if not cfg.is_image:
+            raise ValueError(f"ImageProblem needs an image problem, got problem={cfg.name!r}")
+        self.cfg, self.images = cfg, images
+        self.identity = cfg.name == "image_denoise"
+        self.kernel = None if self.identity else gaussian_taps(cfg.kernel_size, cfg.image_blur_sigma)
+        c = cfg.crop_size
+
+        def croppable(imgs, names, split):
+            keep = [a for a in imgs if min(a.shape) >= c]
+            for a, n in zip(imgs, names):
+                if min(a.shape) < c:
+                    warnings.warn(f"skipped {split} image {n} ({a.shape[0]}x{a.shape[1]}): smaller than "
+                                  f"crop_size={c}", SkippedImageWarning, stacklevel=3)
+            if not keep:
+                raise DatasetError(f"no {split} image of {images.label} is at least crop_size={c} pixels "
+                                   f"on each side; lower crop_size")
+            return keep
+
+        self._train = _CropPool(croppable(images.train, images.train_names, "train"), c)
+        self._val = self._train if cfg.val_split == "train" else \
+            _CropPool(croppable(images.test, images.test_names, "test"), c)
+        if not images.test:
+            raise DatasetError(f"{images.label} has no test images")
+
+    def __hash__(self):
+        return hash(self.cache_id)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.cache_id == self.cache_id
+
+    def __repr__(self):
+        return f"ImageProblem({self.cfg!r}, data={self.images.fingerprint})"
+
+    @property
+    def cache_id(self):
+        return (self.cfg, self.images.fingerprint)
+
+    @property
+    def data_label(self) -> str:
+        """"BSDS300", or the embedded images' label saying NOT BSDS300."""
+        return self.images.label
+
+    # --- operators (separable, per axis) -----------------------------------------------------------
+    def axis_matrix(self, n: int) -> np.ndarray:
+        """(n, n) 1D blur matrix of one image axis of length n (float32)."""
+        cache = self.__dict__.setdefault("_axis", {})
+        if n not in cache:
+            cache[n] = conv_matrix(n, self.kernel, self.cfg.boundary).astype(np.float32)
+        return cache[n]
+
+    def forward(self, x):
+        """A x for a batch (B, H, W): A_H x A_W^T (identity for denoising)."""
+        if self.identity:
+            return x
+        ah, aw = (jnp.asarray(self.axis_matrix(n)) for n in x.shape[-2:])
+        return jnp.einsum("ij,bjk,lk->bil", ah, x, aw)
+
+    def adjoint(self, r):
+        """A^T r for a batch (B, H, W): A_H^T r A_W."""
+        if self.identity:
+            return r
+        ah, aw = (jnp.asarray(self.axis_matrix(n)) for n in r.shape[-2:])
+        return jnp.einsum("ji,bjk,kl->bil", ah, r, aw)
+
+    def data_grad(self, x, y):
+        """Gradient of 1/2 ||Ax - y||^2 with respect to x: A^T (A x - y)."""
+        return self.adjoint(self.forward(x) - y)
+
+    def operator_norm_sq(self) -> float:
+        """||A||^2 on a training crop (the product of the two axes' norms, squared)."""
+        if self.identity:
+            return 1.0
+        return float(np.linalg.norm(self.axis_matrix(self.cfg.crop_size), 2) ** 4)
+
+    @property
+    def signal_shape(self) -> tuple[int, ...]:
+        return (self.cfg.crop_size, self.cfg.crop_size)
+
+    @property
+    def measurement_shape(self) -> tuple[int, ...]:
+        return self.signal_shape
+
+    # --- data ----------------------------------------------------------------------------------------
+    def measure(self, key, x):
+        y = self.forward(x)
+        return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
+
+    def network_input(self, y):
+        """x0 = A^T y ("adjoint"), else the measurement y itself ("data", "measurement": y lies on the image grid)."""
+        return self.adjoint(y) if self.cfg.x0 == "adjoint" else y
+
+    def sample(self, key, batch_size: int, split: str = "train") -> Batch:
+        """Random crops with fresh noise: training crops, or for ``split="val"`` crops of
+        ``cfg.val_split`` (by default the training images again, from an independent key stream)."""
+        ks, kn = jax.random.split(key)
+        x = (self._train if split == "train" else self._val).crops(ks, batch_size)
+        y = self.measure(kn, x)
+        return Batch(x=x, y=y, x0=self.network_input(y))
+
+    def test_images(self) -> list[np.ndarray]:
+        """The clean evaluation images (uint8): full test images, or centre crops of at most
+        ``eval_crop_size`` pixels per side."""
+        out = []
+        for a in self.images.test:
+            if self.cfg.eval_images == "center_crop":
+                h, w = min(a.shape[0], self.cfg.eval_crop_size), min(a.shape[1], self.cfg.eval_crop_size)
+                r, c = (a.shape[0] - h) // 2, (a.shape[1] - w) // 2
+                a = a[r:r + h, c:c + w]
+            out.append(a)
+        return out
+
+    def test_noise_key(self, key, j):
+        """Key of test image j's measurement noise: fixed by eval_noise_seed, or the trial's EVAL stream."""
+        if self.cfg.eval_noise_seed is None:
+            return streams.stream(key, streams.EVAL, j)
+        return jax.random.fold_in(jax.random.key(self.cfg.eval_noise_seed), j)
+
+    def test_batch(self, key, images, indices) -> Batch:
+        """Clean images (n, H, W) uint8 with their global test indices -> a Batch with their noise."""
+        x = jnp.asarray(images).astype(jnp.float32) / 255.0
+        noise = jax.vmap(lambda j: jax.random.normal(self.test_noise_key(key, j), x.shape[1:]))(indices)
+        y = self.forward(x) + self.cfg.noise_std * noise
+        return Batch(x=x, y=y, x0=self.network_input(y))
+
+    def eval_sets(self, key, n_batches: int = 0, batch_size: int = 0) -> list[EvalSet]:
+        """The test images, grouped by shape, ``eval_images_per_batch`` per batch (the last batch of a
+        group is padded with repeats that are dropped again).  ``n_batches`` / ``batch_size`` are the
+        1D problem's and are not used: the test set fixes the evaluation data."""
+        imgs = self.test_images()
+        groups: dict = {}
+        for j, a in enumerate(imgs):
+            groups.setdefault(a.shape, []).append(j)
+        sets = []
+        for shape, idx in groups.items():
+            m = min(self.cfg.eval_images_per_batch, len(idx))
+            steps = -(-len(idx) // m)
+            padded = idx + [idx[0]] * (steps * m - len(idx))
+            stack = np.stack([imgs[j] for j in padded]).reshape((steps, m) + shape)
+            gidx = np.asarray(padded, np.int32).reshape(steps, m)
+
+            def batch(b, stack=stack, gidx=gidx):
+                return self.test_batch(key, jnp.asarray(stack)[b], jnp.asarray(gidx)[b])
+            sets.append(EvalSet(steps, len(idx), batch))
+        return sets
+
+
+def make_problem(cfg: ProblemConfig):
+    """The problem a config names: :class:`Problem` (1D) or :class:`ImageProblem` (2D, loads the images)."""
+    if cfg.is_image:
+        from .bsds import load_images
+        return ImageProblem(cfg, load_images(cfg))
     return Problem(cfg)

@@ -20,11 +20,22 @@ COLUMNS = ["trial_id", "experiment", "space", "problem", "op_set", "method", "hp
            "one_shot_psnr", "arch_psnr", "architecture", "alpha_softmax", "ops", "diverged", "wall_time_s"]
 
 
+def dataset_label(cfg) -> str | None:
+    """Where an image problem's data came from ("BSDS300", or the embedded images, NOT BSDS300);
+    None for the 1D problems (their data is generated)."""
+    if not cfg.problem.is_image:
+        return None
+    from .bsds import resolve_source
+    return resolve_source(cfg.problem.data_dir).label
+
+
 def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
-    """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T."""
+    """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T.
+    Image problems get one more column, ``dataset`` (see :func:`dataset_label`)."""
     T = len(result.seeds)
     rows, arrays = [], {}
     ops = list(cfg.space.edge_ops)       # alpha's columns (the cell space adds 'zero')
+    dataset = dataset_label(cfg)
     for i in range(T):
         hp = result.hparams[i]
         tid = f"{experiment}/{cfg.problem.name}/{cfg.space.op_set_name}/{result.method}/{hp}/s{int(result.seeds[i])}"
@@ -38,6 +49,8 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
             "architecture": result.arch_strings[i], "alpha_softmax": alpha, "ops": json.dumps(ops),
             "diverged": bool(result.diverged[i]), "wall_time_s": float(result.wall_time_s) / T,
         })
+        if dataset is not None:
+            rows[-1]["dataset"] = dataset
         for name, arr in result.arrays.items():
             arrays[f"{tid}/{name}"] = np.asarray(arr[i])
     return rows, arrays

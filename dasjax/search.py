@@ -62,7 +62,7 @@ class SearchProgram:
     @property
     def cache_key(self):
         """Everything static that shapes the compiled program."""
-        return ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cfg,
+        return ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cache_id,
                 self.theta_opt_kind, self.alpha_opt_kind)
 
     # --- optimizers -----------------------------------------------------------------------
@@ -119,7 +119,7 @@ class SearchProgram:
     # --- one iteration --------------------------------------------------------------------
     def step(self, st: SearchState, key, hp):
         problem, t = self.space.problem, st.step
-        val_batch = problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size)
+        val_batch = problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size, "val")
         train_batch = problem.sample(streams.stream(key, streams.SEARCH_TRAIN, t), self.batch_size)
         k_alpha, k_theta = jax.random.split(streams.stream(key, streams.SEARCH_NOISE, t))
 
@@ -160,7 +160,7 @@ class SearchProgram:
     def curvature(self, st: SearchState, key):
         """lambda_max of the Hessian of L_val w.r.t. alpha on the trial's fixed curvature batch."""
         from .curvature import alpha_lambda_max
-        batch = self.space.problem.sample(streams.stream(key, streams.CURVATURE), self.batch_size)
+        batch = self.space.problem.sample(streams.stream(key, streams.CURVATURE), self.batch_size, "val")
         lam = alpha_lambda_max(self.space, st.params, st.bn, st.alpha, batch,
                                streams.stream(key, streams.CURVATURE, 1), self.cfg.search.curvature_iters)
         return jnp.where(st.alive, lam, jnp.nan).astype(jnp.float32)

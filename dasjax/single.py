@@ -46,7 +46,7 @@ class SingleLevelProgram:
 
     @property
     def cache_key(self):
-        return ("single", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cfg,
+        return ("single", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cache_id,
                 self.alpha_opt_kind)
 
     def alpha_optimizer(self, hp):
@@ -61,7 +61,7 @@ class SingleLevelProgram:
 
     def step(self, st: SingleState, key, hp):
         t = st.step
-        vb = self.space.problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size)
+        vb = self.space.problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size, "val")
         k = streams.stream(key, streams.SEARCH_NOISE, t)
 
         def loss(alpha):   # BN statistics are never written back: the operations stay frozen

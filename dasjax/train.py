@@ -47,7 +47,7 @@ class RetrainProgram:
     def cache_key(self):
         """Everything static that shapes the compiled program."""
         return ("retrain", self.keep_params, self.cfg, self.space.kind, self.space.layer.n_slots,
-                self.space.problem.cfg, self.opt_kind)
+                self.space.problem.cache_id, self.opt_kind)
 
     def optimizer(self, hp):
         return make_optimizer(self.opt_kind, hp.theta_lr, hp.theta_wd, hp.theta_warmup,
@@ -80,7 +80,7 @@ class RetrainProgram:
         """One epoch of training, then the validation loss of one fresh batch in eval mode."""
         e = st.step // self.steps_per_epoch
         st, lt = jax.lax.scan(lambda s, _: self.step(s, key, hp), st, None, length=self.steps_per_epoch)
-        vb = self.space.problem.sample(streams.stream(key, streams.RETRAIN_VAL, e), self.batch_size)
+        vb = self.space.problem.sample(streams.stream(key, streams.RETRAIN_VAL, e), self.batch_size, "val")
         lv = validation_loss(self.space, st.params, st.bn, st.arch, vb,
                              streams.stream(key, streams.RETRAIN_VAL, e, 1))
         return st, {"retrain_train_loss": jnp.mean(lt),

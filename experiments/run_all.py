@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Every table of the paper in one run: Tables 1, 2, 3, 5 and Fig. 7 (Table 4 once its runner exists).
+"""Every table of the paper in one run: Tables 1-5 and Fig. 7.
 
     python experiments/run_all.py --preset smoke            # minutes on a CPU
     python experiments/run_all.py --preset paper            # one GPU session
@@ -9,7 +9,8 @@ this device.  The estimate comes from the benchmark's measured per-trial-step ti
 docs/results/bench_<backend>[_<device>]_sequential.csv when one exists for this backend; otherwise a
 one-epoch measurement taken on the spot.  Each table goes to OUT/<table>/, with all of each
 runner's outputs (resume included: rerunning skips finished rows).  OUT/report.md gathers the
-tables, and OUT/wall_times.csv the wall time per table.
+tables, and OUT/wall_times.csv the wall time per table.  Table 4 (2D images) reads BSDS300 from
+$DASJAX_BSDS300 and otherwise runs on the embedded sample images (labelled NOT BSDS300).
 """
 from __future__ import annotations
 
@@ -29,8 +30,13 @@ from dasjax.experiment import UsageError, main_guard  # noqa: E402
 from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
-TABLES = ["table1", "table2", "table3", "table5", "das_single"]
+TABLES = ["table1", "table2", "table3", "table4", "table5", "das_single"]
 CELL_COST = 5.0   # a cell-space step costs ~5x a sequential one on CPU (measured, issue #7 notes)
+# a 2D step (128 crops of 40x40, good ops) costs this many 1D steps (128 x 50): measured on the 2-core CPU
+# 106x (DAS step) and 78x (retraining step) against the 1D good-op steps (docs/bsds.md), against the 1D
+# all-op steps the plan's times come from a little less; FLOP count: 89x.  It scales with the pixels per batch.
+IMAGE_COST = {"search": 90.0, "retrain": 80.0}
+NO_PROBLEMS = ("table4", "table5", "das_single")     # tables with their own problems: --problems is not passed
 
 
 def load_script(name):
@@ -40,9 +46,13 @@ def load_script(name):
     return mod
 
 
-def planned_steps(table: str, trials: int, epochs: int, spe: int) -> dict:
+def planned_steps(table: str, trials: int, epochs: int, spe: int, cfg=None) -> dict:
     """(search, retrain) trial-steps in sequential-step units, from each runner's rows."""
     n = trials * epochs * spe
+    if table == "table4":      # 2D denoising: Nets only, DAS (search + retrain), random sampling
+        pixels = cfg.search.batch_size * cfg.problem.crop_size ** 2 if cfg is not None else 128 * 1600
+        scale = pixels / (128 * 1600)
+        return {"search": IMAGE_COST["search"] * scale * n, "retrain": IMAGE_COST["retrain"] * scale * 3 * n}
     if table == "table1":      # 2 problems x (LG, Nets, 2 x DAS, 2 x 5 random candidates)
         return {"search": 2 * 2 * n, "retrain": 2 * 14 * n}
     if table == "table2":      # cell space, 2 problems x (LG, Nets, 2 x DAS, 2 x random sampling)
@@ -107,14 +117,14 @@ def main(argv=None) -> int:
         p = get_preset(args.preset, t)
         cfg = dasjax.make_config(**p.overrides)
         trials = args.trials or (100 if (t == "table2" and args.preset == "paper") else p.trials)
-        plan.append((t, trials, planned_steps(t, trials, cfg.search.epochs, cfg.search.steps_per_epoch), cfg))
+        plan.append((t, trials, planned_steps(t, trials, cfg.search.epochs, cfg.search.steps_per_epoch, cfg), cfg))
     width = plan[0][3].space.width
     t_search, t_retrain, source = step_times(width)
     print(f"[all] preset '{args.preset}' on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
           f"per-trial-step times {t_search * 1e3:.1f} ms (DAS) / {t_retrain * 1e3:.1f} ms (retrain) from {source}")
     print(f"{'table':8s} {'trials/row':>10s} {'DAS trial-steps':>16s} {'retrain trial-steps':>20s} {'estimate':>10s}")
     for t, trials, steps, _ in plan:
-        share = 1.0 if not args.problems or t in ("table5", "das_single") else len(args.problems.split(",")) / 2
+        share = 1.0 if not args.problems or t in NO_PROBLEMS else len(args.problems.split(",")) / 2
         est = share * (steps["search"] * t_search + steps["retrain"] * t_retrain)
         total += est
         print(f"{t:8s} {trials:10d} {steps['search']:16,.0f} {steps['retrain']:20,.0f} {est / 60:9.1f}m")
@@ -125,7 +135,7 @@ def main(argv=None) -> int:
         script = load_script(t)
         argv_t = ["--preset", args.preset, "--out", str(out / t), "--trials", str(trials)] + \
                  (["--overwrite"] if args.overwrite else []) + \
-                 (["--problems", args.problems] if args.problems and t not in ("table5", "das_single") else [])
+                 (["--problems", args.problems] if args.problems and t not in NO_PROBLEMS else [])
         t0 = time.perf_counter()
         code = main_guard(script.main, argv_t)
         walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,

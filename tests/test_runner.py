@@ -171,3 +171,34 @@ def test_run_all_smoke_end_to_end(tmp_path, capsys):
     walls = pd.read_csv(out / "wall_times.csv")
     assert list(walls["table"]) == ["table1", "table3"] and (walls["exit_code"] == 0).all()
     assert dasjax.experiment.main_guard(run_all.main, ["--tables", "table9"]) == 2
+
+
+def test_table4_smoke_end_to_end(tmp_path, capsys, monkeypatch):
+    """run_table4.py --preset smoke without a BSDS300 folder: it says so, runs on the embedded images,
+    labels them NOT BSDS300 in log, records and title, and writes every output (figure included)."""
+    monkeypatch.delenv("DASJAX_BSDS300", raising=False)
+    table4 = load_script("run_table4")
+    out = tmp_path / "t4"
+    assert dasjax.experiment.main_guard(table4.main, ["--preset", "smoke", "--out", str(out), "--trials", "1",
+                                                      "--set", "n_layers=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "NOT BSDS300" in printed and "BSDS300-images.tgz" in printed        # says so, and where to get it
+    assert "| DnCNN (Nets only) |" in printed and "Runtime (h:min:sec)" in printed
+    df = pd.read_csv(out / "trials.csv")
+    assert sorted(df["method"]) == ["DAS", "Nets only", "Random Sampling"]
+    assert df["dataset"].str.contains("NOT BSDS300").all() and (df["problem"] == "image_denoise").all()
+    assert df["arch_psnr"].notna().all() and df["one_shot_psnr"].notna().sum() == 1
+    assert "NOT BSDS300" in (out / "table4.md").read_text().splitlines()[0]
+    import json
+    run = json.loads((out / "runs/image_denoise/das_good/config.json").read_text())["run"]
+    assert run["config"]["problem"]["data_dir"] == "embedded"
+    for f in ["table4.tex", "summary.csv", "wall_times.csv", "report/report.md",
+              "figures/table4_examples_image_denoise.png", "runs/image_denoise/rs_good/arrays.npz"]:
+        assert (out / f).exists() and (out / f).stat().st_size > 0, f
+    # an existing folder without images: one line, exit 2, nothing written
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = dasjax.experiment.main_guard(table4.main, ["--preset", "smoke", "--out", str(tmp_path / "t4e"),
+                                                      "--data-dir", str(empty)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "empty" in err and err.count("\n") == 0 and not (tmp_path / "t4e").exists()
