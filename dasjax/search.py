@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -162,8 +163,19 @@ class SearchProgram:
         from .curvature import alpha_lambda_max
         batch = self.space.problem.sample(streams.stream(key, streams.CURVATURE), self.batch_size)
         lam = alpha_lambda_max(self.space, st.params, st.bn, st.alpha, batch,
-                               streams.stream(key, streams.CURVATURE, 1), self.cfg.search.curvature_iters)
+                               streams.stream(key, streams.CURVATURE, 1), self.cfg.search.curvature_iters,
+                               self.curvature_method)
         return jnp.where(st.alive, lam, jnp.nan).astype(jnp.float32)
+
+    @property
+    def curvature_method(self) -> str:
+        """"exact" or "power": ``SearchConfig.curvature_method``, where "auto" picks the exact Hessian
+        (alpha.size HVPs) when it costs no more HVPs than power iteration (2 (iters + 1))."""
+        s = self.cfg.search
+        if s.curvature_method != "auto":
+            return s.curvature_method
+        n_alpha = int(np.prod(self.space.arch_shape))
+        return "exact" if n_alpha <= 2 * (s.curvature_iters + 1) else "power"
 
     def finalize(self, st: SearchState, key, hp):
         """One-shot validation PSNR (eval mode, 2432 fresh samples), final alpha and its argmax."""
