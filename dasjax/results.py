@@ -21,7 +21,8 @@ COLUMNS = ["trial_id", "experiment", "space", "problem", "op_set", "method", "hp
 
 
 def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
-    """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T."""
+    """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T.
+    The result's extra ``columns`` (curvature runs: lambda_max_final, stop_epoch, ...) follow COLUMNS."""
     T = len(result.seeds)
     rows, arrays = [], {}
     ops = list(cfg.space.edge_ops)       # alpha's columns (the cell space adds 'zero')
@@ -38,6 +39,9 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
             "architecture": result.arch_strings[i], "alpha_softmax": alpha, "ops": json.dumps(ops),
             "diverged": bool(result.diverged[i]), "wall_time_s": float(result.wall_time_s) / T,
         })
+        for name, col in getattr(result, "columns", {}).items():   # e.g. lambda_max_final, stop_epoch
+            v = np.asarray(col)[i]
+            rows[-1][name] = int(v) if np.issubdtype(v.dtype, np.integer) else float(v)
         for name, arr in result.arrays.items():
             arrays[f"{tid}/{name}"] = np.asarray(arr[i])
     return rows, arrays
