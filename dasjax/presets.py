@@ -34,7 +34,7 @@ PRESETS = {
 # retraining step at width 64): one Table 1 trial of all 8 rows costs ~333 s per problem -> 15 trials;
 # Table 3 (DAS only, 5 sets x 2 op sets, ~65 s each) -> 8; the cell space costs ~5x a sequential
 # epoch (Table 2) -> 3.
-CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8}
+CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8, "curvature": 8}
 
 
 def get_preset(name: str, table: str | None = None) -> Preset:
