@@ -42,7 +42,8 @@ Register rows and the fields that implement them:
  32   DARTS-ES: earliest epoch returned            SearchConfig.es_start_epoch (10, RobustDARTS)
  33   DARTS-ADA: wd factor / cap / rollbacks       SearchConfig.ada_factor (3), ada_max_wd (2.43e-2),
                                                    ada_max_rollbacks (4), ada_min_wd (0)
- 34   lambda_max interval of the curvature study   SearchConfig.curvature_every (0 = off; run_curvature: 1)
+ 34   lambda_max interval of DAS-ES / DAS-ADA      SearchConfig.curvature_every (0 = off; DAS-ES/ADA and
+                                                   run_curvature: 2, as RobustDARTS; api.CURVATURE_EVERY)
 ====  ==========================================  =========================================
 """
 from __future__ import annotations
@@ -267,9 +268,10 @@ class SearchConfig:
     eval_batches: int = 19             # one-shot PSNR on 19 x 128 = 2432 fresh samples
     single_bn_train: bool = False      # register #28: DAS-single's frozen ops use eval-mode BN
     curvature_every: int = 0           # track lambda_max of the alpha Hessian every k epochs (0 = off)
-    curvature_iters: int = 20          # power-iteration steps per estimate
-    # register #30: "exact" = eigvalsh of the Hessian built from alpha.size HVPs; "power" = shifted power
-    # iteration (2 (curvature_iters + 1) HVPs); "auto" = exact when it costs no more HVPs than power
+    curvature_iters: int = 20          # Lanczos steps (HVPs) / power-iteration steps per estimate
+    # register #30: "exact" = eigvalsh of the Hessian from rows x (ops - 1) HVPs; "lanczos" = curvature_iters
+    # Lanczos steps; "power" = shifted power iteration (2 (curvature_iters + 1) HVPs); "auto" = exact
+    # when it needs at most curvature_iters HVPs, Lanczos otherwise
     curvature_method: str = "auto"
     # --- RobustDARTS early stopping (Zela et al. 2020), register #31-#34 ---
     early_stop: str = "none"           # "none" | "es" (DARTS-ES: stop, return the earlier state) | "ada" (DARTS-ADA)
@@ -294,7 +296,7 @@ class SearchConfig:
         if not float(self.curvature_every).is_integer():
             raise ValueError(f"curvature_every={self.curvature_every!r} must be a non-negative integer")
         _positive("curvature_iters", self.curvature_iters, integer=True)
-        _choice("curvature_method", self.curvature_method, ("auto", "exact", "power"))
+        _choice("curvature_method", self.curvature_method, ("auto", "exact", "lanczos", "power"))
         _choice("early_stop", self.early_stop, ("none", "es", "ada"))
         _positive("es_window", self.es_window, integer=True)
         _positive("es_lag", self.es_lag, integer=True)
@@ -312,6 +314,8 @@ class SearchConfig:
         if not float(self.ada_max_rollbacks).is_integer():
             raise ValueError(f"ada_max_rollbacks={self.ada_max_rollbacks!r} must be a non-negative integer")
         _nonneg("ada_min_wd", self.ada_min_wd)
+        if self.ada_min_wd > self.ada_max_wd:
+            raise ValueError(f"ada_min_wd={self.ada_min_wd!r} must not exceed ada_max_wd={self.ada_max_wd!r}")
         if self.early_stop != "none":
             if self.curvature_every < 1:
                 raise ValueError(f"early_stop={self.early_stop!r} needs lambda_max during the search: set "

@@ -55,27 +55,91 @@ def hessian_by_hvp(f, x):
 
 def lambda_max_exact(f, x):
     """Largest eigenvalue of the Hessian of f at x, exactly: ``eigvalsh`` of the symmetrised
-    :func:`hessian_by_hvp` (x.size HVPs).  For alpha (10 x 4 = 40 entries) this costs about as much
-    as 20 power iterations (42 HVPs) and has no estimation error."""
+    :func:`hessian_by_hvp` (x.size HVPs)."""
     H = hessian_by_hvp(f, x)
     return jnp.linalg.eigvalsh(0.5 * (H + H.T))[-1]
 
 
+def lanczos_lambda_max(f, x, key, n_iter: int = 20):
+    """Largest (algebraic) eigenvalue of the Hessian of f at x by ``n_iter`` steps of Lanczos with full
+    reorthogonalisation (n_iter HVPs, at most x.size).  Lanczos's largest Ritz value converges to the
+    top of the spectrum whatever the signs below it, so an indefinite Hessian needs no shift.  On a
+    breakdown (the Krylov space is invariant) it goes on from a fresh random direction orthogonal to
+    the basis so far (beta = 0), so every Ritz value stays inside the spectrum.  A pure function:
+    vmaps over trials."""
+    n = x.size
+    k = min(int(n_iter), n)
+    starts = jax.random.normal(key, (k, n), x.dtype)
+    matvec = lambda v: hvp(f, x, v.reshape(x.shape)).ravel()
+
+    def orthogonalise(Q, w):          # twice is enough (Kahan's "twice is enough")
+        w = w - Q.T @ (Q @ w)
+        return w - Q.T @ (Q @ w)
+
+    def body(carry, i):
+        Q, q, q_prev, b_prev = carry
+        Q = Q.at[i].set(q)
+        w = matvec(q)
+        a = jnp.vdot(q, w)
+        w = orthogonalise(Q, w - a * q - b_prev * q_prev)
+        b = jnp.linalg.norm(w)
+        ok = b > 1e-3 * (jnp.abs(a) + b_prev) + 1e-30
+        r = orthogonalise(Q, starts[jnp.minimum(i + 1, k - 1)])
+        q_next = jnp.where(ok, w / jnp.where(ok, b, 1.0), r / (jnp.linalg.norm(r) + 1e-30))
+        b = jnp.where(ok, b, 0.0)
+        return (Q, q_next, q, b), (a, b)
+
+    q0 = starts[0] / jnp.linalg.norm(starts[0])
+    init = (jnp.zeros((k, n), x.dtype), q0, jnp.zeros(n, x.dtype), jnp.zeros((), x.dtype))
+    _, (a, b) = jax.lax.scan(body, init, jnp.arange(k))
+    T = jnp.diag(a) + jnp.diag(b[:-1], 1) + jnp.diag(b[:-1], -1)
+    return jnp.linalg.eigvalsh(T)[-1]
+
+
+def _zero_sum_basis(c: int) -> np.ndarray:
+    """(c, c - 1) orthonormal basis of the vectors in R^c that sum to zero."""
+    u, _, _ = np.linalg.svd(np.eye(c) - 1.0 / c)
+    return u[:, :c - 1]
+
+
 def alpha_lambda_max(space, params, bn, alpha, batch, key, n_iter: int = 20, method: str = "power"):
     """lambda_max of the Hessian of the supernet's validation MSE w.r.t. alpha (train-mode BN, as in
-    the search), on one fixed validation batch.  method: "power" (shifted power iteration, 2 (n_iter + 1)
-    HVPs) or "exact" (all alpha.size HVPs, then eigvalsh)."""
+    the search), on one fixed validation batch.
+
+    method: "power" (shifted power iteration on the full alpha, 2 (n_iter + 1) HVPs), "exact"
+    (eigvalsh of the Hessian built from HVPs) or "lanczos" (n_iter Lanczos steps).  The operation
+    weights are a softmax over each row of alpha, so L_val does not change when a constant is added to
+    a row: the Hessian has those directions as exact null vectors (eigenvalue 0).  "exact" and
+    "lanczos" therefore work on the complement (rows x (ops - 1) dimensions: 30 for 10 layers x 4
+    ops) and return max(0, its largest eigenvalue), the full Hessian's lambda_max.
+    """
     k_noise, k_init = jax.random.split(key)
 
     def val_loss(a):
         x_hat, _ = space.apply(params, bn, space.weights(a), batch, k_noise, train=True)
         return jnp.mean((x_hat - batch.x) ** 2)
 
-    if method == "exact":
-        return lambda_max_exact(val_loss, alpha)
-    if method != "power":
-        raise ValueError(f"curvature_method={method!r} is not allowed; choose one of ['power', 'exact']")
-    return lambda_max(val_loss, alpha, k_init, n_iter)
+    if method == "power":
+        return lambda_max(val_loss, alpha, k_init, n_iter)
+    if method not in ("exact", "lanczos"):
+        raise ValueError(f"curvature_method={method!r} is not allowed; choose one of ['power', 'exact', 'lanczos']")
+    c = alpha.shape[-1]
+    if c < 2:                          # one op per row: the loss does not depend on alpha at all
+        return jnp.zeros((), alpha.dtype)
+    basis = jnp.asarray(_zero_sum_basis(c), alpha.dtype)
+    rows = alpha.size // c
+
+    def reduced_loss(z):               # z: (rows * (c - 1),) coordinates of the zero-row-sum subspace
+        return val_loss(alpha + (z.reshape(rows, c - 1) @ basis.T).reshape(alpha.shape))
+
+    z0 = jnp.zeros(rows * (c - 1), alpha.dtype)
+    top = lambda_max_exact(reduced_loss, z0) if method == "exact" else lanczos_lambda_max(reduced_loss, z0, k_init, n_iter)
+    return jnp.maximum(top, 0.0)
+
+
+def curvature_dimension(arch_shape) -> int:
+    """Dimension of alpha modulo the row-constant null directions: rows x (ops - 1)."""
+    return int(np.prod(arch_shape[:-1])) * max(int(arch_shape[-1]) - 1, 0)
 
 
 def es_stop_epoch(lmax, window: int = 5, lag: int = 5, factor: float = 1.3, start: int = 0):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 
@@ -169,13 +168,14 @@ class SearchProgram:
 
     @property
     def curvature_method(self) -> str:
-        """"exact" or "power": ``SearchConfig.curvature_method``, where "auto" picks the exact Hessian
-        (alpha.size HVPs) when it costs no more HVPs than power iteration (2 (iters + 1))."""
+        """"exact", "lanczos" or "power": ``SearchConfig.curvature_method``, where "auto" builds the
+        exact Hessian when it takes no more HVPs than ``curvature_iters`` Lanczos steps (its dimension,
+        rows x (ops - 1), is at most curvature_iters) and runs Lanczos otherwise."""
+        from .curvature import curvature_dimension
         s = self.cfg.search
         if s.curvature_method != "auto":
             return s.curvature_method
-        n_alpha = int(np.prod(self.space.arch_shape))
-        return "exact" if n_alpha <= 2 * (s.curvature_iters + 1) else "power"
+        return "exact" if curvature_dimension(self.space.arch_shape) <= s.curvature_iters else "lanczos"
 
     def finalize(self, st: SearchState, key, hp):
         """One-shot validation PSNR (eval mode, 2432 fresh samples), final alpha and its argmax."""

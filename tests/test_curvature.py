@@ -1,4 +1,5 @@
-"""lambda_max of the architecture Hessian by power iteration, and the DARTS-ES rule."""
+"""lambda_max of the architecture Hessian (power iteration, exact, Lanczos), the DARTS-ES rule, and
+DARTS-ES / DARTS-ADA inside the batched search (isolation, exact rollback, run_curvature.py)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 from conftest import tiny
 
 import dasjax
-from dasjax.curvature import alpha_lambda_max, es_fires, es_stop_epoch, lambda_max
+from dasjax.curvature import alpha_lambda_max, es_fires, es_stop_epoch, lambda_max, lanczos_lambda_max
 from dasjax.spaces import make_space
 
 
@@ -20,14 +21,16 @@ def test_power_iteration_matches_eigvalsh_on_quadratic():
 
 
 def test_alpha_lambda_max_matches_explicit_hessian():
-    """Small supernet (2 layers x 4 ops = 8 alphas): power iteration vs eigvalsh of jax.hessian."""
+    """Small supernet (2 layers x 4 ops = 8 alphas): power iteration, the exact reduced Hessian and Lanczos
+    vs eigvalsh of jax.hessian (unbatched here: never under vmap)."""
     cfg = tiny(op_set="all", n_layers=2, width=4, batch_size=16)
     space = make_space(cfg, dasjax.make_problem(cfg.problem))
     params, bn = space.init(jax.random.key(0))
     alpha = 0.8 * jax.random.normal(jax.random.key(1), space.arch_shape)
     batch = space.problem.sample(jax.random.key(2), 16)
     key = jax.random.key(3)
-    est = float(jax.jit(lambda a: alpha_lambda_max(space, params, bn, a, batch, key, n_iter=300))(alpha))
+    methods = {"power": 300, "exact": 0, "lanczos": 6}     # lanczos: all 2 x (4 - 1) = 6 directions
+    est = jax.jit(lambda a: [alpha_lambda_max(space, params, bn, a, batch, key, n, m) for m, n in methods.items()])(alpha)
     k_noise, _ = jax.random.split(key)
 
     def val_loss(flat):
@@ -37,13 +40,33 @@ def test_alpha_lambda_max_matches_explicit_hessian():
 
     H = np.asarray(jax.hessian(val_loss)(alpha.ravel()), dtype=np.float64)
     ev = np.linalg.eigvalsh((H + H.T) / 2)
-    np.testing.assert_allclose(est, ev.max(), rtol=2e-3, atol=1e-6)
+    for m, value in zip(methods, est):
+        np.testing.assert_allclose(float(value), ev.max(), rtol=2e-3, atol=1e-6, err_msg=m)
+    # the row-constant directions of alpha are exact null vectors of the Hessian (softmax per row)
+    ones = np.kron(np.eye(space.arch_shape[0]), np.ones(space.arch_shape[1]))
+    np.testing.assert_allclose(ones @ H, 0.0, atol=1e-5 * np.abs(H).max())
 
 
 def test_lambda_max_is_the_largest_eigenvalue_of_an_indefinite_hessian():
     H = np.diag([-5.0, 2.0, 1.0, -0.5])          # dominant in magnitude is -5; lambda_max is 2
     f = lambda x: 0.5 * x @ jnp.asarray(H, jnp.float32) @ x
     np.testing.assert_allclose(float(lambda_max(f, jnp.ones(4), jax.random.key(0), n_iter=300)), 2.0, rtol=1e-4)
+
+
+def test_lanczos_matches_eigvalsh_with_fewer_steps_than_dimensions():
+    rng = np.random.default_rng(1)
+    M = rng.normal(size=(30, 30))
+    H = 0.5 * (M + M.T)                       # indefinite
+    f = lambda x: 0.5 * x @ jnp.asarray(H, jnp.float32) @ x
+    np.testing.assert_allclose(float(lanczos_lambda_max(f, jnp.zeros(30), jax.random.key(0), 20)),
+                               np.linalg.eigvalsh(H)[-1], rtol=1e-4)
+    D = np.diag([-5.0, 2.0, 1.0, -0.5])       # dominant in magnitude is -5; lambda_max is 2
+    g = lambda x: 0.5 * x @ jnp.asarray(D, jnp.float32) @ x
+    np.testing.assert_allclose(float(lanczos_lambda_max(g, jnp.ones(4), jax.random.key(0), 4)), 2.0, rtol=1e-5)
+    # an invariant Krylov space (start vector in a 2D eigenspace): restarts keep the estimate exact
+    E = np.diag([3.0, 3.0, 1.0, 1.0, -2.0, 7.0])
+    h = lambda x: 0.5 * x @ jnp.asarray(E, jnp.float32) @ x
+    np.testing.assert_allclose(float(lanczos_lambda_max(h, jnp.zeros(6), jax.random.key(2), 6)), 7.0, rtol=1e-5)
 
 
 def test_es_rule_on_constructed_sequence():
@@ -106,12 +129,14 @@ def test_early_stop_config_is_validated():
     with pytest.raises(ValueError, match="early_stop"):
         dasjax.make_config(early_stop="sometimes", curvature_every=1)
     for field, value in [("es_factor", 1.0), ("ada_factor", 0.5), ("es_window", 0), ("es_lag", 1.5),
-                         ("ada_max_wd", 0.0), ("ada_max_rollbacks", -1), ("curvature_method", "lanczos")]:
+                         ("ada_max_wd", 0.0), ("ada_max_rollbacks", -1), ("curvature_method", "arnoldi"),
+                         ("ada_min_wd", 1.0)]:
         with pytest.raises(ValueError, match=field):
             dasjax.make_config(**{field: value})
     cfg = dasjax.api.method_config(dasjax.make_config(), "DAS-ADA")
-    assert (cfg.search.early_stop, cfg.search.curvature_every) == ("ada", 1)
-    assert cfg.search.search_epoch_budget == 50 + 4 * 5
+    assert (cfg.search.early_stop, cfg.search.curvature_every) == ("ada", 2)
+    assert cfg.search.search_epoch_budget == 50 + 4 * 5 * 2      # rollbacks x lag x interval
+    assert cfg.search.es_first_fire_epoch == 2 * (5 + 5) + 1      # estimates 0..10 at epochs 1, 3, ..., 21
     assert dasjax.api.method_config(cfg, "DAS").search.early_stop == "none"
 
 
@@ -235,7 +260,7 @@ def test_run_curvature_smoke_end_to_end(tmp_path, capsys):
     out = tmp_path / "curv"
     args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur", "--rows", "es_good,ada_good",
             "--set", "es_window=1", "--set", "es_lag=1", "--set", "es_start_epoch=0", "--set", "es_factor=1.001",
-            "--set", "ada_max_rollbacks=1"]
+            "--set", "ada_max_rollbacks=1", "--set", "curvature_every=1"]
     assert dasjax.experiment.main_guard(script.main, args) == 0
     printed = capsys.readouterr().out
     assert "| good ops. | DAS-ES |" in printed and "Final lambda_max vs architecture PSNR" in printed
