@@ -28,16 +28,20 @@ METHODS = ("Learnable Grad. only", "Nets only", "DAS", "Random Sampling", "Rando
 _FIXED_OP = {"Learnable Grad. only": "lg", "Nets only": "net"}
 #: DAS variants and the early-stopping mode each runs with (RobustDARTS: DARTS-ES, DARTS-ADA)
 EARLY_STOP_METHODS = {"DAS": "none", "DAS-ES": "es", "DAS-ADA": "ada"}
+#: lambda_max interval of DAS-ES / DAS-ADA when the config has tracking off (register #34): every 2
+#: epochs, as RobustDARTS's DARTS-ADA runs (--report_freq_hessian 2); experiments/run_curvature.py's default
+CURVATURE_EVERY = 2
 
 
 def method_config(cfg: Config, method: str) -> Config:
     """The config a method actually runs with: "DAS-ES" / "DAS-ADA" switch ``early_stop`` on (and
-    lambda_max tracking after every epoch, if it is off), "DAS" switches it off; others unchanged."""
+    lambda_max tracking every CURVATURE_EVERY epochs, if it is off), "DAS" switches it off; other
+    methods are unchanged."""
     mode = EARLY_STOP_METHODS.get(method)
     if mode is None or cfg.search.early_stop == mode:
         return cfg
     if mode != "none" and cfg.search.curvature_every == 0:
-        return cfg.replace(early_stop=mode, curvature_every=1)
+        return cfg.replace(early_stop=mode, curvature_every=CURVATURE_EVERY)
     return cfg.replace(early_stop=mode)
 
 
