@@ -8,11 +8,12 @@
 
 Rows: {good, all} ops x {DAS, DAS-ES, DAS-ADA}, columns blur / downsampling; each row x problem is one
 batched program over its trials.  Every row tracks lambda_max (the dominant eigenvalue of the Hessian
-of the validation loss with respect to alpha) after every ``curvature_every`` epochs (default 2 here,
-as RobustDARTS; --set curvature_every=1 for every epoch at twice the overhead, see docs/curvature.md).  DAS-ES stops a trial when the local average of
-lambda_max has grown by es_factor (1.3) over es_lag estimates and returns its state from before the
-growth; DAS-ADA rolls the trial back there and raises its theta weight decay by ada_factor (3), up to
-ada_max_wd / ada_max_rollbacks (see dasjax/early_stop.py and docs/curvature.md).
+of the validation loss with respect to alpha) after every ``curvature_every`` epochs: 2 by default,
+as RobustDARTS (--set curvature_every=1 for every epoch at twice the overhead; docs/curvature.md).
+DAS-ES stops a trial when the local average of lambda_max has grown by es_factor (1.3) over es_lag
+estimates and returns its state from before the growth; DAS-ADA rolls the trial back there and
+raises its theta weight decay by ada_factor (3), up to ada_max_wd / ada_max_rollbacks
+(dasjax/early_stop.py).
 
 Outputs (``--out``, default results/curvature-<preset>/): trials.csv (with lambda_max_final,
 stop_epoch, early_stopped, n_rollbacks, theta_wd_final, search_epochs per trial), runs/<problem>/<row>/
