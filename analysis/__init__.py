@@ -14,6 +14,8 @@ works on saved results folders only (trials.csv, config.json, arrays.npz)::
 """
 
 from .architecture import Edge, architecture_ops, parse_alpha, parse_cell, parse_ops, parse_sequential
+from .curvature import (early_stop_summary, has_curvature, lambda_correlation_table, lambda_trajectories,
+                        trajectory_figure)
 from .correlation import (DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlate, correlation_table,
                           degenerate_mask, filter_degenerate)
 from .figures import (alpha_history_figure, alpha_trajectory_figure, architecture_figure, best_and_worst,
@@ -30,7 +32,8 @@ __all__ = [
     "ResultsFormatError", "Table", "alpha_history_figure", "alpha_trajectory_figure",
     "architecture_figure", "architecture_ops", "best_and_worst", "bootstrap_ci", "cell_graph_figure",
     "compare", "compare_all", "correlate", "correlation_table", "degenerate_mask", "describe",
-    "distribution_figure", "filter_degenerate", "find_results_dirs", "latex_table", "load_arrays",
+    "distribution_figure", "early_stop_summary", "filter_degenerate", "has_curvature",
+    "lambda_correlation_table", "lambda_trajectories", "trajectory_figure", "find_results_dirs", "latex_table", "load_arrays",
     "load_config", "load_results", "load_results_dir", "mann_whitney", "markdown_table", "parse_alpha",
     "parse_cell", "parse_ops", "parse_sequential", "reference_table", "results_table", "save_figure",
     "scatter_figure", "summarize", "trial_arrays", "write_report",

@@ -26,7 +26,8 @@ from .load import trial_arrays, trial_row
 from .stats import pooled_columns
 
 Hue = Union[str, Sequence[str]]
-AXIS_LABELS = {X: "1-shot validation PSNR [dB]", Y: "architecture validation PSNR [dB]"}
+AXIS_LABELS = {X: "1-shot validation PSNR [dB]", Y: "architecture validation PSNR [dB]",
+               "lambda_max_final": r"final $\lambda_{max}$ of $\nabla^2_\alpha L_{val}$"}
 FILTER_TITLES = {
     "none": "all trials",
     "search": "without degenerate search (1-shot < {t:g} dB)",

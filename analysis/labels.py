@@ -22,6 +22,7 @@ ORDERS: dict[str, tuple[str, ...]] = {
         "DAS",
         "DAS-single",
         "DAS-ES",
+        "DAS-ADA",
         "Random Sampling",
         "Random Search",
     ),

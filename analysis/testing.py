@@ -17,7 +17,7 @@ import pandas as pd
 
 from .load import ARRAYS_FILE, CONFIG_FILE, TRIALS_FILE
 
-DAS_LIKE = ("DAS", "DAS-single", "DAS-ES")
+DAS_LIKE = ("DAS", "DAS-single", "DAS-ES", "DAS-ADA")
 GOOD_OPS = ("lg", "net")
 ALL_OPS = ("lg", "net", "roll", "noise")
 FIXED_OPS = {"Learnable Grad. only": "lg", "Nets only": "net"}

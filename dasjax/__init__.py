@@ -14,7 +14,7 @@ from .api import (METHODS, MethodResult, RetrainResult, SearchResult, fixed_arch
 from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleConfig, SearchConfig,
                      SpaceConfig, make_config)
 from .hparams import H1, H2, HParamSet
-from . import curvature, hpo
+from . import curvature, early_stop, hpo
 from .problems import ImageProblem, Problem, make_problem, psnr
 from . import bsds
 from .results import method_records, save_results
@@ -27,5 +27,5 @@ __all__ = [
     "RunConfig", "make_config", "hparams", "HParamSet", "H1", "H2", "Problem", "make_problem", "psnr",
     "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
-    "method_records", "save_results", "curvature", "hpo", "ImageProblem", "bsds",
+    "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
 ]

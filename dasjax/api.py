@@ -23,8 +23,35 @@ from .search import SearchProgram
 from .spaces import make_space
 from .train import RetrainProgram
 
-METHODS = ("Learnable Grad. only", "Nets only", "DAS", "Random Sampling", "Random Search", "DAS-single")
+METHODS = ("Learnable Grad. only", "Nets only", "DAS", "Random Sampling", "Random Search", "DAS-single",
+           "DAS-ES", "DAS-ADA")
 _FIXED_OP = {"Learnable Grad. only": "lg", "Nets only": "net"}
+#: DAS variants and the early-stopping mode each runs with (RobustDARTS: DARTS-ES, DARTS-ADA)
+EARLY_STOP_METHODS = {"DAS": "none", "DAS-ES": "es", "DAS-ADA": "ada"}
+#: lambda_max interval of DAS-ES / DAS-ADA when the config has tracking off (register #34): every 2
+#: epochs, as RobustDARTS's DARTS-ADA runs (--report_freq_hessian 2); experiments/run_curvature.py's default
+CURVATURE_EVERY = 2
+
+
+def method_config(cfg: Config, method: str) -> Config:
+    """The config a method actually runs with: "DAS-ES" / "DAS-ADA" switch ``early_stop`` on (and
+    lambda_max tracking every CURVATURE_EVERY epochs, if it is off), "DAS" switches it off; other
+    methods are unchanged."""
+    mode = EARLY_STOP_METHODS.get(method)
+    if mode is None or cfg.search.early_stop == mode:
+        return cfg
+    if mode != "none" and cfg.search.curvature_every == 0:
+        return cfg.replace(early_stop=mode, curvature_every=CURVATURE_EVERY)
+    return cfg.replace(early_stop=mode)
+
+
+def make_search_program(cfg: Config, space, optimizer_types):
+    """:class:`SearchProgram`, or :class:`dasjax.early_stop.EarlyStopProgram` when
+    ``SearchConfig.early_stop`` is "es" / "ada"."""
+    if cfg.search.early_stop != "none":
+        from .early_stop import EarlyStopProgram
+        return EarlyStopProgram(cfg, space, optimizer_types)
+    return SearchProgram(cfg, space, optimizer_types)
 
 
 def resolve_hparams(hparams, n_trials: int):
@@ -64,6 +91,9 @@ class SearchResult:
     wall_time_s: float
     compile_time_s: float
     memory: dict = field(default_factory=dict)
+    # with lambda_max tracking (curvature_every > 0): per trial lambda_max_final, stop_epoch, n_rollbacks,
+    # theta_wd_final, search_epochs (T,) and lambda_max_path (T, estimates) (dasjax.early_stop)
+    curvature: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -96,15 +126,35 @@ def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search"
     seeds = _seeds(seeds)
     hp, types, names = resolve_hparams(hparams, len(seeds))
     space = make_space(cfg, make_problem(cfg.problem))
-    program = SearchProgram(cfg, space, types)
-    out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.epochs, desc=desc,
+    program = make_search_program(cfg, space, types)
+    out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.search_epoch_budget, desc=desc,
                       **_run_kw(cfg, progress, checkpoint))
     f = out.final
     return SearchResult(seeds=seeds, hparams=names, alpha=f["alpha"], alpha_softmax=f["alpha_softmax"],
                         architecture=f["architecture"],
                         arch_strings=[space.arch_string(a) for a in f["architecture"]],
                         one_shot_psnr=f["one_shot_psnr"], diverged=f["diverged"], history=out.metrics,
-                        wall_time_s=out.wall_time_s, compile_time_s=out.compile_time_s, memory=out.memory)
+                        wall_time_s=out.wall_time_s, compile_time_s=out.compile_time_s, memory=out.memory,
+                        curvature=_curvature_outputs(cfg, f, out.metrics, hp))
+
+
+def _curvature_outputs(cfg: Config, final: dict, history: dict, hp) -> dict:
+    """Per-trial curvature outputs of a search ({} without lambda_max tracking).  The early-stopping
+    program returns them itself; for plain DAS they follow from the per-epoch lambda_max."""
+    from .early_stop import FINAL_COLUMNS
+    k = cfg.search.curvature_every
+    if not k:
+        return {}
+    if cfg.search.early_stop != "none":
+        return {name: np.asarray(final[name]) for name in FINAL_COLUMNS + ("lambda_max_path",)}
+    path = np.asarray(history["lambda_max"])[:, k - 1::k]
+    T, E = path.shape[0], cfg.search.epochs
+    last = path[:, -1] if path.shape[1] else np.full(T, np.nan)
+    return {"lambda_max_final": np.where(np.asarray(final["diverged"]), np.nan, last),
+            "stop_epoch": np.full(T, E - 1), "early_stopped": np.zeros(T, np.int32),
+            "n_rollbacks": np.zeros(T, np.int32),
+            "theta_wd_final": np.asarray(hp.theta_wd, np.float32), "search_epochs": np.full(T, E),
+            "lambda_max_path": path}
 
 
 def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progress=None,
@@ -170,6 +220,7 @@ class MethodResult:
     wall_time_s: float              # batched wall time of the whole row
     compile_time_s: float
     arrays: dict                    # name -> (T, ...) per-trial arrays (curves, alpha history)
+    columns: dict = field(default_factory=dict)   # name -> (T,) extra per-trial numbers for trials.csv
 
 
 def _ckpt(checkpoint_dir, name):
@@ -212,15 +263,22 @@ def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
     if method == "DAS-single":
         from .single import das_single
         return das_single(cfg, seeds, hparams, progress=progress, checkpoint_dir=checkpoint_dir)
-    if method == "DAS":
-        s = search(cfg, seeds, hparams, progress=progress, desc=_label(cfg, "DAS search"),
+    if method in EARLY_STOP_METHODS:
+        cfg = method_config(cfg, method)
+        s = search(cfg, seeds, hparams, progress=progress, desc=_label(cfg, f"{method} search"),
                    checkpoint=_ckpt(checkpoint_dir, "search"))
-        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc=_label(cfg, "DAS retrain"),
+        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc=_label(cfg, f"{method} retrain"),
                     checkpoint=_ckpt(checkpoint_dir, "retrain"), keep_params=keep_params)
         arrays = {**s.history, **r.history, **(_param_arrays(r) if keep_params else {})}
+        columns = {}
+        for name, v in s.curvature.items():
+            if np.ndim(v) == 1:
+                columns[name] = v
+            else:
+                arrays[name] = v
         return MethodResult(method, seeds, s.hparams, r.arch_psnr, s.one_shot_psnr, s.arch_strings,
                             s.alpha_softmax, s.diverged | r.diverged, s.wall_time_s + r.wall_time_s,
-                            s.compile_time_s + r.compile_time_s, arrays)
+                            s.compile_time_s + r.compile_time_s, arrays, columns)
     sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
                                          n_candidates=1 if method == "Random Sampling" else None,
                                          checkpoint_dir=checkpoint_dir, keep_params=keep_params)
@@ -290,5 +348,5 @@ def run_sets(cfg: Config, method: str, sets, seeds, *, progress=None, checkpoint
                 method, seeds, res.hparams[sl], res.arch_psnr[sl], res.one_shot_psnr[sl],
                 res.arch_strings[sl], None if res.alpha_softmax is None else res.alpha_softmax[sl],
                 res.diverged[sl], res.wall_time_s / len(group), res.compile_time_s,
-                {k: v[sl] for k, v in res.arrays.items()})
+                {k: v[sl] for k, v in res.arrays.items()}, {k: v[sl] for k, v in res.columns.items()})
     return {n: out[n] for n in names}

@@ -111,6 +111,11 @@ class _Compiled:
         self.epochs = lambda state, k, h, epoch=0: compiled(state, k, h, self._scalar(epoch))
         self.finalize = jax.jit(jax.vmap(program.finalize), **jit_kw["finalize"]).lower(
             state_shape, keys, hp).compile(compiler_options=opts)
+        self.finished = None
+        if hasattr(program, "finished"):
+            fin_kw = {} if self.mesh is None else dict(in_shardings=(self.trial_sharding,))
+            self.finished = jax.jit(jax.vmap(program.finished), **fin_kw).lower(state_shape).compile(
+                compiler_options=cheap)
 
     @property
     def trial_sharding(self):
@@ -209,6 +214,15 @@ def unflatten_named(flat: dict, prefix: str, like):
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), [flat[p] for p in paths])
 
 
+def _finished_fill(v: np.ndarray) -> np.ndarray:
+    """The epoch metrics of a finished trial (see ``program.finished``): NaN, or -1 for integers."""
+    if np.issubdtype(v.dtype, np.floating):
+        return np.full_like(v, np.nan)
+    if np.issubdtype(v.dtype, np.bool_):
+        return np.zeros_like(v)
+    return np.full_like(v, -1)
+
+
 def _print_flush(msg: str) -> None:
     print(msg, flush=True)
 
@@ -288,6 +302,11 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     chunk is rounded up to a multiple of it and padded, which never changes results.
     With ``chunk_size=None`` on an accelerator, the chunk is all trials unless XLA's memory
     estimate exceeds ``memory_fraction`` of the device memory; then it shrinks to fit.
+
+    A program may define ``finished(state) -> bool`` (one trial): once it holds for every trial of a
+    chunk, the chunk's remaining epoch calls are skipped.  Such a program must leave a finished
+    trial's state unchanged and report NaN (integers: -1) as its epoch metrics, which is what the
+    skipped calls are filled with, so results do not depend on the chunking.
     """
     T = int(keys.shape[0])
     for name, leaf in [("hparams", l) for l in jax.tree_util.tree_leaves(hp)] + \
@@ -358,6 +377,18 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
             if bar is not None:
                 bar.update(start_call * k)
         for call in range(start_call, calls):
+            if per_call and compiled.finished is not None and \
+                    np.asarray(compiled.finished(state))[:n_real].all():
+                # every trial of the chunk is done (early-stopping programs): the remaining calls would
+                # leave the state unchanged and report the program's "finished" metrics (NaN / -1)
+                per_call += [{n: _finished_fill(v) for n, v in per_call[-1].items()}
+                             for _ in range(call, calls)]
+                if bar is not None:
+                    bar.update((calls - call) * k)
+                if say:
+                    say(f"[{desc}] trials {c0 + 1}-{c0 + n_real}/{T}: all finished after "
+                        f"{call * k}/{n_epochs} epoch calls")
+                break
             state, m = compiled.epochs(state, ck, chp, call * k)
             per_call.append({n: np.asarray(v) for n, v in m.items()})
             if bar is not None:

@@ -48,6 +48,13 @@ Register rows and the fields that implement them:
  §8   BSDS validation batches of the search        ProblemConfig.val_split ("train": fresh crops)
  §8   BSDS300 folder / no-internet fallback        ProblemConfig.data_dir (None: $DASJAX_BSDS300,
                                                    else the embedded sample images, NOT BSDS300)
+ 30   lambda_max: estimator                        SearchConfig.curvature_method ("auto"), curvature_iters (20)
+ 31   DARTS-ES rule: windows, lag, growth factor   SearchConfig.es_window (5), es_lag (5), es_factor (1.3)
+ 32   DARTS-ES: earliest epoch returned            SearchConfig.es_start_epoch (10, RobustDARTS)
+ 33   DARTS-ADA: wd factor / cap / rollbacks       SearchConfig.ada_factor (3), ada_max_wd (2.43e-2),
+                                                   ada_max_rollbacks (4), ada_min_wd (0)
+ 34   lambda_max interval of DAS-ES / DAS-ADA      SearchConfig.curvature_every (0 = off; DAS-ES/ADA and
+                                                   run_curvature: 2, as RobustDARTS; api.CURVATURE_EVERY)
 ====  ==========================================  =========================================
 """
 from __future__ import annotations
@@ -336,7 +343,21 @@ class SearchConfig:
     eval_batches: int = 19             # one-shot PSNR on 19 x 128 = 2432 fresh samples
     single_bn_train: bool = False      # register #28: DAS-single's frozen ops use eval-mode BN
     curvature_every: int = 0           # track lambda_max of the alpha Hessian every k epochs (0 = off)
-    curvature_iters: int = 20          # power-iteration steps per estimate
+    curvature_iters: int = 20          # Lanczos steps (HVPs) / power-iteration steps per estimate
+    # register #30: "exact" = eigvalsh of the Hessian from rows x (ops - 1) HVPs; "lanczos" = curvature_iters
+    # Lanczos steps; "power" = shifted power iteration (2 (curvature_iters + 1) HVPs); "auto" = exact
+    # when it needs at most curvature_iters HVPs, Lanczos otherwise
+    curvature_method: str = "auto"
+    # --- RobustDARTS early stopping (Zela et al. 2020), register #31-#34 ---
+    early_stop: str = "none"           # "none" | "es" (DARTS-ES: stop, return the earlier state) | "ada" (DARTS-ADA)
+    es_window: int = 5                 # lambda_max estimates per local average
+    es_lag: int = 5                    # estimates between the two local averages compared (= rollback distance)
+    es_factor: float = 1.3             # fire when the later average > es_factor x the earlier one
+    es_start_epoch: int = 10           # earliest epoch whose state the rule may return (RobustDARTS: 10)
+    ada_factor: float = 3.0            # DARTS-ADA: theta weight decay x this on every rollback
+    ada_max_wd: float = 2.43e-2        # DARTS-ADA cap on the theta weight decay (RobustDARTS max_weight_decay)
+    ada_max_rollbacks: int = 4         # DARTS-ADA: rollbacks per trial (bounds the extra epochs to 4 x lag)
+    ada_min_wd: float = 0.0            # DARTS-ADA: a raised weight decay is at least this (0 = purely x factor)
 
     def __post_init__(self):
         _positive("epochs", self.epochs, integer=True)
@@ -347,7 +368,47 @@ class SearchConfig:
             _positive("unroll_lr", self.unroll_lr)
         _positive("eval_batches", self.eval_batches, integer=True)
         _nonneg("curvature_every", self.curvature_every)
+        if not float(self.curvature_every).is_integer():
+            raise ValueError(f"curvature_every={self.curvature_every!r} must be a non-negative integer")
         _positive("curvature_iters", self.curvature_iters, integer=True)
+        _choice("curvature_method", self.curvature_method, ("auto", "exact", "lanczos", "power"))
+        _choice("early_stop", self.early_stop, ("none", "es", "ada"))
+        _positive("es_window", self.es_window, integer=True)
+        _positive("es_lag", self.es_lag, integer=True)
+        _positive("es_factor", self.es_factor)
+        if not self.es_factor > 1:
+            raise ValueError(f"es_factor={self.es_factor!r} must be > 1 (the growth of lambda_max that fires the rule)")
+        _nonneg("es_start_epoch", self.es_start_epoch)
+        if not float(self.es_start_epoch).is_integer():
+            raise ValueError(f"es_start_epoch={self.es_start_epoch!r} must be a non-negative integer")
+        _positive("ada_factor", self.ada_factor)
+        if not self.ada_factor > 1:
+            raise ValueError(f"ada_factor={self.ada_factor!r} must be > 1 (DARTS-ADA raises the weight decay)")
+        _positive("ada_max_wd", self.ada_max_wd)
+        _nonneg("ada_max_rollbacks", self.ada_max_rollbacks)
+        if not float(self.ada_max_rollbacks).is_integer():
+            raise ValueError(f"ada_max_rollbacks={self.ada_max_rollbacks!r} must be a non-negative integer")
+        _nonneg("ada_min_wd", self.ada_min_wd)
+        if self.ada_min_wd > self.ada_max_wd:
+            raise ValueError(f"ada_min_wd={self.ada_min_wd!r} must not exceed ada_max_wd={self.ada_max_wd!r}")
+        if self.early_stop != "none":
+            if self.curvature_every < 1:
+                raise ValueError(f"early_stop={self.early_stop!r} needs lambda_max during the search: set "
+                                 "curvature_every to a positive interval (e.g. curvature_every=1)")
+
+    @property
+    def es_first_fire_epoch(self) -> int:
+        """The earliest epoch at which the early-stopping rule can fire (window + lag estimates and
+        es_start_epoch)."""
+        k = max(1, self.curvature_every)
+        m = max(self.es_window + self.es_lag - 1, (self.es_start_epoch + 1 + k - 1) // k - 1 + self.es_lag)
+        return (m + 1) * k - 1
+
+    @property
+    def search_epoch_budget(self) -> int:
+        """Epoch calls a batched search needs: epochs, plus (DARTS-ADA) lag x interval per allowed rollback."""
+        extra = self.ada_max_rollbacks * self.es_lag * max(1, self.curvature_every) if self.early_stop == "ada" else 0
+        return self.epochs + extra
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import __version__
 from . import hparams as hpmod
-from .api import random_methods, run_method
+from .api import method_config, random_methods, run_method
 from .config import PROBLEMS, Config, make_config
 from .presets import PRESETS, default_preset_name, get_preset
 from .results import atomic_write_text, method_records, save_results
@@ -217,7 +217,7 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
         pending = list(rows)
         while pending:
             row = pending.pop(0)
-            cfg = make_config(problem=problem, op_set=row.op_set, **overrides)
+            cfg = method_config(make_config(problem=problem, op_set=row.op_set, **overrides), row.method)
             fp = {"table": table, "row": row.key, "method": row.method, "problem": problem,
                   "op_set": row.op_set, "seeds": seeds, "hparams": hp.to_dict(),
                   "config": json.loads(json.dumps(cfg.science_dict(), default=list))}

@@ -35,8 +35,10 @@ PRESETS = {
 # per-trial-step times (docs/results/bench_cpu_sequential.csv: ~50 ms per DAS step, ~18 ms per
 # retraining step at width 64): one Table 1 trial of all 8 rows costs ~333 s per problem -> 15 trials;
 # Table 3 (DAS only, 5 sets x 2 op sets, ~65 s each) -> 8; the cell space costs ~5x a sequential
-# epoch (Table 2) -> 3.
-CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8}
+# epoch (Table 2) -> 3.  Curvature study, sized for ONE problem x op set (the blur / all ops):
+# DAS, DAS-ES and DAS-ADA with lambda_max every 2 epochs, ~126 + 129 + 129 s per seed
+# (benchmarks/curvature_overhead.py, docs/curvature.md) -> 13.
+CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8, "curvature": 13}
 
 # Table 4 (2D images, spec §8): the paper ran 3 trials per row.  One 2D step moves 32x the pixels of a
 # 1D step (128 crops of 40x40 vs 128 signals of 50) and costs 78-106x its time on the 2-core CPU

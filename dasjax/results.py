@@ -31,7 +31,8 @@ def dataset_label(cfg) -> str | None:
 
 def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
     """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T.
-    Image problems get one more column, ``dataset`` (see :func:`dataset_label`)."""
+    Image problems get one more column, ``dataset`` (see :func:`dataset_label`).  The result's extra
+    ``columns`` (curvature runs: lambda_max_final, stop_epoch, ...) follow COLUMNS."""
     T = len(result.seeds)
     rows, arrays = [], {}
     ops = list(cfg.space.edge_ops)       # alpha's columns (the cell space adds 'zero')
@@ -51,6 +52,9 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
         })
         if dataset is not None:
             rows[-1]["dataset"] = dataset
+        for name, col in getattr(result, "columns", {}).items():   # e.g. lambda_max_final, stop_epoch
+            v = np.asarray(col)[i]
+            rows[-1][name] = int(v) if np.issubdtype(v.dtype, np.integer) else float(v)
         for name, arr in result.arrays.items():
             arrays[f"{tid}/{name}"] = np.asarray(arr[i])
     return rows, arrays

@@ -162,8 +162,20 @@ class SearchProgram:
         from .curvature import alpha_lambda_max
         batch = self.space.problem.sample(streams.stream(key, streams.CURVATURE), self.batch_size, "val")
         lam = alpha_lambda_max(self.space, st.params, st.bn, st.alpha, batch,
-                               streams.stream(key, streams.CURVATURE, 1), self.cfg.search.curvature_iters)
+                               streams.stream(key, streams.CURVATURE, 1), self.cfg.search.curvature_iters,
+                               self.curvature_method)
         return jnp.where(st.alive, lam, jnp.nan).astype(jnp.float32)
+
+    @property
+    def curvature_method(self) -> str:
+        """"exact", "lanczos" or "power": ``SearchConfig.curvature_method``, where "auto" builds the
+        exact Hessian when it takes no more HVPs than ``curvature_iters`` Lanczos steps (its dimension,
+        rows x (ops - 1), is at most curvature_iters) and runs Lanczos otherwise."""
+        from .curvature import curvature_dimension
+        s = self.cfg.search
+        if s.curvature_method != "auto":
+            return s.curvature_method
+        return "exact" if curvature_dimension(self.space.arch_shape) <= s.curvature_iters else "lanczos"
 
     def finalize(self, st: SearchState, key, hp):
         """One-shot validation PSNR (eval mode, 2432 fresh samples), final alpha and its argmax."""

@@ -11,6 +11,8 @@ the θ optimizer and the "Param." rows of the hyperparameter set.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -46,7 +48,9 @@ class RetrainProgram:
     @property
     def cache_key(self):
         """Everything static that shapes the compiled program."""
-        return ("retrain", self.keep_params, self.cfg, self.space.kind, self.space.layer.n_slots,
+        # the search section does not shape retraining: DAS, DAS-ES and DAS-ADA share one program
+        cfg = dataclasses.replace(self.cfg, search=type(self.cfg.search)())
+        return ("retrain", self.keep_params, cfg, self.space.kind, self.space.layer.n_slots,
                 self.space.problem.cache_id, self.opt_kind)
 
     def optimizer(self, hp):
