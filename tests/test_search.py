@@ -91,8 +91,11 @@ TOY_HP = dasjax.HParamSet("toy", theta_lr=0.003, theta_wd=0.0, theta_warmup=Fals
 
 
 def test_toy_search_prefers_useful_op():
-    """{net, roll}: roll only shifts the signal; across seeds DAS picks net in most layers."""
-    cfg = tiny(op_set=("net", "roll"), width=8, n_layers=3, batch_size=32, steps_per_epoch=10, epochs=4)
+    """{net, roll}: roll only shifts the signal; across seeds DAS picks net in most layers.
+    With x0 = A^T y, the input the test was designed for: with x0 = y (the blur default) this toy
+    picks net in only 58 % of the layers, at 4 and at 8 epochs alike."""
+    cfg = tiny(op_set=("net", "roll"), width=8, n_layers=3, batch_size=32, steps_per_epoch=10, epochs=4,
+               x0="adjoint")
     res = dasjax.search(cfg, range(4), TOY_HP)
     picked_net = res.architecture[..., 0].mean()
     assert picked_net >= 0.75, (picked_net, res.arch_strings)
