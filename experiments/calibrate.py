@@ -106,6 +106,23 @@ def ranking_markdown(s: pd.DataFrame) -> str:
     return "\n".join(lines + [r for _, r in sorted(rows, key=lambda t: t[0])]) + "\n"
 
 
+def run_cell(df, path, args, problem, method, seeds, overrides, record, label) -> pd.DataFrame:
+    """Train ``method`` for every seed under BASE + ``overrides``; append one row per trial (with the
+    ``record`` columns first) to ``df`` and write it to ``path`` at once, so a rerun resumes."""
+    cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
+                             progress=False, **{**BASE, **overrides})
+    t0 = time.perf_counter()
+    res = dasjax.run_method(cfg, method, seeds, "H1")
+    rows = pd.DataFrame({**record, "problem": problem, "method": method, "seed": seeds,
+                         "arch_psnr": res.arch_psnr, "diverged": res.diverged, "epochs": args.epochs,
+                         "width": args.width, "wall_time_s": res.wall_time_s / len(seeds)})
+    df = pd.concat([df, rows], ignore_index=True)
+    atomic_write_text(path, df.to_csv(index=False))
+    print(f"{label} {problem:12s} {method:20s} median {np.nanmedian(res.arch_psnr):6.2f} dB "
+          f"(paper {PAPER[(problem, method)]}) [{time.perf_counter() - t0:.0f}s]", flush=True)
+    return df
+
+
 def stage2_markdown(df: pd.DataFrame) -> str:
     """Per variant: the medians of the methods it changes, with the paper's and the default's."""
     g = df.groupby(["variant", "problem", "method"])["arch_psnr"].agg(["median", "min", "max", "count"])
@@ -135,18 +152,8 @@ def run_stage2(args) -> int:
                                       & (df.epochs == args.epochs) & (df.width == args.width)]) >= len(seeds):
                     continue
                 ov = variant_overrides(name, problem)
-                cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
-                                         progress=False, **{**BASE, **ov})
-                t0 = time.perf_counter()
-                res = dasjax.run_method(cfg, method, seeds, "H1")
-                rows = pd.DataFrame({"variant": name, "overrides": repr(ov), "problem": problem,
-                                     "method": method, "seed": seeds, "arch_psnr": res.arch_psnr,
-                                     "diverged": res.diverged, "epochs": args.epochs, "width": args.width,
-                                     "wall_time_s": res.wall_time_s / len(seeds)})
-                df = pd.concat([df, rows], ignore_index=True)
-                atomic_write_text(path, df.to_csv(index=False))
-                print(f"{name:18s} {problem:12s} {method:20s} median {np.nanmedian(res.arch_psnr):6.2f} dB "
-                      f"(paper {PAPER[(problem, method)]}) [{time.perf_counter() - t0:.0f}s]", flush=True)
+                df = run_cell(df, path, args, problem, method, seeds, ov,
+                              {"variant": name, "overrides": repr(ov)}, f"{name:18s}")
     md = stage2_markdown(df)
     atomic_write_text(out / "calibration_stage2.md", md)
     print(md)
@@ -179,18 +186,7 @@ def main(argv=None) -> int:
                               & (df.method == method) & (df.epochs == args.epochs) & (df.width == args.width)]
                     if len(done) >= len(seeds):
                         continue
-                cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
-                                         progress=False, **{**BASE, **setting})
-                t0 = time.perf_counter()
-                res = dasjax.run_method(cfg, method, seeds, "H1")
-                rows = pd.DataFrame({**setting, "problem": problem, "method": method, "seed": seeds,
-                                     "arch_psnr": res.arch_psnr, "diverged": res.diverged,
-                                     "epochs": args.epochs, "width": args.width,
-                                     "wall_time_s": res.wall_time_s / len(seeds)})
-                df = pd.concat([df, rows], ignore_index=True)
-                atomic_write_text(path, df.to_csv(index=False))
-                print(f"{setting} {problem:12s} {method:20s} median {np.nanmedian(res.arch_psnr):6.2f} dB "
-                      f"(paper {PAPER[(problem, method)]}) [{time.perf_counter() - t0:.0f}s]", flush=True)
+                df = run_cell(df, path, args, problem, method, seeds, setting, dict(setting), str(setting))
     s = summarize(df)
     atomic_write_text(out / "calibration_summary.csv", s.to_csv(index=False, float_format="%.3f"))
     atomic_write_text(out / "calibration_ranking.md", ranking_markdown(s))
