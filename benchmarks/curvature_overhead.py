@@ -30,16 +30,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import dasjax  # noqa: E402
-from dasjax.api import make_search_program, resolve_hparams  # noqa: E402
-from dasjax.batch import _Compiled, trial_keys  # noqa: E402
+import trials  # noqa: E402  (benchmarks/trials.py: the programs it times)
 from dasjax.curvature import curvature_dimension  # noqa: E402
 from dasjax.spaces import make_space  # noqa: E402
-from dasjax.train import RetrainProgram  # noqa: E402
 
 VARIANTS = {"plain": dict(curvature_every=0),
             "lanczos": dict(curvature_every=1, curvature_method="lanczos"),
@@ -50,17 +49,9 @@ VARIANTS = {"plain": dict(curvature_every=0),
 
 def build(name, cfg, T):
     """(compiled one-epoch program, state, keys, hparams) of one variant for T trials."""
-    c = cfg.replace(**VARIANTS[name])
-    problem = dasjax.make_problem(c.problem)
-    hp, types, _ = resolve_hparams("H1", T)
-    keys = trial_keys(range(T))
-    if name == "retrain":
-        space = make_space(c, problem, share_f=c.retrain.share_f)
-        archs = jax.numpy.asarray(dasjax.random_architectures(c, keys))
-        comp = _Compiled(RetrainProgram(c, space, types), keys, hp, (archs,), 1)
-        return comp, comp.init(keys, hp, archs), keys, hp
-    comp = _Compiled(make_search_program(c, make_space(c, problem), types), keys, hp, (), 1)
-    return comp, comp.init(keys, hp), keys, hp
+    stage = "retrain" if name == "retrain" else "search"
+    comp, keys, hp, inputs = trials.build(stage, cfg.replace(**VARIANTS[name]), T)
+    return comp, comp.init(keys, hp, *inputs), keys, hp
 
 
 def main(argv=None):

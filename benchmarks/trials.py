@@ -31,9 +31,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import dasjax  # noqa: E402
-from dasjax.api import resolve_hparams  # noqa: E402
+from dasjax.api import make_search_program, resolve_hparams  # noqa: E402
 from dasjax.batch import _Compiled, trial_keys  # noqa: E402
-from dasjax.search import SearchProgram  # noqa: E402
 from dasjax.spaces import make_space  # noqa: E402
 from dasjax.train import RetrainProgram  # noqa: E402
 
@@ -50,7 +49,7 @@ def build(stage, cfg, T, n_devices=1):
         return (comp, *comp.put((keys, hp, (archs,))))
     c = cfg.replace(order=2) if stage == "search2" else cfg
     space = make_space(c, problem)
-    comp = _Compiled(SearchProgram(c, space, types), keys, hp, (), 1, n_devices=n_devices)
+    comp = _Compiled(make_search_program(c, space, types), keys, hp, (), 1, n_devices=n_devices)
     return (comp, *comp.put((keys, hp, ())))
 
 
