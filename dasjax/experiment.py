@@ -141,8 +141,22 @@ def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
     return preset.name, overrides, seeds, sel_rows, sel_problems, hp, out
 
 
-def parse_sets(text: str) -> list:
-    """--sets: comma list of hyperparameter-set names or JSON files written by run_hpo.py."""
+def add_sets_option(parser: argparse.ArgumentParser, sets: list[str]) -> None:
+    """--sets for the tables whose rows are hyperparameter sets (3 and 5); --hparams is hidden there."""
+    parser.add_argument("--sets", default=",".join(sets),
+                        help=f"comma list of hyperparameter set names or JSON files written by run_hpo.py, "
+                             f"e.g. H1,results/hpo-one-shot-blur-cpu/incumbent.json (default: {sets})")
+    for action in parser._actions:
+        if action.dest == "hparams":
+            action.help = argparse.SUPPRESS
+
+
+def parse_sets(text: str, hparams: str = "H1") -> list:
+    """--sets: comma list of hyperparameter-set names or JSON files written by run_hpo.py.
+    ``hparams``: the shared --hparams flag, which set-row tables refuse (it would be ignored)."""
+    if hparams != "H1":
+        raise UsageError(f"--hparams {hparams}: this table runs several hyperparameter sets; list them "
+                         f"with --sets, e.g. --sets H1,{hparams}")
     try:
         sets = [hpmod.load(s.strip()) if s.strip().endswith(".json") else hpmod.get(s.strip())
                 for s in text.split(",") if s.strip()]

@@ -203,7 +203,10 @@ def main(argv=None) -> int:
           f"{int(res.evaluations['trial_epochs'].sum())} trial-epochs, {elapsed:.1f}s")
     print(res.incumbent.to_json())
     print(f"[hpo] results in {out}/ (incumbent.json, evaluations.csv, trajectory.csv, figures/); use with\n"
-          f"      python experiments/run_table1.py --hparams {out / 'incumbent.json'}")
+          f"      python experiments/run_table1.py --hparams {out / 'incumbent.json'}\n"
+          f"  or, against the paper's H1 set over many seeds,\n"
+          f"      python experiments/run_table3.py --sets H1,{out / 'incumbent.json'} "
+          f"--problems {problem} --op-sets {op_set}")
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary,  # noqa: E402
+from dasjax.experiment import (Row, add_sets_option, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur"]
@@ -31,13 +31,11 @@ ROWS = [Row(o, o, "DAS") for o in OP_SETS]
 
 def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[1], ROWS)
-    parser.add_argument("--sets", default=",".join(SETS),
-                        help=f"comma list of hyperparameter set names or JSON files written by run_hpo.py "
-                             f"(default: the paper's five: {SETS})")
+    add_sets_option(parser, SETS)
     parser.set_defaults(rows=",".join(r.key for r in ROWS))   # the row named "all" is an op set
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, _, out = resolve(args, "table3", ROWS)
-    sets = parse_sets(args.sets)
+    sets = parse_sets(args.sets, args.hparams)
     op_sets = [r.op_set for r in rows]
     check_out_dir(out, run_fingerprint("table3", preset, overrides, seeds, sets), args.overwrite)
     print(f"[table3] preset '{preset}', {len(seeds)} trials per set, sets {[s.name for s in sets]}, "

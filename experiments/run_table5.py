@@ -17,8 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
-                               finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
+from dasjax.experiment import (Row, UsageError, add_sets_option, build_parser, check_out_dir,  # noqa: E402
+                               env_summary, finish_table, main_guard, parse_sets, resolve, run_fingerprint,
+                               run_set_rows)
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur", "BOHB-Non-Seq-one-shot-Blur",
         "BOHB-Non-Seq-Blur"]
@@ -27,14 +28,14 @@ ROWS = [Row(o, o, "DAS") for o in ("good", "all")]
 
 def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[1], ROWS, problems=("blur",))
-    parser.add_argument("--sets", default=",".join(SETS), help=f"hyperparameter sets (names or JSON files): {SETS}")
+    add_sets_option(parser, SETS)
     parser.set_defaults(rows="good,all")
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, _, out = resolve(args, "table5", ROWS, problems=("blur",))
     if overrides.get("space", "cell") != "cell":
         raise UsageError(f"--set space={overrides['space']!r}: Table 5 is the cell space; drop this --set")
     overrides["space"] = "cell"
-    sets = parse_sets(args.sets)
+    sets = parse_sets(args.sets, args.hparams)
     check_out_dir(out, run_fingerprint("table5", preset, overrides, seeds, sets), args.overwrite)
     print(f"[table5] preset '{preset}', cell space, {len(seeds)} trials per set, sets {[s.name for s in sets]}; "
           f"{env_summary()}")

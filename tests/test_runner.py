@@ -148,13 +148,20 @@ def test_table3_smoke_end_to_end(tmp_path, capsys):
     """run_table3.py with two sets of different optimizer types, one op set, 2 trials."""
     table3 = load_script("run_table3")
     out = tmp_path / "t3"
+    # the second set comes from a JSON file, as run_hpo.py writes its incumbent (an Adam set)
+    incumbent = tmp_path / "incumbent.json"
+    incumbent.write_text(dasjax.hparams.get("BOHB-Blur").replace(name="HPO-one-shot-blur-all").to_json())
     args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
-            "--op-sets", "all", "--sets", "H1,BOHB-Blur", "--no-figures"]
+            "--op-sets", "all", "--sets", f"H1,{incumbent}", "--no-figures"]
     assert dasjax.experiment.main_guard(table3.main, args) == 0
     df = pd.read_csv(out / "trials.csv")
-    assert sorted(df["hparams"].unique()) == ["BOHB-Blur", "H1"] and len(df) == 4
+    assert sorted(df["hparams"].unique()) == ["H1", "HPO-one-shot-blur-all"] and len(df) == 4
     assert "| all ops. | H1 |" in (out / "table3.md").read_text()
+    capsys.readouterr()
     assert dasjax.experiment.main_guard(table3.main, args + ["--sets", "H7"]) == 2
+    # --hparams would be ignored by a table of several sets: refused, pointing at --sets
+    assert dasjax.experiment.main_guard(table3.main, args + ["--hparams", str(incumbent)]) == 2
+    assert "--sets H1," in capsys.readouterr().err
 
 
 def test_run_all_smoke_end_to_end(tmp_path, capsys):
