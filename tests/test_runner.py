@@ -55,6 +55,10 @@ def test_resume_gives_the_same_numbers(tmp_path):
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "trials.csv"
     atomic_write_text(target, "old complete table\n")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")                 # results get the permissions of any file the user writes
+    assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    plain.unlink()
 
     def crash(*a, **k):
         raise OSError("disk died mid-write")
