@@ -41,6 +41,8 @@ class Row:
     method: str
 
 
+DEFAULT_HPARAMS = "H1"     # --hparams when not given; set-row tables and run_hpo.py refuse any other value
+
 def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -54,7 +56,7 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--rows", default="all", help=f"comma list of {[r.key for r in rows]} or 'all'")
     op_sets = sorted({r.op_set for r in rows}, key=["good", "all"].index)
     p.add_argument("--op-sets", default=",".join(op_sets), help=f"comma list of operation sets: {op_sets}")
-    p.add_argument("--hparams", default="H1", help=f"hyperparameter set: {sorted(hpmod.named_sets())} "
+    p.add_argument("--hparams", default=DEFAULT_HPARAMS, help=f"hyperparameter set: {sorted(hpmod.named_sets())} "
                                                    "or a JSON file written by run_hpo.py")
     p.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ...")
     p.add_argument("--chunk-size", type=int, default=None, help="trials per compiled batch (default: all)")
@@ -151,10 +153,10 @@ def add_sets_option(parser: argparse.ArgumentParser, sets: list[str]) -> None:
             action.help = argparse.SUPPRESS
 
 
-def parse_sets(text: str, hparams: str = "H1") -> list:
+def parse_sets(text: str, hparams: str = DEFAULT_HPARAMS) -> list:
     """--sets: comma list of hyperparameter-set names or JSON files written by run_hpo.py.
     ``hparams``: the shared --hparams flag, which set-row tables refuse (it would be ignored)."""
-    if hparams != "H1":
+    if hparams != DEFAULT_HPARAMS:
         raise UsageError(f"--hparams {hparams}: this table runs several hyperparameter sets; list them "
                          f"with --sets, e.g. --sets H1,{hparams}")
     try:

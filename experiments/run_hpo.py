@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dasjax import __version__  # noqa: E402
 from dasjax import hpo  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
-from dasjax.experiment import (Row, UsageError, _parse_value, build_parser, check_out_dir,  # noqa: E402
-                               env_summary, main_guard, resolve)
+from dasjax.experiment import (DEFAULT_HPARAMS, Row, UsageError, _parse_value, build_parser,  # noqa: E402
+                               check_out_dir, env_summary, main_guard, resolve)
 from dasjax.results import atomic_write_text  # noqa: E402
 
 OP_SETS = ["good", "all"]
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     args = build_hpo_parser().parse_args(argv)
     if args.epochs is not None:
         raise UsageError("--epochs: the budget is the number of epochs; use --max-budget (and --min-budget)")
-    if args.hparams != "H1":
+    if args.hparams != DEFAULT_HPARAMS:
         raise UsageError("--hparams: run_hpo.py searches the hyperparameters; pin some with --fix NAME=VALUE")
     preset, overrides, _, rows, problems, _, out_arg = resolve(args, "hpo", ROWS)
     if len(problems) != 1:
