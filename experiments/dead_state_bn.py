@@ -1,0 +1,74 @@
+"""Why cells with a dead state collapse in eval mode (docs/results/table2_cpu/README.md).
+
+A cell edge whose source state is identically zero feeds a Net (2-layer CNN) an all-zero signal.
+Its first convolution then outputs the bias b1 alone, so BatchNorm sees zero variance: in train
+mode the output is exactly beta, and b1, gamma and w1 get a zero loss gradient.  With coupled weight
+decay, Adam normalises the tiny decay term into steps of about the learning rate, so b1 keeps
+moving while the running mean lags behind it, and eval mode divides that lag by sqrt(eps).
+
+This script trains one Net on an all-zero input for the retraining's 950 steps (Adam, lr 1e-3, H1's
+coupled weight decay by default) and prints the largest |eval-mode - train-mode| output difference:
+
+    python experiments/dead_state_bn.py                      # weight decay 1e-8 (H1)
+    python experiments/dead_state_bn.py --weight-decay 0     # the gap closes
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+
+from dasjax.config import make_config  # noqa: E402
+from dasjax.ops import f_apply, f_init  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--weight-decay", type=float, default=1e-8, help="coupled L2 weight decay")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    ap.add_argument("--steps", type=int, default=950, help="training steps (50 epochs x 19)")
+    ap.add_argument("--width", type=int, default=64, help="CNN width")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    cfg = make_config(width=args.width).space
+    params, state = f_init(jax.random.key(args.seed), cfg)
+    x = jnp.zeros((128, 50))                                   # the dead state: batch 128, 50 samples
+    opt = optax.chain(optax.add_decayed_weights(args.weight_decay), optax.scale_by_adam(),
+                      optax.scale(-args.lr))
+
+    def loss(p, s):
+        out, ns = f_apply(p, s, x, True, cfg)
+        return jnp.mean(out ** 2), ns
+
+    def step(carry, _):
+        p, s, o = carry
+        (_, ns), g = jax.value_and_grad(loss, has_aux=True)(p, s)
+        u, o = opt.update(g, o, p)
+        p = optax.apply_updates(p, u)
+        train_out, _ = f_apply(p, ns, x, True, cfg)
+        eval_out, _ = f_apply(p, ns, x, False, cfg)
+        return (p, ns, o), (jnp.abs(eval_out - train_out).max(), jnp.abs(g["b1"]).max(),
+                            jnp.abs(p["b1"] - ns["mean"]).max())
+
+    _, (gap, grad_b1, lag) = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.steps))(
+        (params, state, opt.init(params)))
+    print(f"one Net on an all-zero input, Adam lr {args.lr:g}, weight decay {args.weight_decay:g}, "
+          f"width {args.width}")
+    print("| step | max abs(eval - train) output | max abs(loss grad of b1) | max abs(b1 - running mean) |")
+    print("|---|---|---|---|")
+    for i in sorted({0, 9, 49, 99, 199, 399, args.steps - 1}):
+        if i < args.steps:
+            print(f"| {i + 1} | {float(gap[i]):.3g} | {float(grad_b1[i]):.2g} | {float(lag[i]):.3g} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
