@@ -37,7 +37,8 @@ PRESETS = {
 # Table 3 (DAS only, 5 sets x 2 op sets, ~65 s each) -> 8; the cell space costs ~5x a sequential
 # epoch (Table 2) -> 3.  Measured since (docs/results/table2_cpu): one Table 2 trial of all six rows
 # costs ~630 s per problem alone (cell DAS search 170-190 s, cell retraining 45 s), so 3 trials take
-# ~37 min per problem and ~75 min for the whole table (both problems).  Curvature study, sized for ONE problem x op set (the blur / all ops):
+# ~37 min per problem and ~75 min for the whole table (both problems).
+# Curvature study, sized for ONE problem x op set (the blur / all ops):
 # DAS, DAS-ES and DAS-ADA with lambda_max every 2 epochs, ~126 + 129 + 129 s per seed
 # (benchmarks/curvature_overhead.py, docs/curvature.md) -> 13.
 CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8, "curvature": 13}
