@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -60,23 +60,14 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
     return rows, arrays
 
 
-def _default_file_mode() -> int:
-    """The mode ``open(path, "w")`` would give a new file: 0666 less the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _default_file_mode()
-
-
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    # mode 0666 less the umask, as open(path, "w") gives (mkstemp's 0600 would hide results from others)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.fchmod(fd, _FILE_MODE)          # mkstemp's 0600 would make results unreadable to others
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
