@@ -9,6 +9,7 @@ works on saved results folders only (trials.csv, config.json, arrays.npz)::
     df = analysis.load_results("results/table1")
     analysis.summarize(df)                     # max/mean/median/min/std, n, diverged, CIs
     analysis.correlation_table(df)             # one-shot vs architecture PSNR
+    analysis.table1_findings(df)               # the paper's Table 1 findings: hold or not
     print(analysis.markdown_table(df, reference=analysis.reference_table("table1")))
     analysis.write_report(df, "report/")       # everything at once
 """
@@ -18,6 +19,7 @@ from .curvature import (early_stop_summary, has_curvature, lambda_correlation_ta
                         trajectory_figure)
 from .correlation import (DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlate, correlation_table,
                           degenerate_mask, filter_degenerate)
+from .findings import FINDINGS, findings_markdown, table1_findings
 from .figures import (alpha_history_figure, alpha_trajectory_figure, architecture_figure, best_and_worst,
                       cell_graph_figure, distribution_figure, save_figure, scatter_figure)
 from .load import (REQUIRED_COLUMNS, ResultsFormatError, find_results_dirs, load_arrays, load_config,
@@ -28,13 +30,13 @@ from .stats import GROUP_COLUMNS, bootstrap_ci, compare, compare_all, describe, 
 from .tables import Table, latex_table, markdown_table, results_table
 
 __all__ = [
-    "DEFAULT_THRESHOLD", "DEGENERATE_FILTERS", "Edge", "GROUP_COLUMNS", "REQUIRED_COLUMNS",
+    "DEFAULT_THRESHOLD", "DEGENERATE_FILTERS", "Edge", "FINDINGS", "GROUP_COLUMNS", "REQUIRED_COLUMNS",
     "ResultsFormatError", "Table", "alpha_history_figure", "alpha_trajectory_figure",
     "architecture_figure", "architecture_ops", "best_and_worst", "bootstrap_ci", "cell_graph_figure",
     "compare", "compare_all", "correlate", "correlation_table", "degenerate_mask", "describe",
-    "distribution_figure", "early_stop_summary", "filter_degenerate", "has_curvature",
+    "distribution_figure", "early_stop_summary", "filter_degenerate", "findings_markdown", "has_curvature",
     "lambda_correlation_table", "lambda_trajectories", "trajectory_figure", "find_results_dirs", "latex_table", "load_arrays",
     "load_config", "load_results", "load_results_dir", "mann_whitney", "markdown_table", "parse_alpha",
     "parse_cell", "parse_ops", "parse_sequential", "reference_table", "results_table", "save_figure",
-    "scatter_figure", "summarize", "trial_arrays", "write_report",
+    "scatter_figure", "summarize", "table1_findings", "trial_arrays", "write_report",
 ]

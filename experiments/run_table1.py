@@ -10,6 +10,7 @@ Search share one batched retraining of 5 x T random architectures: random sampli
 candidate 0 of each seed, random search the best of the seed's 5 (by validation PSNR).
 Outputs (``--out``, default results/table1-<preset>/): trials.csv, runs/<problem>/<row>/
 (per-row trials.csv, config.json, arrays.npz), table1.md (ours beside the paper's), summary.csv,
+findings.md / findings.csv (whether each of the paper's qualitative findings holds, with tests),
 wall_times.csv, figures/ (fig3, fig4, fig6) and report/ (the full analysis report).
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
+from dasjax.results import atomic_write_text  # noqa: E402
 
 ROWS = [
     Row("lg_only", "good", "Learnable Grad. only"),
@@ -59,6 +61,20 @@ def figures(df, out: Path) -> list[Path]:
     return written
 
 
+def write_findings(df, out: Path) -> str:
+    """findings.md / findings.csv: whether each of the paper's Table 1 findings holds here; prints it."""
+    import analysis
+    findings = analysis.table1_findings(df)
+    md = analysis.findings_markdown(findings)
+    atomic_write_text(out / "findings.md", "# The paper's Table 1 findings, checked on these trials\n\n"
+                      "Verdicts and tests: see `analysis/findings.py`.\n\n" + md)
+    atomic_write_text(out / "findings.csv", findings.to_csv(index=False))
+    print("\nThe paper's findings on these trials (findings.md):\n")
+    for r in findings.itertuples(index=False):
+        print(f"  {r.problem:>12} | {r.finding}: {r.verdict}  [{r.ours}]")
+    return md
+
+
 def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[1], ROWS)
     args = parser.parse_args(argv)
@@ -74,6 +90,7 @@ def main(argv=None) -> int:
     finish_table(df, out, name="table1", heading=f"Table 1 (preset {preset}, {len(seeds)} trials per row)\n\n"
                  "Each cell: ours (paper, ours - paper).", reference="table1", figures=figures,
                  no_figures=args.no_figures, t0=t0)
+    write_findings(df, out)
     return 0
 
 

@@ -138,7 +138,12 @@ def test_table1_smoke_end_to_end(table1, tmp_path, capsys):
     rsearch = df[df.method == "Random Search"].set_index("seed")["arch_psnr"]
     assert (rsearch >= rs - 1e-6).all()                 # the best of 5 includes the sampled one
     assert df[df.method == "DAS"]["one_shot_psnr"].notna().all()
-    for f in ["table1.md", "table1.tex", "summary.csv", "wall_times.csv", "figures/fig3_scatter.png",
+    # the findings: this reduced run has no all-ops rows, so the all-ops findings are "not measured"
+    assert "The paper's findings on these trials" in printed
+    findings = pd.read_csv(out / "findings.csv").set_index("finding")["verdict"]
+    assert findings["DAS > random sampling on all ops"] == "not measured"
+    assert findings["random search >= DAS on good ops"] != "not measured"
+    for f in ["table1.md", "table1.tex", "summary.csv", "wall_times.csv", "figures/fig3_scatter.png", "findings.md",
               "figures/fig6_scatter_no_degenerate_all.png", "figures/fig4_architectures_blur.png",
               "report/report.md", "runs/blur/das_good/arrays.npz", "runs/blur/das_good/config.json"]:
         assert (out / f).exists() and (out / f).stat().st_size > 0, f

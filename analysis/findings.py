@@ -1,0 +1,150 @@
+"""The paper's qualitative Table 1 findings, checked on our trials.
+
+The paper draws four conclusions from Table 1 and Fig. 3 (sequential space, H1):
+
+1. random search is at least as good as DAS on the good ops;
+2. DAS beats random sampling on all ops;
+3. DAS on all ops varies much more from seed to seed than on the good ops;
+4. the one-shot (supernet) PSNR correlates poorly with the architecture PSNR.
+
+:func:`table1_findings` states, per problem, whether each holds in a results table, with the
+numbers it rests on, a test, and the paper's own numbers beside ours::
+
+    import analysis
+    df = analysis.load_results("results/table1-cpu")
+    print(analysis.findings_markdown(analysis.table1_findings(df)))
+
+Verdicts: ``holds`` (the direction is the paper's and the test is significant at ``alpha``),
+``holds, not significant`` (right direction, p >= alpha), ``does not hold`` (wrong direction or,
+for finding 4, a correlation at or above ``weak_r``), ``not measured`` (a row is missing).
+Medians are compared with the two-sided Mann-Whitney U test, the spreads with the
+Brown-Forsythe test (Levene's test around the median, robust to the degenerate outliers that
+make DAS's all-ops spread), the correlation with Pearson's r per op set
+(the p column gives the p-value of the largest r).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.stats as sps
+
+from .correlation import correlate, has_one_shot
+from .reference import TABLE1_ROWS
+from .stats import finite, mann_whitney
+
+FINDINGS = (
+    "random search >= DAS on good ops",
+    "DAS > random sampling on all ops",
+    "DAS std on all ops >> on good ops",
+    "one-shot PSNR correlates poorly with architecture PSNR",
+)
+COLUMNS = ["finding", "problem", "ours", "paper", "test", "p_value", "verdict"]
+PROBLEMS = ("blur", "downsampling")
+
+
+def _paper(op_set: str, method: str, problem: str, stat: str) -> float | None:
+    values = TABLE1_ROWS.get((op_set, method))
+    if values is None or problem not in PROBLEMS:
+        return None
+    return float(values[5 * PROBLEMS.index(problem) + ("max", "mean", "median", "min", "std").index(stat)])
+
+
+def _verdict(direction_ok: bool, p: float, alpha: float) -> str:
+    if not direction_ok:
+        return "does not hold"
+    if np.isfinite(p) and p < alpha:
+        return "holds"
+    return "holds, not significant"
+
+
+def _values(df: pd.DataFrame, problem: str, op_set: str, method: str, value: str = "arch_psnr") -> np.ndarray:
+    sel = df[(df["problem"] == problem) & (df["op_set"] == op_set) & (df["method"] == method)]
+    return finite(sel[value])
+
+
+def _median_finding(df, problem, op_set, a, b, strict, alpha, finding):
+    x, y = _values(df, problem, op_set, a), _values(df, problem, op_set, b)
+    pa, pb = _paper(op_set, a, problem, "median"), _paper(op_set, b, problem, "median")
+    paper = "" if pa is None or pb is None else f"{pa:.2f} vs {pb:.2f}"
+    if x.size == 0 or y.size == 0:
+        return dict(finding=finding, problem=problem, ours="", paper=paper, test="", p_value=np.nan,
+                    verdict="not measured")
+    ma, mb = float(np.median(x)), float(np.median(y))
+    mw = mann_whitney(x, y)
+    ok = ma > mb if strict else ma >= mb
+    ours = f"{ma:.2f} vs {mb:.2f} (n = {x.size}, {y.size})"
+    test = f"Mann-Whitney U, P({a} > {b}) = {mw['prob_a_beats_b']:.2f}"
+    return dict(finding=finding, problem=problem, ours=ours, paper=paper, test=test, p_value=mw["p_value"],
+                verdict=_verdict(ok, mw["p_value"], alpha))
+
+
+def _spread_finding(df, problem, much, alpha, finding):
+    good, all_ = _values(df, problem, "good", "DAS"), _values(df, problem, "all", "DAS")
+    pg, pa = _paper("good", "DAS", problem, "std"), _paper("all", "DAS", problem, "std")
+    paper = "" if pg is None or pa is None else f"{pa:.2f} vs {pg:.2f} ({pa / pg:.1f}x)"
+    if good.size < 2 or all_.size < 2:
+        return dict(finding=finding, problem=problem, ours="", paper=paper, test="", p_value=np.nan,
+                    verdict="not measured")
+    sg, sa = float(np.std(good)), float(np.std(all_))
+    ratio = sa / sg if sg > 0 else np.inf
+    p = float(sps.levene(all_, good, center="median").pvalue)
+    ours = f"{sa:.2f} vs {sg:.2f} ({ratio:.1f}x; n = {all_.size}, {good.size})"
+    test = f"Brown-Forsythe; 'much larger' = ratio >= {much:g}"
+    return dict(finding=finding, problem=problem, ours=ours, paper=paper, test=test, p_value=p,
+                verdict=_verdict(ratio >= much, p, alpha))
+
+
+def _correlation_finding(df, problem, weak_r, finding):
+    paper = "weak (Fig. 3; no value given)"
+    das = df[(df["problem"] == problem) & (df["method"] == "DAS")]
+    das = das[has_one_shot(das)]
+    parts, worst = [], None
+    for op_set in [o for o in ("good", "all") if o in set(das["op_set"])]:
+        sel = das[das["op_set"] == op_set]
+        res = correlate(sel["one_shot_psnr"], sel["arch_psnr"])
+        if np.isfinite(res["pearson_r"]):
+            parts.append(f"{op_set}: r = {res['pearson_r']:.2f} (p = {res['pearson_p']:.2g}, n = {res['n']})")
+            if worst is None or res["pearson_r"] > worst["pearson_r"]:
+                worst = res
+    if worst is None:
+        return dict(finding=finding, problem=problem, ours="", paper=paper, test="", p_value=np.nan,
+                    verdict="not measured")
+    test = f"Pearson's r per op set (DAS); 'poorly' = every r < {weak_r:g}"
+    return dict(finding=finding, problem=problem, ours="; ".join(parts), paper=paper, test=test,
+                p_value=worst["pearson_p"], verdict="holds" if worst["pearson_r"] < weak_r else "does not hold")
+
+
+def table1_findings(df: pd.DataFrame, alpha: float = 0.05, much_larger: float = 1.5,
+                    weak_r: float = 0.5) -> pd.DataFrame:
+    """One row per (finding, problem) present in ``df``: ours, the paper's, the test and a verdict.
+
+    ``df``: Table 1 trials (columns problem, op_set, method, arch_psnr, one_shot_psnr), one
+    hyperparameter set.  ``much_larger``: the std ratio (all / good ops, DAS) that counts as
+    "much larger" (the paper's: 5.9x blur, 2.7x downsampling).  ``weak_r``: Pearson r below
+    which the one-shot correlation counts as poor."""
+    missing = {"problem", "op_set", "method", "arch_psnr", "one_shot_psnr"} - set(df.columns)
+    if missing:
+        raise ValueError(f"table1_findings needs the columns {sorted(missing)}")
+    if "hparams" in df.columns and df["hparams"].nunique() > 1:
+        raise ValueError(f"table1_findings needs one hyperparameter set; got {sorted(df['hparams'].unique())} "
+                         "(select one first, e.g. df[df.hparams == 'H1'])")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha} must be in (0, 1)")
+    rows = []
+    for problem in [p for p in PROBLEMS if p in set(df["problem"])] + \
+            sorted(set(df["problem"]) - set(PROBLEMS)):
+        rows.append(_median_finding(df, problem, "good", "Random Search", "DAS", False, alpha, FINDINGS[0]))
+        rows.append(_median_finding(df, problem, "all", "DAS", "Random Sampling", True, alpha, FINDINGS[1]))
+        rows.append(_spread_finding(df, problem, much_larger, alpha, FINDINGS[2]))
+        rows.append(_correlation_finding(df, problem, weak_r, FINDINGS[3]))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def findings_markdown(findings: pd.DataFrame) -> str:
+    """The findings as a markdown table (p-values to two significant digits)."""
+    head = "| finding | problem | ours | paper | test | p | verdict |\n|---|---|---|---|---|---|---|\n"
+    lines = []
+    for r in findings.itertuples(index=False):
+        p = "" if not np.isfinite(r.p_value) else f"{r.p_value:.2g}"
+        lines.append(f"| {r.finding} | {r.problem} | {r.ours} | {r.paper} | {r.test} | {p} | **{r.verdict}** |")
+    return head + "\n".join(lines) + "\n"
