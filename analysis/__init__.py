@@ -14,7 +14,8 @@ works on saved results folders only (trials.csv, config.json, arrays.npz)::
     analysis.write_report(df, "report/")       # everything at once
 """
 
-from .architecture import Edge, architecture_ops, parse_alpha, parse_cell, parse_ops, parse_sequential
+from .architecture import (Edge, architecture_ops, dead_state_readers, dead_state_summary, dead_states, parse_alpha,
+                           parse_cell, parse_ops, parse_sequential)
 from .curvature import (early_stop_summary, has_curvature, lambda_correlation_table, lambda_trajectories,
                         trajectory_figure)
 from .correlation import (DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlate, correlation_table,
@@ -33,7 +34,8 @@ __all__ = [
     "DEFAULT_THRESHOLD", "DEGENERATE_FILTERS", "Edge", "FINDINGS", "GROUP_COLUMNS", "REQUIRED_COLUMNS",
     "ResultsFormatError", "Table", "alpha_history_figure", "alpha_trajectory_figure",
     "architecture_figure", "architecture_ops", "best_and_worst", "bootstrap_ci", "cell_graph_figure",
-    "compare", "compare_all", "correlate", "correlation_table", "degenerate_mask", "describe",
+    "compare", "compare_all", "correlate", "correlation_table", "dead_state_readers", "dead_state_summary",
+    "dead_states", "degenerate_mask", "describe",
     "distribution_figure", "early_stop_summary", "filter_degenerate", "findings_markdown", "has_curvature",
     "lambda_correlation_table", "lambda_trajectories", "trajectory_figure", "find_results_dirs", "latex_table", "load_arrays",
     "load_config", "load_results", "load_results_dir", "mann_whitney", "markdown_table", "parse_alpha",

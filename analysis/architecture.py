@@ -11,6 +11,7 @@ import json
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 
 class Edge(NamedTuple):
@@ -86,3 +87,69 @@ def parse_ops(text) -> list[str]:
     if not isinstance(ops, list):
         raise ValueError(f"ops must be a JSON list, got {text!r}")
     return [str(op) for op in ops]
+
+
+# Ops that map an all-zero state to an all-zero output (a state fed only through them stays zero).
+ZERO_PRESERVING_OPS = frozenset({"zero", "roll"})
+# Ops that run a CNN F (conv -> BatchNorm -> ReLU -> conv) on their input.
+CNN_OPS = frozenset({"net", "lg"})
+CELL_SEPARATOR = "|"
+
+
+def cell_blocks(architecture: str) -> list[list[Edge]]:
+    """The edges of each cell of a cell architecture ("... | ..." when each cell has its own α)."""
+    return [parse_cell(part) for part in str(architecture).split(CELL_SEPARATOR)]
+
+
+def dead_states(architecture: str) -> list[set[int]]:
+    """Per cell, the states that are identically zero in the discrete cell.
+
+    A state is dead when every edge into it is a zero edge or a zero-preserving op (roll)
+    reading a dead state.  The cell input s_0 is never dead."""
+    out = []
+    for edges in cell_blocks(architecture):
+        dead: set[int] = set()
+        for target in sorted({e.target for e in edges}):
+            incoming = [e for e in edges if e.target == target]
+            if all(e.op == "zero" or (e.op in ZERO_PRESERVING_OPS and e.source in dead) for e in incoming):
+                dead.add(target)
+        out.append(dead)
+    return out
+
+
+def dead_state_readers(architecture: str) -> list[tuple[int, Edge]]:
+    """(cell, edge) for every CNN op (net, lg) that reads a dead state.
+
+    Such a CNN sees an all-zero input, so its first convolution outputs its bias alone and its
+    BatchNorm has zero batch variance: the running variance decays towards 0 and eval mode
+    divides the drift between the bias and the running mean by sqrt(eps).  These are the
+    degenerate cell trials of docs/results/table2_cpu (``experiments/dead_state_bn.py``)."""
+    out = []
+    for cell, (edges, dead) in enumerate(zip(cell_blocks(architecture), dead_states(architecture))):
+        out += [(cell, e) for e in edges if e.op in CNN_OPS and e.source in dead]
+    return out
+
+
+def dead_state_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (problem, op_set, method, hparams) of the cell-space trials in ``df``: how many trials
+    have a CNN op reading a dead state, and the median architecture PSNR with and without one."""
+    cell = df[df["architecture"].astype(str).map(is_cell_architecture)]
+    keys = [c for c in ("problem", "op_set", "method", "hparams") if c in cell.columns]
+    columns = keys + ["n", "n_dead_readers", "median_with", "median_without", "min_with", "min_without"]
+    if len(cell) == 0:
+        return pd.DataFrame(columns=columns)
+    has = cell["architecture"].astype(str).map(lambda a: len(dead_state_readers(a)) > 0)
+    rows = []
+    for key, group in cell.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        psnr = group["arch_psnr"].to_numpy(float)
+        flag = has.loc[group.index].to_numpy(bool)
+
+        def stat(f, mask):
+            x = psnr[mask & np.isfinite(psnr)]
+            return float(f(x)) if x.size else float("nan")
+
+        rows.append(dict(zip(keys, key), n=len(group), n_dead_readers=int(flag.sum()),
+                         median_with=stat(np.median, flag), median_without=stat(np.median, ~flag),
+                         min_with=stat(np.min, flag), min_without=stat(np.min, ~flag)))
+    return pd.DataFrame(rows, columns=columns)

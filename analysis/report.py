@@ -16,7 +16,7 @@ from typing import Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .architecture import is_cell_architecture
+from .architecture import dead_state_summary, is_cell_architecture
 from .correlation import (CORRELATION_GROUPS, DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlation_table,
                           has_one_shot)
 from .figures import (alpha_trajectory_figure, architecture_figure, best_and_worst, cell_graph_figure,
@@ -215,10 +215,23 @@ def write_report(
         block = _select(df, blocks, key)
         _write_tables(rep, block, prefix, ref, ddof, _select(summary, blocks, key),
                       _select(correlations, blocks, key), _select(comparisons, blocks, key))
+        _write_dead_states(rep, block)
         if figures:
             rep.add("### Figures", "")
             _block_figures(rep, block, prefix, threshold)
     return rep.write()
+
+
+def _write_dead_states(rep: _Report, block: pd.DataFrame) -> None:
+    """Cell space: trials whose discrete cell runs a CNN (Net, Learnable Grad.) on a dead state."""
+    dead = dead_state_summary(block)
+    if len(dead) == 0 or dead["n_dead_readers"].sum() == 0:
+        return
+    rep.add("### Dead states", "",
+            "Trials whose cell feeds an identically-zero state (all its inputs are zero edges) into a "
+            "Net or Learnable-Grad. op. That CNN's BatchNorm sees zero variance, and in eval mode it can "
+            "blow up (docs/results/table2_cpu). Medians and minima of the architecture PSNR [dB] of the "
+            "trials with and without such an edge:", "", frame_to_markdown(dead), "")
 
 
 def block_keys(df: pd.DataFrame, blocks: Sequence[str]) -> list[tuple]:

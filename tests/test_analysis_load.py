@@ -137,3 +137,30 @@ def test_parse_architectures():
         analysis.parse_cell("0-1:net")
     with pytest.raises(ValueError, match="forward"):
         analysis.parse_cell("2>1:net")
+
+
+def test_dead_states_and_their_cnn_readers():
+    # s1 has only a zero edge: dead; s2 reads s0 through a net: alive; s3 gets a roll of dead s1 and
+    # a zero edge: dead too (a roll of zeros is zero); s4 reads s1 through lg and s3 through net.
+    cell = "0>1:zero;0>2:net;1>2:zero;0>3:zero;1>3:roll;2>3:zero;0>4:zero;1>4:lg;2>4:zero;3>4:net"
+    assert analysis.dead_states(cell) == [{1, 3}]
+    readers = analysis.dead_state_readers(cell)
+    assert readers == [(0, analysis.Edge(1, 4, "lg")), (0, analysis.Edge(3, 4, "net"))]
+    # a noise or lg edge from s0 keeps a state alive; each cell of "... | ..." is read on its own
+    alive = "0>1:noise;0>2:zero;1>2:net"
+    assert analysis.dead_states(alive) == [set()] and analysis.dead_state_readers(alive) == []
+    assert analysis.dead_states(f"{alive} | {cell}") == [set(), {1, 3}]
+    assert [c for c, _ in analysis.dead_state_readers(f"{alive} | {cell}")] == [1, 1]
+
+
+def test_dead_state_summary_splits_trials():
+    dead = "0>1:zero;0>2:zero;1>2:net"          # s1 dead, read by a net
+    alive = "0>1:net;0>2:zero;1>2:net"
+    df = pd.DataFrame({"problem": "blur", "op_set": "good", "method": "DAS", "hparams": "H1",
+                       "architecture": [dead, dead, alive, alive, alive, "lg-net"],
+                       "arch_psnr": [5.0, 7.0, 20.0, 21.0, 22.0, 23.0]})
+    s = analysis.dead_state_summary(df)            # the sequential trial is left out
+    assert len(s) == 1 and s["n"].iloc[0] == 5 and s["n_dead_readers"].iloc[0] == 2
+    assert s["median_with"].iloc[0] == 6.0 and s["median_without"].iloc[0] == 21.0
+    assert s["min_with"].iloc[0] == 5.0 and s["min_without"].iloc[0] == 20.0
+    assert analysis.dead_state_summary(df[df.architecture == "lg-net"]).empty

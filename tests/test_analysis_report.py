@@ -65,6 +65,12 @@ def test_write_report_cell_space(tmp_path):
     df = analysis.load_results(write_results_dir(tmp_path / "cell", trials, {}, arrays))
     path = analysis.write_report(df, tmp_path / "report", n_resamples=50, dpi=40)
     assert "## table2 / cell" in path.read_text()
+    # a trial whose cell runs a net on a dead state gets the dead-states section
+    trials.loc[0, "architecture"] = "0>1:zero;" + ";".join(
+        f"{j}>{i}:net" for i in range(1, 6) for j in range(i) if (j, i) != (0, 1))
+    df = analysis.load_results(write_results_dir(tmp_path / "cell2", trials, {}, arrays))
+    text = analysis.write_report(df, tmp_path / "report2", n_resamples=50, figures=False).read_text()
+    assert "### Dead states" in text and "n_dead_readers" in text
     for name in ("table2_cell_blur_good_cell_das.png", "table2_cell_blur_good_alpha.png"):
         assert (path.parent / name).stat().st_size > 0
 
