@@ -28,9 +28,9 @@ def tiny_cfg():
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_script(name):
-    """Import experiments/<name>.py as a module (its main(argv) is then callable in-process)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+def load_script(name, folder="experiments"):
+    """Import <folder>/<name>.py as a module (its main(argv) is then callable in-process)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

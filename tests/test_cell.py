@@ -1,15 +1,13 @@
 """The non-sequential (cell) search space (spec §4): topology, the zero cell, the discrete cell
 against the cell written out by hand, batch invariance / determinism, Table 2 end to end."""
-import importlib.util
 import re
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny
+from conftest import load_script, tiny
 
 import analysis
 import dasjax
@@ -17,7 +15,6 @@ from dasjax.ops import f_apply
 from dasjax.spaces import CellSpace, make_space
 from dasjax.spaces.cell import edge_schedule
 
-ROOT = Path(__file__).resolve().parents[1]
 EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3), (0, 4), (1, 4), (2, 4), (3, 4),
          (0, 5), (1, 5), (2, 5), (3, 5), (4, 5)]
 
@@ -229,13 +226,6 @@ def test_cell_search_is_deterministic(batched):
 
 
 # --- Table 2 end to end ----------------------------------------------------------------------------
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_table2_smoke_end_to_end(batched, tmp_path, capsys):
     """A reduced run_table2.py: the good-ops rows on blur, 2 trials, then every output file."""
     table2 = load_script("run_table2")
