@@ -33,7 +33,9 @@ PRESETS = {
 
 # Trials of the cpu preset per table, sized to ~90 min per problem on the 2-core CPU from the measured
 # per-trial-step times (docs/results/bench_cpu_sequential.csv: ~50 ms per DAS step, ~18 ms per
-# retraining step at width 64): one Table 1 trial of all 8 rows costs ~333 s per problem -> 15 trials;
+# retraining step at width 64): one Table 1 trial of all 8 rows costs ~333 s per problem -> 15 trials.
+# Measured since (docs/results/table1_cpu): the 15 trials took 4121 s of row time on blur (1 h 9 min,
+# partly shared with the test suite), i.e. ~275 s per trial of all 8 rows; 20 trials would take ~92 min.
 # Table 3 (DAS only, 5 sets x 2 op sets, ~65 s each) -> 8; the cell space costs ~5x a sequential
 # epoch (Table 2) -> 3.  Measured since (docs/results/table2_cpu): one Table 2 trial of all six rows
 # costs ~630 s per problem alone (cell DAS search 170-190 s, cell retraining 45 s), so 3 trials take
