@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.stats as sps
 
 from .correlation import correlate, has_one_shot
-from .reference import TABLE1_ROWS
+from .reference import STATS, TABLE1_ROWS
 from .stats import finite, mann_whitney
 
 FINDINGS = (
@@ -46,7 +46,7 @@ def _paper(op_set: str, method: str, problem: str, stat: str) -> float | None:
     values = TABLE1_ROWS.get((op_set, method))
     if values is None or problem not in PROBLEMS:
         return None
-    return float(values[5 * PROBLEMS.index(problem) + ("max", "mean", "median", "min", "std").index(stat)])
+    return float(values[len(STATS) * PROBLEMS.index(problem) + STATS.index(stat)])
 
 
 def _verdict(direction_ok: bool, p: float, alpha: float) -> str:

@@ -23,7 +23,6 @@ t_retrain))`` to a DAS trial (search + retraining, both 50 epochs).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -34,10 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 import dasjax  # noqa: E402
 import trials  # noqa: E402  (benchmarks/trials.py: the programs it times)
 from dasjax.curvature import curvature_dimension  # noqa: E402
+from dasjax.results import atomic_write_text  # noqa: E402
 from dasjax.spaces import make_space  # noqa: E402
 
 VARIANTS = {"plain": dict(curvature_every=0),
@@ -114,11 +115,7 @@ def main(argv=None):
         print(f"{r['variant']:8s} {r['curvature_every']:5d} {r['estimate_s']:10.3f} {r['estimate_in_epochs']:8.2f} "
               f"{100 * r['search_overhead']:7.0f}% {100 * r['trial_overhead']:6.0f}%")
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        atomic_write_text(args.csv, pd.DataFrame(rows).to_csv(index=False))
         print(f"wrote {args.csv}")
     return 0
 

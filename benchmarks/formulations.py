@@ -28,7 +28,6 @@ outputs and a training step are checked against ``matmul`` before timing.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -39,10 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from dasjax.batch import memory_stats  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
 from dasjax.ops import f_apply, f_init  # noqa: E402
+from dasjax.results import atomic_write_text  # noqa: E402
 
 FORMULATIONS = ("matmul", "matmul_scan", "conv_ncw", "conv_nwc", "groups_ncw", "groups_nwc")
 
@@ -88,15 +89,16 @@ def f_groups(p, x, layout, eps):
     T, W = p["w1"].shape[0], p["w1"].shape[2]
     w1 = jnp.transpose(p["w1"], (0, 2, 1)).reshape(T * W, 1, -1)            # (T*W, 1, K)
     w2 = p["w2"]                                                            # (T, W, K) = (O=T, I/g=W, K)
+    bn = {"gamma": p["gamma"].reshape(-1), "beta": p["beta"].reshape(-1)}   # per channel t*W + w
     if layout == "NCW":
         xx = jnp.transpose(x, (1, 0, 2))                                    # (B, T, L)
         h = _conv(xx, w1, "NCW", groups=T) + p["b1"].reshape(1, T * W, 1)
-        h = _bn_relu(h, {"gamma": p["gamma"].reshape(-1), "beta": p["beta"].reshape(-1)}, 1, eps)
+        h = _bn_relu(h, bn, 1, eps)
         y = _conv(h, w2, "NCW", groups=T) + p["b2"].reshape(1, T, 1)        # (B, T, L)
         return jnp.transpose(y, (1, 0, 2))
     xx = jnp.transpose(x, (1, 2, 0))                                        # (B, L, T)
     h = _conv(xx, w1, "NWC", groups=T) + p["b1"].reshape(1, 1, T * W)
-    h = _bn_relu(h, {"gamma": p["gamma"].reshape(-1), "beta": p["beta"].reshape(-1)}, 2, eps)
+    h = _bn_relu(h, bn, 2, eps)
     y = _conv(h, w2, "NWC", groups=T) + p["b2"].reshape(1, 1, T)            # (B, L, T)
     return jnp.transpose(y, (2, 0, 1))
 
@@ -252,10 +254,7 @@ def main(argv=None):
             print(f"| {form} | {T} | {r['batched_trial_steps_per_s']:.1f} | {r['loop_trial_steps_per_s']:.1f} | "
                   f"{r['ratio_over_loop']:.2f} | {r['compile_s']:.1f} | {r['xla_peak_estimate_MiB']:.0f} |", flush=True)
             if args.csv:
-                with open(args.csv, "w", newline="") as fh:
-                    w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                    w.writeheader()
-                    w.writerows(rows)
+                atomic_write_text(args.csv, pd.DataFrame(rows).to_csv(index=False))
     return 0
 
 

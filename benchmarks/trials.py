@@ -19,7 +19,6 @@ the same process.  It reports compile times and XLA's own memory estimate
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -29,10 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 import dasjax  # noqa: E402
 from dasjax.api import make_search_program, resolve_hparams  # noqa: E402
 from dasjax.batch import _Compiled, trial_keys  # noqa: E402
+from dasjax.results import atomic_write_text  # noqa: E402
 from dasjax.spaces import make_space  # noqa: E402
 from dasjax.train import RetrainProgram  # noqa: E402
 
@@ -137,10 +138,7 @@ def main(argv=None):
                   f"{r['ratio_batched_over_loop']:6.2f} {r['compile_batched_s']:9.1f} "
                   f"{r['xla_peak_estimate_MiB']:12.0f}", flush=True)
             if args.csv:
-                with open(args.csv, "w", newline="") as fh:
-                    w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                    w.writeheader()
-                    w.writerows(rows)
+                atomic_write_text(args.csv, pd.DataFrame(rows).to_csv(index=False))
     if args.csv:
         print(f"wrote {args.csv}")
 
