@@ -15,6 +15,7 @@ the same process.  It reports compile times and XLA's own memory estimate
 
     python benchmarks/trials.py                          # T in 1, 8, 32, 75; all stages
     python benchmarks/trials.py --trials 1,8 --stages search,retrain --csv out.csv
+    python benchmarks/trials.py --trials 1 --f-backward fused,autodiff   # the CNN's two backward passes
 """
 from __future__ import annotations
 
@@ -71,9 +72,9 @@ _SINGLE: dict = {}
 def measure(stage, cfg, T, reps, n_devices=1):
     steps = cfg.search.steps_per_epoch
     batched, bkeys, bhp, bin_ = build(stage, cfg, T, n_devices)
-    if stage not in _SINGLE:                    # one single-trial program per stage, reused for every T
-        _SINGLE[stage] = build(stage, cfg, 1)
-    single, skeys, shp, sin_ = _SINGLE[stage]
+    if (stage, cfg) not in _SINGLE:             # one single-trial program per stage and config, for every T
+        _SINGLE[stage, cfg] = build(stage, cfg, 1)
+    single, skeys, shp, sin_ = _SINGLE[stage, cfg]
     bstate = batched.init(bkeys, bhp, *bin_)
     sstates = [single.init(skeys, shp, *sin_) for _ in range(T)]
     # warm up both (first calls allocate)
@@ -112,10 +113,14 @@ def main(argv=None):
     ap.add_argument("--devices", type=int, default=1,
                     help="shard the batched trials over this many local devices (T must be a multiple)")
     ap.add_argument("--precision", default="float32", help="matmul_precision (float32 | tensorfloat32 | ...)")
+    ap.add_argument("--f-backward", default="fused",
+                    help="SpaceConfig.f_backward, or a comma list (fused,autodiff) measured one after another")
     ap.add_argument("--csv", default=None, help="write the table here (rewritten after every row)")
     args = ap.parse_args(argv)
-    cfg = dasjax.make_config(width=args.width, op_set=args.op_set, space=args.space, progress=False,
-                             matmul_precision=args.precision, problem=args.problem)
+    cfgs = {fb: dasjax.make_config(width=args.width, op_set=args.op_set, space=args.space, progress=False,
+                                   matmul_precision=args.precision, problem=args.problem, f_backward=fb)
+            for fb in args.f_backward.split(",")}
+    cfg = next(iter(cfgs.values()))
     d = jax.devices()[0]
     print(f"backend {jax.default_backend()}, device {d.device_kind}, jax {jax.__version__}, "
           f"{os.cpu_count()} CPU cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
@@ -124,21 +129,22 @@ def main(argv=None):
           f"batch {cfg.search.batch_size}, one epoch = {cfg.search.steps_per_epoch} steps, "
           f"matmul precision {args.precision}")
     rows = []
-    hdr = f"{'stage':8s} {'T':>4s} {'batched st/s':>13s} {'loop st/s':>10s} {'ratio':>6s} " \
+    hdr = f"{'stage':8s} {'T':>4s} {'f_backward':>10s} {'batched st/s':>13s} {'loop st/s':>10s} {'ratio':>6s} " \
           f"{'compile s':>9s} {'XLA peak MiB':>12s}"
     print(hdr)
     for stage in args.stages.split(","):
         for T in [int(t) for t in args.trials.split(",")]:
-            r = measure(stage, cfg, T, args.reps, args.devices)
-            r.update(devices=args.devices, problem=args.problem, space=args.space, precision=args.precision,
-                     backend=jax.default_backend(),
-                     device=d.device_kind)
-            rows.append(r)
-            print(f"{stage:8s} {T:4d} {r['batched_trial_steps_per_s']:13.1f} {r['loop_trial_steps_per_s']:10.1f} "
-                  f"{r['ratio_batched_over_loop']:6.2f} {r['compile_batched_s']:9.1f} "
-                  f"{r['xla_peak_estimate_MiB']:12.0f}", flush=True)
-            if args.csv:
-                atomic_write_text(args.csv, pd.DataFrame(rows).to_csv(index=False))
+            for fb, c in cfgs.items():
+                r = measure(stage, c, T, args.reps, args.devices)
+                r.update(devices=args.devices, problem=args.problem, space=args.space, precision=args.precision,
+                         f_backward=fb, backend=jax.default_backend(), device=d.device_kind)
+                rows.append(r)
+                print(f"{stage:8s} {T:4d} {fb:>10s} {r['batched_trial_steps_per_s']:13.1f} "
+                      f"{r['loop_trial_steps_per_s']:10.1f} "
+                      f"{r['ratio_batched_over_loop']:6.2f} {r['compile_batched_s']:9.1f} "
+                      f"{r['xla_peak_estimate_MiB']:12.0f}", flush=True)
+                if args.csv:
+                    atomic_write_text(args.csv, pd.DataFrame(rows).to_csv(index=False))
     if args.csv:
         print(f"wrote {args.csv}")
 

@@ -39,6 +39,7 @@ Register rows and the fields that implement them:
  29   std ddof                                     analysis (ddof parameter, 0)
  ext  F of the learnable-gradient op trained       SpaceConfig.lg_train_f (True; False = calibration test)
  ext  float32 matmul precision (GPU TF32)          SpaceConfig.matmul_precision ("float32")
+ ext  backward pass of F (speed only)             SpaceConfig.f_backward ("auto"; "fused", "autodiff")
  25   BSDS: denoising (text) vs blur (caption)     ProblemConfig.name ("image_denoise"; "image_blur")
  §8   BSDS blur kernel (7x7, sigma unstated)       ProblemConfig.kernel_size (7), image_blur_sigma (1.0 px)
  §8   BSDS grayscale, 40x40 crops, batch 128       ITU-R 601 luma; crop_size (40); batch_size (128)
@@ -242,6 +243,11 @@ class SpaceConfig:
     # float32 dots in TF32 on Ampere/Hopper GPUs (10-bit mantissa), which the analytic BatchNorm
     # statistics (E[x^2] - E[x]^2 of patch covariances) do not tolerate well; on CPU both are float32.
     matmul_precision: str = "float32"  # "float32" | "tensorfloat32" | "bfloat16" | "default"
+    # backward pass of F's wide part relu(P A + c) w2: "fused" (hand-written, recomputes the
+    # activation, ops.relu_mlp) or "autodiff" (JAX's own); the same gradients up to float rounding.
+    # "auto": fused on the CPU (measured faster), autodiff on accelerators (not measured there).
+    # "fused" has no forward-mode rule: jax.jvp / jax.hessian through F need "autodiff"
+    f_backward: str = "auto"
     # --- cell space (spec §4) ---
     cell_states: int = 5               # register #19: states s_1..s_N per cell, each fed by all predecessors
     n_cells: int = 2                   # cells in succession (cell 2's input = cell 1's output)
@@ -252,6 +258,7 @@ class SpaceConfig:
     def __post_init__(self):
         _choice("space", self.space, ("sequential", "cell"))
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
+        _choice("f_backward", self.f_backward, ("auto", "fused", "autodiff"))
         ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
         if not isinstance(self.op_set, str):
             object.__setattr__(self, "op_set", ops)

@@ -3,9 +3,11 @@ the Hessian of L_val with respect to alpha, and the DARTS-ES stopping rule (host
 :func:`es_stop_epoch`, on-device :func:`es_fires`; the batched DARTS-ES / DARTS-ADA search is
 :mod:`dasjax.early_stop`).
 
-The Hessian is never materialised: power iteration on Hessian-vector products
-(``jax.jvp`` of ``jax.grad``), so the estimate vmaps over trials at the memory cost of
-a few gradients (``jax.hessian`` under vmap tried to allocate 148 GB; DESIGN.md).
+The Hessian is never materialised: power iteration on Hessian-vector products (the gradient
+of <grad f, v>, reverse over reverse), so the estimate vmaps over trials at the memory cost of
+a few gradients (``jax.hessian`` under vmap tried to allocate 148 GB; DESIGN.md).  Reverse over
+reverse, not ``jax.jvp`` of ``jax.grad``: the CNN's hand-written backward pass
+(:func:`dasjax.ops.relu_mlp`, a ``custom_vjp``) has no forward-mode rule.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import numpy as np
 
 
 def hvp(f, x, v):
-    """Hessian-vector product of scalar f at x along v (forward-over-reverse)."""
-    return jax.jvp(jax.grad(f), (x,), (v,))[1]
+    """Hessian-vector product of scalar f at x along v: grad_x <grad f(x), v> (reverse over reverse)."""
+    return jax.grad(lambda y: jnp.vdot(jax.grad(f)(y), v))(x)
 
 
 def _power(matvec, v, n_iter):

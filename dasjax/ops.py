@@ -15,6 +15,11 @@ over per-trial weights becomes a slow grouped convolution on CPU, see DESIGN.md)
   activation is never reduced.  Semantics follow PyTorch: batch statistics (biased
   variance) in train mode, running statistics in eval mode, running_var updated
   with the unbiased variance, momentum 0.1, eps 1e-5.
+* the wide part relu(P A + c) w2 has a hand-written backward pass (:func:`relu_mlp`) that
+  recomputes the (N, W) activation instead of storing it (``SpaceConfig.f_backward``, on by
+  default on the CPU).  It has no forward-mode rule: for ``jax.jvp`` / ``jax.hessian`` through
+  F use ``f_backward="autodiff"`` (dasjax's own Hessian-vector products are reverse over
+  reverse and work with both).
 
 Initialisation follows PyTorch's Conv defaults: weights and biases U(+-1/sqrt(fan_in)).
 """
@@ -107,11 +112,68 @@ def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
         mean, var, new_state = state["mean"], state["var"], state
     scale = params["gamma"] * jax.lax.rsqrt(var + cfg.bn_eps)
     # BN(P w1 + b1) = P (w1 * scale) + (b1 - mean) * scale + beta
-    h = jax.nn.relu(P @ (w1 * scale) + ((b1 - mean) * scale + params["beta"]))
-    out = unpatch(h @ params["w2"], k)
+    A, c = w1 * scale, (b1 - mean) * scale + params["beta"]
+    if resolve_f_backward(cfg.f_backward) == "fused":
+        Pf = P.reshape(-1, P.shape[-1])
+        z = relu_mlp(Pf, A, c, params["w2"]).reshape(P.shape)
+    else:
+        z = jax.nn.relu(P @ A + c) @ params["w2"]
+    out = unpatch(z, k)
     if "b2" in params:
         out = out + params["b2"]
     return out, new_state
+
+
+# --- the wide part of F with a hand-written backward pass ---------------------------------------
+def _on_cpu() -> bool:
+    """Whether programs are traced for the CPU (the layout choices below depend on it)."""
+    return jax.default_backend() == "cpu"
+
+
+def resolve_f_backward(mode: str) -> str:
+    """``SpaceConfig.f_backward``: "auto" is "fused" on the CPU, where it was measured faster
+    (README "Performance"), and "autodiff" on accelerators, where the benchmarks were made with it."""
+    if mode == "auto":
+        return "fused" if _on_cpu() else "autodiff"
+    return mode
+
+
+def _pre(P, A, c):
+    # a matmul, not K broadcast products: XLA would fuse those with the BN scale into a slow
+    # elementwise loop that recomputes rsqrt for every element
+    return P @ A + c
+
+
+@jax.custom_vjp
+def relu_mlp(P, A, c, w2):
+    """z = relu(P A + c) w2 for P (N, K), A (K, W), c (W,), w2 (W, K) -> (N, K).
+
+    The (N, W) activation is the only wide array in F, and its cost is memory traffic, not
+    arithmetic (K is 3 or 9).  Autodiff of the plain expression writes it several times per
+    layer (forward activation, ReLU mask, transposed copies, the zero-filled residual stack of
+    ``lax.scan``) and keeps it for the backward pass.  Here the backward pass keeps only the
+    small inputs and recomputes the activation, and it orders the contractions so each wide
+    array is produced once: about 3x less time per F on the CPU (benchmarks/trials.py,
+    README "Performance").  ``SpaceConfig.f_backward`` selects it ("auto": on the CPU only).
+    Higher-order derivatives (second-order DAS, Hessian-vector products) differentiate the
+    backward pass below, which is written in jax.numpy.
+    """
+    return jax.nn.relu(_pre(P, A, c)) @ w2
+
+
+def _relu_mlp_fwd(P, A, c, w2):
+    return relu_mlp(P, A, c, w2), (P, A, c, w2)
+
+
+def _relu_mlp_bwd(res, dz):
+    P, A, c, w2 = res
+    pre = _pre(P, A, c)
+    dpre = jnp.where(pre > 0, dz @ w2.T, 0.0)            # (N, W): the one wide array written
+    dw2 = (dz.T @ jax.nn.relu(pre)).T                    # (W, K)
+    return dpre @ A.T, P.T @ dpre, jnp.sum(dpre, axis=0), dw2
+
+
+relu_mlp.defvjp(_relu_mlp_fwd, _relu_mlp_bwd)
 
 
 # --- layer of candidate operations -----------------------------------------------------------
@@ -158,8 +220,17 @@ class OpLayer:
             if not self.cfg.lg_train_f and "lg" in self.f_slots:   # F of the lg op gets no gradient
                 i = self.f_slots["lg"]
                 pf = jax.tree_util.tree_map(lambda a: a.at[i].set(jax.lax.stop_gradient(a[i])), pf)
-            fx, new_state["f"] = jax.vmap(lambda p, s: f_apply(p, s, x, train, self.cfg))(
-                pf, state["f"])
+            if _on_cpu():
+                # one call per slot: a vmap over slots would give every matmul of F a batch
+                # dimension, and XLA's CPU backend runs batched matmuls on a slower path
+                outs = [f_apply(jax.tree_util.tree_map(lambda a: a[i], pf),
+                                jax.tree_util.tree_map(lambda a: a[i], state["f"]), x, train, self.cfg)
+                        for i in range(self.n_slots)]
+                fx = [o for o, _ in outs]
+                new_state["f"] = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[s for _, s in outs])
+            else:       # accelerators: one batched kernel for all slots
+                fx, new_state["f"] = jax.vmap(lambda p, s: f_apply(p, s, x, train, self.cfg))(
+                    pf, state["f"])
         need_grad = any(o in ("lg", "noise") for o in self.ops)
         g = self.problem.data_grad(x, y) if need_grad else None
         outs = []

@@ -22,7 +22,8 @@ def test_power_iteration_matches_eigvalsh_on_quadratic():
 
 def test_alpha_lambda_max_matches_explicit_hessian():
     """Small supernet (2 layers x 4 ops = 8 alphas): power iteration, the exact reduced Hessian and Lanczos
-    vs eigvalsh of jax.hessian (unbatched here: never under vmap)."""
+    vs eigvalsh of the explicit Hessian (jacrev of jacrev: the fused CNN backward has no forward mode;
+    unbatched here: never under vmap)."""
     cfg = tiny(op_set="all", n_layers=2, width=4, batch_size=16)
     space = make_space(cfg, dasjax.make_problem(cfg.problem))
     params, bn = space.init(jax.random.key(0))
@@ -38,7 +39,7 @@ def test_alpha_lambda_max_matches_explicit_hessian():
         x_hat, _ = space.apply(params, bn, space.weights(a), batch, k_noise, train=True)
         return jnp.mean((x_hat - batch.x) ** 2)
 
-    H = np.asarray(jax.hessian(val_loss)(alpha.ravel()), dtype=np.float64)
+    H = np.asarray(jax.jacrev(jax.jacrev(val_loss))(alpha.ravel()), dtype=np.float64)
     ev = np.linalg.eigvalsh((H + H.T) / 2)
     for m, value in zip(methods, est):
         np.testing.assert_allclose(float(value), ev.max(), rtol=2e-3, atol=1e-6, err_msg=m)

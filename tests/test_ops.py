@@ -47,6 +47,58 @@ def test_cnn_matches_lax_conv_reference(train):
         np.testing.assert_allclose(g[name], g_ref[name], rtol=2e-3, atol=2e-3)
 
 
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_fused_backward_matches_autodiff(ndim):
+    """SpaceConfig.f_backward="fused" (ops.relu_mlp's hand-written VJP) gives JAX's own gradients,
+    also second order (the DAS unroll) and as Hessian-vector products (the curvature code)."""
+    import dataclasses
+    from dasjax.curvature import hvp
+    fused = dasjax.SpaceConfig(width=8, f_backward="fused")
+    auto = dataclasses.replace(fused, f_backward="autodiff")
+    p, s = f_init(jax.random.key(0), fused, ndim)
+    p = {**p, "beta": p["beta"] + jnp.linspace(-0.5, 0.5, 8)}    # some units dead, some alive
+    x = jax.random.normal(jax.random.key(1), (6, 20) if ndim == 1 else (3, 7, 7)) + 0.3
+    r = jax.random.normal(jax.random.key(2), x.shape)
+
+    def loss(q, x, cfg):
+        return jnp.sum(jnp.sin(f_apply(q, s, x, True, cfg)[0]) * r)
+
+    def unrolled(q, cfg):        # second order: a loss at the parameters after one gradient step
+        g = jax.grad(loss)(q, x, cfg)
+        return loss(jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, q, g), x, cfg)
+
+    close = dict(rtol=1e-4, atol=1e-5)
+    for fn in (lambda c: jax.grad(loss, argnums=(0, 1))(p, x, c), lambda c: jax.grad(unrolled)(p, c)):
+        ga, gf = fn(auto), fn(fused)
+        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(b, a, **close), ga, gf)
+    v = jax.random.normal(jax.random.key(3), x.shape)
+    np.testing.assert_allclose(hvp(lambda y: loss(p, y, fused), x, v), hvp(lambda y: loss(p, y, auto), x, v), **close)
+    with pytest.raises(ValueError, match="f_backward"):
+        dasjax.SpaceConfig(f_backward="manual")
+
+
+def test_layer_layouts_agree(monkeypatch):
+    """OpLayer.apply's CPU layout (one F call per slot, fused backward) and its accelerator layout
+    (a vmap over the slots, JAX's own backward) give the same outputs, BN states and gradients."""
+    import dasjax.ops as ops
+    problem = dasjax.make_problem(dasjax.ProblemConfig(name="blur"))
+    cfg = dasjax.SpaceConfig(width=4, op_set=("lg", "net", "roll", "noise"))
+    layer = OpLayer(cfg.ops, cfg, problem)
+    params, state = layer.init(jax.random.key(0))
+    b = problem.sample(jax.random.key(1), 8)
+
+    def run(on_cpu):
+        monkeypatch.setattr(ops, "_on_cpu", lambda: on_cpu)
+        assert ops.resolve_f_backward("auto") == ("fused" if on_cpu else "autodiff")
+        def loss(p):
+            outs, new = layer.apply(p, state, b.x0, b.y, jax.random.key(2), train=True)
+            return jnp.sum(jnp.sin(outs)), new
+        return jax.grad(loss, has_aux=True)(params)
+
+    close = lambda a, c: np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)   # float rounding
+    jax.tree_util.tree_map(close, run(True), run(False))
+
+
 def test_pytorch_default_init_bounds():
     cfg = dasjax.SpaceConfig(width=64)
     p, s = f_init(jax.random.key(0), cfg)
