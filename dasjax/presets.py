@@ -43,6 +43,10 @@ PRESETS = {
 # Curvature study, sized for ONE problem x op set (the blur / all ops):
 # DAS, DAS-ES and DAS-ADA with lambda_max every 2 epochs, ~126 + 129 + 129 s per seed
 # (benchmarks/curvature_overhead.py, docs/curvature.md) -> 13.
+# Since the fused CNN backward pass (SpaceConfig.f_backward) the DAS rows run ~1.3x faster (blur DAS
+# good ops, 15 trials: 755 s -> 587 s; the single-op rows unchanged, 173-176 s), so a blur Table 1
+# run would take an estimated ~63 min (not run).  The counts stay as they are: the cpu results were made
+# with them (docs/results/table1_cpu).
 CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8, "curvature": 13}
 
 # Table 4 (2D images, spec §8): the paper ran 3 trials per row.  One 2D step moves 32x the pixels of a
