@@ -153,8 +153,8 @@ def relu_mlp(P, A, c, w2):
     layer (forward activation, ReLU mask, transposed copies, the zero-filled residual stack of
     ``lax.scan``) and keeps it for the backward pass.  Here the backward pass keeps only the
     small inputs, recomputes the activation and writes its gradient once.  Measured on the
-    2-core CPU: 1.4-2.2x more trial-steps/s for whole DAS and retraining steps, 2-3.4x less XLA
-    memory (benchmarks/trials.py --f-backward fused,autodiff; README "Performance").
+    2-core CPU: 1.3-2.1x more trial-steps/s for whole first-order DAS and retraining steps
+    (1.15x second order), 2-3.4x less XLA memory (benchmarks/trials.py --f-backward fused,autodiff; README "Performance").
     ``SpaceConfig.f_backward`` selects it ("auto": on the CPU only).
     Higher-order derivatives (second-order DAS, Hessian-vector products) differentiate the
     backward pass below, which is written in jax.numpy.
