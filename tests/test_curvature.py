@@ -39,7 +39,7 @@ def test_alpha_lambda_max_matches_explicit_hessian():
         x_hat, _ = space.apply(params, bn, space.weights(a), batch, k_noise, train=True)
         return jnp.mean((x_hat - batch.x) ** 2)
 
-    H = np.asarray(jax.jacrev(jax.jacrev(val_loss))(alpha.ravel()), dtype=np.float64)
+    H = np.asarray(jax.jit(jax.jacrev(jax.jacrev(val_loss)))(alpha.ravel()), dtype=np.float64)
     ev = np.linalg.eigvalsh((H + H.T) / 2)
     for m, value in zip(methods, est):
         np.testing.assert_allclose(float(value), ev.max(), rtol=2e-3, atol=1e-6, err_msg=m)
