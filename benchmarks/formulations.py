@@ -206,7 +206,8 @@ def measure(form, scfg, T, n_layers, batch, length, steps, reps):
     compiled = b_step.lower(b_layers, x, y).compile()
     compile_s = time.perf_counter() - t0
     peak = memory_stats(compiled).get("peak_estimate_bytes", 0)
-    s_step = make_step(loop_form(form), scfg, False)
+    s_form = loop_form(form)
+    s_step = make_step(s_form, scfg, False)
     s_layers = [init_layers(jax.random.fold_in(key, 100 + t), scfg, n_layers) for t in range(T)]
     b_layers = run_steps(compiled, b_layers, x, y, 1)                    # warm up
     s_layers[0] = run_steps(s_step, s_layers[0], x[0], y[0], 1)
@@ -220,7 +221,7 @@ def measure(form, scfg, T, n_layers, batch, length, steps, reps):
             s_layers[i] = run_steps(s_step, s_layers[i], x[i], y[i], steps)
         lt.append(time.perf_counter() - t)
     tb, tl = float(np.median(bt)), float(np.median(lt))
-    return {"formulation": form, "loop_formulation": loop_form(form), "T": T, "width": scfg.width, "layers": n_layers,
+    return {"formulation": form, "loop_formulation": s_form, "T": T, "width": scfg.width, "layers": n_layers,
             "batched_trial_steps_per_s": T * steps / tb, "loop_trial_steps_per_s": T * steps / tl,
             "ratio_over_loop": tl / tb, "compile_s": compile_s, "xla_peak_estimate_MiB": peak / 2 ** 20}
 

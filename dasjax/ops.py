@@ -117,7 +117,7 @@ def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
         Pf = P.reshape(-1, P.shape[-1])
         z = relu_mlp(Pf, A, c, params["w2"]).reshape(P.shape)
     else:
-        z = jax.nn.relu(P @ A + c) @ params["w2"]
+        z = _relu_mlp_plain(P, A, c, params["w2"])
     out = unpatch(z, k)
     if "b2" in params:
         out = out + params["b2"]
@@ -144,6 +144,11 @@ def _pre(P, A, c):
     return P @ A + c
 
 
+def _relu_mlp_plain(P, A, c, w2):
+    """relu(P A + c) w2 with JAX's own derivatives (``f_backward="autodiff"``); P may be (..., K)."""
+    return jax.nn.relu(_pre(P, A, c)) @ w2
+
+
 @jax.custom_vjp
 def relu_mlp(P, A, c, w2):
     """z = relu(P A + c) w2 for P (N, K), A (K, W), c (W,), w2 (W, K) -> (N, K).
@@ -154,16 +159,17 @@ def relu_mlp(P, A, c, w2):
     ``lax.scan``) and keeps it for the backward pass.  Here the backward pass keeps only the
     small inputs, recomputes the activation and writes its gradient once.  Measured on the
     2-core CPU: 1.3-2.1x more trial-steps/s for whole first-order DAS and retraining steps
-    (1.15x second order), 2-3.4x less XLA memory (benchmarks/trials.py --f-backward fused,autodiff; README "Performance").
-    ``SpaceConfig.f_backward`` selects it ("auto": on the CPU only).
+    (1.15x second order), 2-3.4x less XLA memory (benchmarks/trials.py --f-backward
+    fused,autodiff; README "Performance").  ``SpaceConfig.f_backward`` selects it ("auto": on
+    the CPU only).
     Higher-order derivatives (second-order DAS, Hessian-vector products) differentiate the
     backward pass below, which is written in jax.numpy.
     """
-    return jax.nn.relu(_pre(P, A, c)) @ w2
+    return _relu_mlp_plain(P, A, c, w2)
 
 
 def _relu_mlp_fwd(P, A, c, w2):
-    return relu_mlp(P, A, c, w2), (P, A, c, w2)
+    return _relu_mlp_plain(P, A, c, w2), (P, A, c, w2)
 
 
 def _relu_mlp_bwd(res, dz):
