@@ -8,14 +8,18 @@ trial-steps per second of one epoch (19 steps) of
 * ``search2``  second-order DAS step,
 * ``retrain``  retraining step of a discrete architecture,
 
-for each T: the batched program the runner uses (one vmapped call over T trials), and a Python
-loop over T single-trial jitted calls (the baseline a user would write), measured interleaved in
-the same process.  It reports compile times and XLA's own memory estimate
+for each T: the batched program the runner uses (one call over T trials: the trial axis sharded
+over all local devices, each device running ``trials_at_once`` trials at a time, vmapped, and its
+other trials one after another in the same program; on a CPU, ``import dasjax`` makes one device
+per core), and a Python loop over T single-trial jitted calls on one device (the baseline a user
+would write), measured interleaved in the same process.  It reports compile times and XLA's own memory estimate
 (``compiled.memory_analysis()``) and can write CSV.
 
     python benchmarks/trials.py                          # T in 1, 8, 32, 75; all stages
     python benchmarks/trials.py --trials 1,8 --stages search,retrain --csv out.csv
     python benchmarks/trials.py --trials 1 --f-backward fused,autodiff   # the CNN's two backward passes
+    python benchmarks/trials.py --trials 8 --f-block-rows 0,auto         # fused F with / without row blocks
+    python benchmarks/trials.py --devices 1 --at-once all                # the plain vmap on one device
 """
 from __future__ import annotations
 
@@ -33,25 +37,28 @@ import pandas as pd  # noqa: E402
 
 import dasjax  # noqa: E402
 from dasjax.api import make_search_program, resolve_hparams  # noqa: E402
-from dasjax.batch import _Compiled, trial_keys  # noqa: E402
+from dasjax.batch import _Compiled, default_trials_at_once, resolve_devices, trial_keys  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
+from dasjax.ops import resolve_f_block_rows, trials_side_by_side  # noqa: E402
 from dasjax.spaces import make_space  # noqa: E402
 from dasjax.train import RetrainProgram  # noqa: E402
 
 
-def build(stage, cfg, T, n_devices=1):
-    """(compiled program, init args) for T trials of ``stage``, the trial axis over ``n_devices``."""
+def build(stage, cfg, T, n_devices=1, at_once=None):
+    """(compiled program, init args) for T trials of ``stage``, the trial axis over ``n_devices``,
+    ``at_once`` trials at a time per device (None: all)."""
     problem = dasjax.make_problem(cfg.problem)
     hp, types, _ = resolve_hparams("H1", T)
     keys = trial_keys(range(T))
     if stage == "retrain":
         space = make_space(cfg, problem, share_f=cfg.retrain.share_f)
         archs = jax.numpy.asarray(dasjax.random_architectures(cfg, keys))
-        comp = _Compiled(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1, n_devices=n_devices)
+        comp = _Compiled(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1, n_devices=n_devices,
+                         at_once=at_once)
         return (comp, *comp.put((keys, hp, (archs,))))
     c = cfg.replace(order=2) if stage == "search2" else cfg
     space = make_space(c, problem)
-    comp = _Compiled(make_search_program(c, space, types), keys, hp, (), 1, n_devices=n_devices)
+    comp = _Compiled(make_search_program(c, space, types), keys, hp, (), 1, n_devices=n_devices, at_once=at_once)
     return (comp, *comp.put((keys, hp, ())))
 
 
@@ -69,9 +76,11 @@ def epoch_time(comp, state, keys, hp, reps):
 _SINGLE: dict = {}
 
 
-def measure(stage, cfg, T, reps, n_devices=1):
+def measure(stage, cfg, T, reps, n_devices=1, at_once=None):
+    """One row: T trials batched (padded to a multiple of ``n_devices``; only T count) vs the loop."""
     steps = cfg.search.steps_per_epoch
-    batched, bkeys, bhp, bin_ = build(stage, cfg, T, n_devices)
+    T_pad = -(-T // n_devices) * n_devices
+    batched, bkeys, bhp, bin_ = build(stage, cfg, T_pad, n_devices, at_once)
     if (stage, cfg) not in _SINGLE:             # one single-trial program per stage and config, for every T
         _SINGLE[stage, cfg] = build(stage, cfg, 1)
     single, skeys, shp, sin_ = _SINGLE[stage, cfg]
@@ -96,7 +105,8 @@ def measure(stage, cfg, T, reps, n_devices=1):
             "ratio_batched_over_loop": tl / tb, "batched_ms_per_trial_step": 1e3 * tb / (T * steps),
             "loop_ms_per_trial_step": 1e3 * tl / (T * steps),
             "compile_batched_s": batched.compile_time_s, "compile_single_s": single.compile_time_s,
-            "xla_peak_estimate_MiB": mem / 2 ** 20, "xla_temp_MiB": batched.memory.get("temp_size_in_bytes", 0) / 2 ** 20}
+            "xla_peak_estimate_MiB": mem / 2 ** 20, "xla_temp_MiB": batched.memory.get("temp_size_in_bytes", 0) / 2 ** 20,
+            "devices": n_devices, "trials_at_once": batched.at_once or T_pad // n_devices, "padded_T": T_pad}
 
 
 def main(argv=None):
@@ -110,36 +120,53 @@ def main(argv=None):
                     help="blur | downsampling | image_denoise | image_blur (2D: 40x40 crops of the images "
                          "in $DASJAX_BSDS300, else the embedded sample images)")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--devices", type=int, default=1,
-                    help="shard the batched trials over this many local devices (T must be a multiple)")
+    ap.add_argument("--devices", type=int, default=None,
+                    help="shard the batched trials over this many local devices (default: all, as the runner; "
+                         "T is padded to a multiple, the padding not counted)")
+    ap.add_argument("--at-once", default=None,
+                    help="trials each device runs at a time (vmapped), or 'all' (one vmap); "
+                         "default: as the runner (CPU 1, accelerators all)")
     ap.add_argument("--precision", default="float32", help="matmul_precision (float32 | tensorfloat32 | ...)")
     ap.add_argument("--f-backward", default="fused",
                     help="SpaceConfig.f_backward, or a comma list (fused,autodiff) measured one after another")
+    ap.add_argument("--f-block-rows", default="auto",
+                    help="SpaceConfig.f_block_rows (auto | 0 = no blocks | N), or a comma list measured one after "
+                         "another; the table's 'rows b/l' column gives what the batched program and the loop used")
     ap.add_argument("--csv", default=None, help="write the table here (rewritten after every row)")
     args = ap.parse_args(argv)
-    cfgs = {fb: dasjax.make_config(width=args.width, op_set=args.op_set, space=args.space, progress=False,
-                                   matmul_precision=args.precision, problem=args.problem, f_backward=fb)
-            for fb in args.f_backward.split(",")}
+    cfgs = {(fb, br): dasjax.make_config(width=args.width, op_set=args.op_set, space=args.space, progress=False,
+                                           matmul_precision=args.precision, problem=args.problem, f_backward=fb,
+                                           f_block_rows=br if br == "auto" else int(br))
+            for fb in args.f_backward.split(",") for br in args.f_block_rows.split(",")}
     cfg = next(iter(cfgs.values()))
     d = jax.devices()[0]
-    print(f"backend {jax.default_backend()}, device {d.device_kind}, jax {jax.__version__}, "
-          f"{os.cpu_count()} CPU cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    print(f"backend {jax.default_backend()}, device {d.device_kind} x {jax.local_device_count()}, "
+          f"jax {jax.__version__}, {os.cpu_count()} CPU cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
+          f"DASJAX_CPU_DEVICES={os.environ.get('DASJAX_CPU_DEVICES', 'auto')!r}")
     print(f"problem {args.problem}, space {args.space}, width {args.width}, {cfg.space.n_layers} layers, "
           f"op set {args.op_set}, "
           f"batch {cfg.search.batch_size}, one epoch = {cfg.search.steps_per_epoch} steps, "
           f"matmul precision {args.precision}")
     rows = []
-    hdr = f"{'stage':8s} {'T':>4s} {'f_backward':>10s} {'batched st/s':>13s} {'loop st/s':>10s} {'ratio':>6s} " \
+    hdr = f"{'stage':8s} {'T':>4s} {'f_backward':>10s} {'rows b/l':>9s} {'dev':>3s} {'at once':>7s} {'batched st/s':>13s} {'loop st/s':>10s} {'ratio':>6s} " \
           f"{'compile s':>9s} {'XLA peak MiB':>12s}"
     print(hdr)
     for stage in args.stages.split(","):
         for T in [int(t) for t in args.trials.split(",")]:
-            for fb, c in cfgs.items():
-                r = measure(stage, c, T, args.reps, args.devices)
-                r.update(devices=args.devices, problem=args.problem, space=args.space, precision=args.precision,
-                         f_backward=fb, backend=jax.default_backend(), device=d.device_kind)
+            for (fb, br), c in cfgs.items():
+                n_dev = resolve_devices(args.devices, T)
+                at_once = (default_trials_at_once() if args.at_once is None
+                           else None if args.at_once == "all" else int(args.at_once))
+                r = measure(stage, c, T, args.reps, n_dev, at_once)
+                with trials_side_by_side(n_dev > 1):        # as the batched program was traced
+                    rows_b = resolve_f_block_rows(c.space.f_block_rows, c.space.width)
+                r.update(problem=args.problem, space=args.space, precision=args.precision, f_backward=fb,
+                         f_block_rows=rows_b, f_block_rows_loop=resolve_f_block_rows(c.space.f_block_rows, c.space.width),
+                         backend=jax.default_backend(), device=d.device_kind)
                 rows.append(r)
-                print(f"{stage:8s} {T:4d} {fb:>10s} {r['batched_trial_steps_per_s']:13.1f} "
+                print(f"{stage:8s} {T:4d} {fb:>10s} {rows_b:>4d}/{r['f_block_rows_loop']:<4d} {n_dev:3d} "
+                      f"{r['trials_at_once']:7d} "
+                      f"{r['batched_trial_steps_per_s']:13.1f} "
                       f"{r['loop_trial_steps_per_s']:10.1f} "
                       f"{r['ratio_batched_over_loop']:6.2f} {r['compile_batched_s']:9.1f} "
                       f"{r['xla_peak_estimate_MiB']:12.0f}", flush=True)

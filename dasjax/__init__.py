@@ -7,8 +7,15 @@ Quick use::
     found = dasjax.search(cfg, seeds=range(8))           # 8 DAS trials as one program
     final = dasjax.retrain(cfg, found.architecture, seeds=range(8))
     print(found.arch_strings, found.one_shot_psnr, final.arch_psnr)
+
+On a CPU, importing dasjax gives JAX one host device per core (``$DASJAX_CPU_DEVICES``;
+see :mod:`dasjax._devices`), over which the trials of a batched run are spread.
 """
-from . import hparams
+from ._devices import configure_cpu_devices
+
+configure_cpu_devices()
+
+from . import hparams  # noqa: E402
 from .api import (METHODS, MethodResult, RetrainResult, SearchResult, fixed_architectures, run_sets,
                   random_architectures, random_methods, retrain, run_method, search)
 from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleConfig, SearchConfig,

@@ -117,7 +117,7 @@ def _run_kw(cfg, progress, checkpoint):
                 progress=cfg.run.progress if progress is None else progress,
                 fast_compile=cfg.run.fast_compile, checkpoint=checkpoint,
                 checkpoint_every=cfg.run.checkpoint_every, devices=cfg.run.devices,
-                memory_fraction=cfg.run.memory_fraction)
+                memory_fraction=cfg.run.memory_fraction, trials_at_once=cfg.run.trials_at_once)
 
 
 def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search",

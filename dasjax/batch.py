@@ -8,7 +8,10 @@ over epochs (``epochs_per_call`` epochs fused per call) with a progress bar betw
 
 The trial axis may be split into chunks of ``chunk_size`` trials run one after another;
 the last chunk is padded with copies of its first trial, so one compiled program serves
-every chunk.  Trials are independent, so chunking never changes results.
+every chunk.  Within a chunk the trials are sharded over the local devices (on a CPU,
+``import dasjax`` makes one device per core), and each device runs ``trials_at_once`` of its
+trials at a time (vmapped), the next group after it inside the same program (``lax.map``).
+Trials are independent, so none of this changes results.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .ops import trials_side_by_side
 
 
 @dataclass
@@ -66,13 +71,18 @@ def memory_stats(compiled) -> dict:
 class _Compiled:
     """AOT-compiled vmapped init / epoch / finalize of one program for one chunk shape."""
 
-    def __init__(self, program, keys, hp, inputs, epochs_per_call, fast_compile=False, n_devices=1):
+    def __init__(self, program, keys, hp, inputs, epochs_per_call, fast_compile=False, n_devices=1,
+                 at_once=None):
         t0 = time.perf_counter()
         self.n_devices = int(n_devices)
+        n_local = int(keys.shape[0]) // self.n_devices
+        # trials each device runs at once (vmapped); None: all of its share, one vmap
+        self.at_once = None if at_once is None or int(at_once) >= n_local else int(at_once)
         self.mesh = trial_mesh(self.n_devices) if self.n_devices > 1 else None
         cfg = getattr(program, "cfg", None)
         precision = cfg.space.matmul_precision if cfg is not None else "float32"
-        with jax.default_matmul_precision(None if precision == "default" else precision):
+        with jax.default_matmul_precision(None if precision == "default" else precision), \
+                trials_side_by_side(self.n_devices > 1):
             self._build(program, keys, hp, inputs, epochs_per_call, fast_compile)
         self.compile_time_s = time.perf_counter() - t0
         self.memory = memory_stats(self._epochs)
@@ -93,6 +103,10 @@ class _Compiled:
                 return program.epoch(s, k, h, epoch=e0 + i)
             return jax.lax.scan(one, state, jnp.arange(epochs_per_call))
 
+        batched_epochs = jax.vmap(epochs, in_axes=(0, 0, 0, None))
+        if self.at_once is not None:
+            batched_epochs = self._mapped(epochs, getattr(program, "finished", None))
+
         if self.mesh is None:
             jit_kw = dict(init={}, epochs={}, finalize={})
         else:   # the trial axis split over the mesh: every leaf's leading axis, e0 replicated
@@ -105,7 +119,7 @@ class _Compiled:
             keys, hp, *inputs).compile(compiler_options=cheap)
         state_shape = jax.eval_shape(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in), keys, hp, *inputs)
         e0 = jax.ShapeDtypeStruct((), jnp.int32)
-        compiled = jax.jit(jax.vmap(epochs, in_axes=(0, 0, 0, None)), donate_argnums=0, **jit_kw["epochs"]).lower(
+        compiled = jax.jit(batched_epochs, donate_argnums=0, **jit_kw["epochs"]).lower(
             state_shape, keys, hp, e0).compile(compiler_options=opts)
         self._epochs = compiled
         self.epochs = lambda state, k, h, epoch=0: compiled(state, k, h, self._scalar(epoch))
@@ -116,6 +130,34 @@ class _Compiled:
             fin_kw = {} if self.mesh is None else dict(in_shardings=(self.trial_sharding,))
             self.finished = jax.jit(jax.vmap(program.finished), **fin_kw).lower(state_shape).compile(
                 compiler_options=cheap)
+
+    def _mapped(self, epochs, finished):
+        """The epoch call over a chunk whose trials run ``at_once`` at a time on each device, one group
+        after another (``lax.map``) inside the one compiled program.  With one trial at a time, a trial
+        the program reports ``finished`` is skipped (``lax.cond``): its state stays as it is and its
+        metrics are the program's "finished" values (NaN; integers -1), as the program itself would
+        return them."""
+        m = self.at_once
+
+        def local(state, k, h, e0):
+            def one(args):
+                s, kk, hh = args
+                run = lambda: epochs(s, kk, hh, e0)  # noqa: E731
+                if finished is None or m > 1:
+                    return run()
+                fill = jax.tree_util.tree_map(lambda sd: jnp.full(sd.shape, _fill_value(sd.dtype), sd.dtype),
+                                              jax.eval_shape(run)[1])
+                return jax.lax.cond(finished(s), lambda: (s, fill), run)
+            return jax.lax.map(one, (state, k, h), batch_size=None if m == 1 else m)
+
+        if self.mesh is None:
+            return local
+        spec = jax.sharding.PartitionSpec(TRIAL_AXIS)
+        # each device maps over its own slice of the trial axis: no communication.  check_vma=False:
+        # single-trial programs start scan carries from constants, which the varying-axis type check
+        # rejects; with no collectives in the program there is nothing for it to protect
+        return jax.shard_map(local, mesh=self.mesh, in_specs=(spec, spec, spec, jax.sharding.PartitionSpec()),
+                             out_specs=spec, check_vma=False)
 
     @property
     def trial_sharding(self):
@@ -137,14 +179,16 @@ _CACHE: dict = {}
 _CACHE_SIZE = 16
 
 
-def _compiled_for(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices=1) -> _Compiled:
+def _compiled_for(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices=1,
+                  at_once=None) -> _Compiled:
     """Compiled programs are reused across calls with the same static description and shapes."""
     shapes = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), (keys, hp, tuple(inputs)))
-    key = (getattr(program, "cache_key", id(program)), str(shapes), epochs_per_call, fast_compile, n_devices)
+    key = (getattr(program, "cache_key", id(program)), str(shapes), epochs_per_call, fast_compile, n_devices,
+           at_once)
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _Compiled(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices)
+        _CACHE[key] = _Compiled(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices, at_once)
     return _CACHE[key]
 
 
@@ -214,13 +258,17 @@ def unflatten_named(flat: dict, prefix: str, like):
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), [flat[p] for p in paths])
 
 
+def _fill_value(dtype):
+    """The epoch metric of a finished trial (see ``program.finished``): NaN; integers -1; booleans False."""
+    if np.issubdtype(dtype, np.floating):
+        return np.nan
+    if np.issubdtype(dtype, np.bool_):
+        return False
+    return -1
+
+
 def _finished_fill(v: np.ndarray) -> np.ndarray:
-    """The epoch metrics of a finished trial (see ``program.finished``): NaN, or -1 for integers."""
-    if np.issubdtype(v.dtype, np.floating):
-        return np.full_like(v, np.nan)
-    if np.issubdtype(v.dtype, np.bool_):
-        return np.zeros_like(v)
-    return np.full_like(v, -1)
+    return np.full_like(v, _fill_value(v.dtype))
 
 
 def _print_flush(msg: str) -> None:
@@ -290,7 +338,7 @@ def load_checkpoint(path, fingerprint, state_like):
 def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 epochs_per_call=1, progress=True, desc="trials", log=None,
                 fast_compile=False, checkpoint=None, checkpoint_every=5,
-                on_checkpoint=None, devices=None, memory_fraction=0.9) -> BatchOutput:
+                on_checkpoint=None, devices=None, memory_fraction=0.9, trials_at_once=None) -> BatchOutput:
     """Run ``program`` for every trial; returns stacked final outputs and per-epoch metrics.
 
     keys: typed PRNG keys (T,); hp: HParams with (T,) leaves; inputs: extra per-trial arrays
@@ -300,8 +348,12 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     on_checkpoint(c0, epochs_done) is called after each save (tests use it to simulate a kill).
     devices: local devices to split each chunk's trials over (None = all; 1 = no sharding); the
     chunk is rounded up to a multiple of it and padded, which never changes results.
-    With ``chunk_size=None`` on an accelerator, the chunk is all trials unless XLA's memory
-    estimate exceeds ``memory_fraction`` of the device memory; then it shrinks to fit.
+    With ``chunk_size=None`` the chunk is all trials; on an accelerator it shrinks to fit when XLA's
+    memory estimate exceeds ``memory_fraction`` of the device memory.
+    trials_at_once: trials each device runs at the same time (vmapped); a chunk's other trials on
+    that device run one group after another inside the same program (``lax.map``).  None: per
+    backend (:func:`default_trials_at_once`: 1 on the CPU, all on accelerators).  Results do not
+    depend on it.
 
     A program may define ``finished(state) -> bool`` (one trial): once it holds for every trial of a
     chunk, the chunk's remaining epoch calls are skipped.  Such a program must leave a finished
@@ -317,6 +369,9 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     chunk = max(1, min(int(chunk_size if chunk_size is not None else default_chunk_size(T)), T))
     n_dev = resolve_devices(devices, T)
     chunk = -(-chunk // n_dev) * n_dev                # a multiple of the devices (padded)
+    at_once = default_trials_at_once() if trials_at_once is None else int(trials_at_once)
+    if at_once is not None and at_once < 1:
+        raise ValueError(f"trials_at_once={trials_at_once} must be a positive integer or None")
     k = max(1, min(int(epochs_per_call), n_epochs))
     if n_epochs % k:
         k = 1  # keep one compiled epoch call for every call
@@ -328,7 +383,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     def compile_for(size):
         i0 = _pad_index(0, min(size, T), size)
         return _compiled_for(program, keys[i0], _take(hp, i0), tuple(_take(x, i0) for x in inputs), k,
-                             fast_compile, n_dev)
+                             fast_compile, n_dev, at_once)
 
     compiled = compile_for(chunk)
     budget = device_memory_bytes()
@@ -430,13 +485,22 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
 
 
 def default_chunk_size(n_trials: int) -> int:
-    """Trials per compiled batch when the config leaves it open (measured, benchmarks/trials.py).
+    """Trials per compiled program when the config leaves it open: all of them (on an accelerator
+    :func:`run_batched` then shrinks the chunk if XLA's memory estimate does not fit)."""
+    return n_trials
 
-    On the CPU the vmapped program is slower per trial than one trial at a time (the per-trial
-    activations stop fitting in cache: 0.59x at T=8 for a width-64 search step on 2 cores), so trials
-    run one per chunk, inside the same compiled program.  On an accelerator all trials run at once.
+
+def default_trials_at_once() -> int | None:
+    """Trials each device runs at the same time when the config leaves it open (measured,
+    ``benchmarks/trials.py``; README "Performance").
+
+    On the CPU, vmapping trials is slower per trial than one trial at a time: the step is
+    memory-bound and T trials' activations stop fitting in a core's cache (0.53x at T = 8 for a
+    width-64 DAS step).  So each device (one per core, :mod:`dasjax._devices`) runs one trial at a
+    time, its trials one after another inside the compiled program.  On an accelerator (None) all
+    of a device's trials run at once.
     """
-    return 1 if jax.default_backend() == "cpu" else n_trials
+    return 1 if jax.default_backend() == "cpu" else None
 
 
 def trial_keys(seeds) -> jax.Array:

@@ -40,6 +40,8 @@ Register rows and the fields that implement them:
  ext  F of the learnable-gradient op trained       SpaceConfig.lg_train_f (True; False = calibration test)
  ext  float32 matmul precision (GPU TF32)          SpaceConfig.matmul_precision ("float32")
  ext  backward pass of F (speed only)             SpaceConfig.f_backward ("auto"; "fused", "autodiff")
+ext  row blocks of the fused F (speed only)      SpaceConfig.f_block_rows ("auto": 400*64/width rows
+                                                  on several CPU cores at once, else 0 = off)
  25   BSDS: denoising (text) vs blur (caption)     ProblemConfig.name ("image_denoise"; "image_blur")
  §8   BSDS blur kernel (7x7, sigma unstated)       ProblemConfig.kernel_size (7), image_blur_sigma (1.0 px)
  §8   BSDS grayscale, 40x40 crops, batch 128       ITU-R 601 luma; crop_size (40); batch_size (128)
@@ -248,6 +250,11 @@ class SpaceConfig:
     # "auto": fused on the CPU (measured faster), autodiff on accelerators (not measured there).
     # "fused" has no forward-mode rule: jax.jvp / jax.hessian through F need "autodiff"
     f_backward: str = "auto"
+    # rows of F's (N, W) activation processed at a time by the fused backward pass (speed only):
+    # a block of ~100 KB stays in a core's cache, so trials running on several cores at once compete
+    # less for the shared cache. 0 = no blocks; "auto": 400 * 64 / width rows for a program whose
+    # trials run side by side on several CPU cores (dasjax.batch), else 0
+    f_block_rows: int | str = "auto"
     # --- cell space (spec §4) ---
     cell_states: int = 5               # register #19: states s_1..s_N per cell, each fed by all predecessors
     n_cells: int = 2                   # cells in succession (cell 2's input = cell 1's output)
@@ -259,6 +266,9 @@ class SpaceConfig:
         _choice("space", self.space, ("sequential", "cell"))
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
         _choice("f_backward", self.f_backward, ("auto", "fused", "autodiff"))
+        if self.f_block_rows != "auto" and (isinstance(self.f_block_rows, bool) or
+                                            not isinstance(self.f_block_rows, int) or self.f_block_rows < 0):
+            raise ValueError(f"f_block_rows={self.f_block_rows!r} must be 'auto' or an integer >= 0 (0: no blocks)")
         ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
         if not isinstance(self.op_set, str):
             object.__setattr__(self, "op_set", ops)
@@ -439,7 +449,8 @@ class RetrainConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """How trials are executed; never changes results."""
-    chunk_size: int | None = None      # trials per compiled batch; None = per backend (CPU 1, GPU all)
+    chunk_size: int | None = None      # trials per compiled program; None = all (accelerators: fit memory)
+    trials_at_once: int | None = None  # per device, vmapped together; None = per backend (CPU 1, GPU all)
     epochs_per_call: int = 1           # epochs fused into one jitted call (between progress updates)
     progress: bool = True
     fast_compile: bool = False         # XLA optimisation level 0: quick compiles for tiny configs / tests
@@ -452,6 +463,8 @@ class RunConfig:
             _positive("chunk_size", self.chunk_size, integer=True)
         _positive("epochs_per_call", self.epochs_per_call, integer=True)
         _positive("checkpoint_every", self.checkpoint_every, integer=True)
+        if self.trials_at_once is not None:
+            _positive("trials_at_once", self.trials_at_once, integer=True)
         if self.devices is not None:
             _positive("devices", self.devices, integer=True)
         if not 0 < self.memory_fraction <= 1:

@@ -15,7 +15,8 @@ import optax
 from flax import struct
 
 from . import streams
-from .api import (MethodResult, _ckpt, _label, _seeds, fixed_architectures, resolve_hparams, retrain)
+from .api import (MethodResult, _ckpt, _label, _run_kw, _seeds, fixed_architectures, resolve_hparams,
+                  retrain)
 from .batch import run_batched, trial_keys
 from .evaluate import evaluate_psnr
 from .optim import make_optimizer
@@ -128,11 +129,7 @@ def das_single(cfg, seeds, hparams="BOHB-DAS-single", *, pretrain_hparams="H1", 
     hp, types, names = resolve_hparams(hparams, T)
     out = run_batched(SingleLevelProgram(cfg, space, types), trial_keys(seeds), hp, (params, bn),
                       n_epochs=cfg.search.epochs, desc=_label(cfg, "DAS-single search"),
-                      chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
-                      progress=cfg.run.progress if progress is None else progress,
-                      fast_compile=cfg.run.fast_compile, checkpoint=_ckpt(checkpoint_dir, "search"),
-                      checkpoint_every=cfg.run.checkpoint_every, devices=cfg.run.devices,
-                      memory_fraction=cfg.run.memory_fraction)
+                      **_run_kw(cfg, progress, _ckpt(checkpoint_dir, "search")))
     f = out.final
     arch = f["architecture"]
     r = retrain(cfg, arch, seeds, hparams, progress=progress, desc=_label(cfg, "DAS-single retrain"),

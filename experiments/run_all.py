@@ -73,7 +73,10 @@ def step_times(width: int) -> tuple[float, float, str]:
     csv = found[0] if found else None          # e.g. bench_gpu_h100_sequential.csv on a GPU
     if csv is not None:
         d = pd.read_csv(csv)
-        col = "loop_ms_per_trial_step" if backend == "cpu" else "batched_ms_per_trial_step"
+        if "trials_at_once" not in d.columns and backend == "cpu":
+            col = "loop_ms_per_trial_step"      # older CSVs: the CPU runner ran one trial per chunk
+        else:
+            col = "batched_ms_per_trial_step"
         scale = width / 64          # the step is memory-bound: traffic grows with the width
         best = lambda stage: d[d.stage == stage][col].min() / 1e3 * scale
         note = "" if width == 64 else f", scaled by width {width}/64"
@@ -82,9 +85,11 @@ def step_times(width: int) -> tuple[float, float, str]:
     import trials as bench
     import dasjax
     cfg = dasjax.make_config(width=width, op_set="all", progress=False)
-    T = 1 if backend == "cpu" else 32
-    s = bench.measure("search", cfg, T, 1)
-    r = bench.measure("retrain", cfg, T, 1)
+    from dasjax.batch import default_trials_at_once, resolve_devices
+    T = 2 * jax.local_device_count() if backend == "cpu" else 32
+    n_dev = resolve_devices(None, T)
+    s = bench.measure("search", cfg, T, 1, n_dev, default_trials_at_once())
+    r = bench.measure("retrain", cfg, T, 1, n_dev, default_trials_at_once())
     return s["batched_ms_per_trial_step"] / 1e3, r["batched_ms_per_trial_step"] / 1e3, f"measured now (T={T})"
 
 

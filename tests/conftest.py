@@ -4,6 +4,10 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "")
+# one CPU device in-process, as before dasjax spread trials over the cores: tiny programs are all
+# overhead, and two pytest workers already use both cores.  The multi-device paths run in
+# subprocesses (tests/test_sharding.py).
+os.environ.setdefault("DASJAX_CPU_DEVICES", "1")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -15,7 +19,8 @@ jax.config.update("jax_enable_x64", False)
 def tiny(**kw):
     """A few-second config: width 4, 3 layers, batch 16, 2 epochs x 3 steps."""
     base = dict(width=4, n_layers=3, batch_size=16, steps_per_epoch=3, epochs=2, eval_batches=2,
-                progress=False, fast_compile=True, chunk_size=64)   # 64 >= T: exercise the vmapped path
+                progress=False, fast_compile=True, chunk_size=64,
+                trials_at_once=64)   # 64 >= T: exercise the vmapped path (the accelerator default)
     base.update(kw)
     return dasjax.make_config(**base)
 

@@ -237,15 +237,20 @@ class _Countdown:
 
 def test_run_batched_ends_a_chunk_once_every_trial_finished():
     """Chunks of one trial stop after that trial's epochs; the skipped calls read as the program's
-    own finished metrics, so results do not depend on the chunking."""
+    own finished metrics, so results do not depend on the chunking, nor on trials_at_once."""
     from dasjax.batch import run_batched, trial_keys
     hp = {"n": jnp.asarray([1, 4, 2], jnp.int32)}
     kw = dict(n_epochs=6, progress=False, fast_compile=True)
-    together = run_batched(_Countdown(), trial_keys([0, 1, 2]), hp, chunk_size=3, log=lambda m: None, **kw)
+    together = run_batched(_Countdown(), trial_keys([0, 1, 2]), hp, chunk_size=3, trials_at_once=3, devices=1,
+                           log=lambda m: None, **kw)                  # one vmap over the 3 trials
     said = []
-    alone = run_batched(_Countdown(), trial_keys([0, 1, 2]), hp, chunk_size=1, log=said.append, **kw)
+    alone = run_batched(_Countdown(), trial_keys([0, 1, 2]), hp, chunk_size=1, devices=1, log=said.append, **kw)
+    # one trial at a time inside one program (lax.map; finished trials skipped by lax.cond), two at a time
+    mapped = [run_batched(_Countdown(), trial_keys([0, 1, 2]), hp, chunk_size=3, trials_at_once=m,
+                          devices=1, log=lambda m: None, **kw) for m in (1, 2)]
     for name in ("x", "left"):
-        np.testing.assert_array_equal(alone.metrics[name], together.metrics[name])
+        for other in [alone] + mapped:
+            np.testing.assert_array_equal(other.metrics[name], together.metrics[name])
     np.testing.assert_array_equal(alone.final["x"], [1.0, 4.0, 2.0])
     np.testing.assert_array_equal(together.metrics["left"][1], [4, 3, 2, 1, -1, -1])
     assert [m.split(": ")[1] for m in said if "all finished" in m] == \

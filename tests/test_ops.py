@@ -50,10 +50,12 @@ def test_cnn_matches_lax_conv_reference(train):
 @pytest.mark.parametrize("ndim", [1, 2])
 def test_fused_backward_matches_autodiff(ndim):
     """SpaceConfig.f_backward="fused" (ops.relu_mlp's hand-written VJP) gives JAX's own gradients,
-    also second order (the DAS unroll) and as Hessian-vector products (the curvature code)."""
+    also second order (the DAS unroll) and as Hessian-vector products (the curvature code), whole
+    and in row blocks (f_block_rows; 7 rows: 1D has 120 rows, so the last block is padded)."""
     import dataclasses
     from dasjax.curvature import hvp
-    fused = dasjax.SpaceConfig(width=8, f_backward="fused")
+    fused = dasjax.SpaceConfig(width=8, f_backward="fused", f_block_rows=0)
+    blocks = dataclasses.replace(fused, f_block_rows=7)
     auto = dataclasses.replace(fused, f_backward="autodiff")
     p, s = f_init(jax.random.key(0), fused, ndim)
     p = {**p, "beta": p["beta"] + jnp.linspace(-0.5, 0.5, 8)}    # some units dead, some alive
@@ -71,14 +73,33 @@ def test_fused_backward_matches_autodiff(ndim):
 
     @jax.jit                     # compiled: op-by-op dispatch of second derivatives is slow
     def derivatives(p, x, v):
-        return {c.f_backward: (jax.grad(loss, argnums=(0, 1))(p, x, c), jax.grad(unrolled)(p, c),
-                               hvp(lambda y: loss(p, y, c), x, v)) for c in (fused, auto)}
+        return {name: (jax.grad(loss, argnums=(0, 1))(p, x, c), jax.grad(unrolled)(p, c),
+                       hvp(lambda y: loss(p, y, c), x, v))
+                for name, c in (("fused", fused), ("blocks", blocks), ("autodiff", auto))}
 
     d = derivatives(p, x, v)
-    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5),
-                           d["autodiff"], d["fused"])
+    for name in ("fused", "blocks"):
+        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5),
+                               d["autodiff"], d[name])
     with pytest.raises(ValueError, match="f_backward"):
         dasjax.SpaceConfig(f_backward="manual")
+    for bad in (-1, 2.5, "some", True):
+        with pytest.raises(ValueError, match="f_block_rows"):
+            dasjax.SpaceConfig(f_block_rows=bad)
+
+
+def test_f_block_rows_auto_only_for_trials_side_by_side():
+    """f_block_rows="auto" blocks F only in programs whose trials share the CPU's cores (dasjax.batch
+    enters trials_side_by_side for a program sharded over several devices)."""
+    from dasjax.ops import resolve_f_block_rows, trials_side_by_side
+    assert resolve_f_block_rows("auto", 64) == 0 and resolve_f_block_rows(7, 64) == 7
+    with trials_side_by_side(True):
+        assert resolve_f_block_rows("auto", 64) == 400 and resolve_f_block_rows("auto", 16) == 1600
+        assert resolve_f_block_rows(0, 64) == 0
+        with trials_side_by_side(False):
+            assert resolve_f_block_rows("auto", 64) == 0
+        assert resolve_f_block_rows("auto", 64) == 400
+    assert resolve_f_block_rows("auto", 64) == 0
 
 
 def test_layer_layouts_agree(monkeypatch):

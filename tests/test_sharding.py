@@ -1,5 +1,6 @@
 """Multiple devices: the trial axis sharded over a mesh gives the single-device results, padding
-included; memory-based chunk sizing; clear errors.  Multi-device runs happen in a subprocess with
+included, whether each device maps over its trials or vmaps them; one host device per core on
+import; memory-based chunk sizing; clear errors.  Multi-device runs happen in a subprocess with
 XLA_FLAGS=--xla_force_host_platform_device_count=4 (the flag must be set before jax starts)."""
 import json
 import os
@@ -25,17 +26,19 @@ SCRIPT = textwrap.dedent("""
     cfg = tiny(op_set="all")
     seeds = [0, 1, 2, 3, 4]                         # 5 trials on 4 devices: padded to 8
     one = dasjax.search(cfg.replace(devices=1, chunk_size=5), seeds, progress=False)
-    four = dasjax.search(cfg.replace(devices=4, chunk_size=None), seeds, progress=False)
+    four = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=1), seeds, progress=False)
+    four_v = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=2), seeds, progress=False)
     rt1 = dasjax.retrain(cfg.replace(devices=1, chunk_size=5), one.architecture, seeds, progress=False)
     rt4 = dasjax.retrain(cfg.replace(devices=4, chunk_size=None), one.architecture, seeds, progress=False)
     from dasjax import batch
     shards = sorted({{c.n_devices for c in batch._CACHE.values()}})
+    at_once = sorted({{str(c.at_once) for c in batch._CACHE.values()}})
     print(json.dumps({{
-        "devices": jax.local_device_count(), "compiled_for": shards,
-        "alpha": float(np.abs(one.alpha_softmax - four.alpha_softmax).max()),
-        "one_shot": float(np.abs(one.one_shot_psnr - four.one_shot_psnr).max()),
+        "devices": jax.local_device_count(), "compiled_for": shards, "at_once": at_once,
+        "alpha": max(float(np.abs(one.alpha_softmax - f.alpha_softmax).max()) for f in (four, four_v)),
+        "one_shot": max(float(np.abs(one.one_shot_psnr - f.one_shot_psnr).max()) for f in (four, four_v)),
         "arch": float(np.abs(rt1.arch_psnr - rt4.arch_psnr).max()),
-        "n": [len(four.one_shot_psnr), len(rt4.arch_psnr)]}}))
+        "n": [len(four.one_shot_psnr), len(four_v.one_shot_psnr), len(rt4.arch_psnr)]}}))
 """)
 
 
@@ -47,8 +50,31 @@ def test_sharded_trials_equal_single_device(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["devices"] == 4 and r["compiled_for"] == [1, 4]
-    assert r["n"] == [5, 5]                           # the 3 padding trials are dropped
+    assert r["at_once"] == ["1", "None"]              # lax.map over each device's trials, and one vmap
+    assert r["n"] == [5, 5, 5]                        # the 3 padding trials are dropped
     assert r["alpha"] < 1e-5 and r["one_shot"] < 1e-4 and r["arch"] < 1e-4
+
+
+def _device_count(code="import dasjax, jax; print(jax.local_device_count())", **env):
+    base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "DASJAX_CPU_DEVICES")}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(base, JAX_PLATFORMS="cpu", **env), cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    return out.stdout.strip().splitlines()[-1] if out.returncode == 0 else "error: " + out.stderr[-500:]
+
+
+def test_import_gives_one_host_device_per_core():
+    """import dasjax makes JAX's CPU backend one device per usable core ($DASJAX_CPU_DEVICES), unless
+    the user chose already (XLA_FLAGS) or JAX had started computing before the import."""
+    from dasjax._devices import requested_cpu_devices, usable_cores
+    assert _device_count() == str(usable_cores())
+    assert _device_count(DASJAX_CPU_DEVICES="3") == "3"
+    assert _device_count(DASJAX_CPU_DEVICES="3", XLA_FLAGS="--xla_force_host_platform_device_count=4") == "4"
+    assert _device_count("import jax; jax.numpy.ones(1).block_until_ready(); import dasjax; "
+                         "print(jax.local_device_count())", DASJAX_CPU_DEVICES="3") == "1"
+    assert "DASJAX_CPU_DEVICES" in _device_count(DASJAX_CPU_DEVICES="0")
+    assert requested_cpu_devices("auto") == usable_cores() and requested_cpu_devices(" 2 ") == 2
+    with pytest.raises(ValueError, match="positive integer"):
+        requested_cpu_devices("two")
 
 
 def test_fit_chunk_from_the_memory_estimate():
