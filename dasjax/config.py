@@ -250,7 +250,7 @@ class SpaceConfig:
     # "auto": fused on the CPU (measured faster), autodiff on accelerators (not measured there).
     # "fused" has no forward-mode rule: jax.jvp / jax.hessian through F need "autodiff"
     f_backward: str = "auto"
-    # rows of F's (N, W) activation processed at a time by the fused backward pass (speed only):
+    # rows of F's (N, W) activation handled at a time by the fused F, forward and backward (speed only):
     # a block of ~100 KB stays in a core's cache, so trials running on several cores at once compete
     # less for the shared cache. 0 = no blocks; "auto": 400 * 64 / width rows for a program whose
     # trials run side by side on several CPU cores (dasjax.batch), else 0

@@ -140,7 +140,7 @@ def resolve_f_backward(mode: str) -> str:
     return mode
 
 
-_SIDE_BY_SIDE = [False]
+_SIDE_BY_SIDE = [False]      # set while dasjax.batch traces a program sharded over several devices
 
 
 @contextlib.contextmanager
@@ -158,8 +158,9 @@ def trials_side_by_side(on: bool = True):
 def resolve_f_block_rows(rows, width: int) -> int:
     """``SpaceConfig.f_block_rows``: "auto" is 400 * 64 / width rows (a ~100 KB block of the
     activation) when trials run side by side on several CPU cores (:func:`trials_side_by_side`), and
-    0 (no blocks) otherwise.  Measured (README "Performance"): two trials on two cores run 1.1-1.4x
-    faster with blocks, a single trial 1.15x slower."""
+    0 (no blocks) otherwise.  Measured on 2 cores (README "Performance"): with blocks, two DAS
+    trials side by side run 1.15-1.4x faster and retraining trials as fast; one trial alone
+    runs 1.15x slower."""
     if rows == "auto":
         return max(1, 400 * 64 // width) if (_on_cpu() and _SIDE_BY_SIDE[0]) else 0
     return int(rows)
@@ -231,7 +232,7 @@ def _relu_mlp_bwd(block_rows, res, dz):
         return _relu_mlp_grads(P, A, c, w2, dz)
 
     def block(acc, pd):
-        dp, *dparams = _relu_mlp_grads(A=A, c=c, w2=w2, P=pd[0], dz=pd[1])
+        dp, *dparams = _relu_mlp_grads(pd[0], A, c, w2, pd[1])
         return tuple(a + d for a, d in zip(acc, dparams)), dp
 
     zeros = (jnp.zeros_like(A), jnp.zeros_like(c), jnp.zeros_like(w2))

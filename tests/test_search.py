@@ -50,8 +50,10 @@ def test_same_seed_twice_is_identical(batched, tiny_cfg):
 
 def test_chunking_does_not_change_results(batched, tiny_cfg):
     chunked = dasjax.search(tiny_cfg.replace(chunk_size=2), SEEDS)
-    # the CPU default: the trials one at a time inside the program (lax.map)
-    mapped = [dasjax.search(tiny_cfg.replace(trials_at_once=1), SEEDS)]
+    # the CPU default: the trials one at a time inside the program (lax.map); F in row blocks
+    # (64 rows: the batch's 800 rows in 13 blocks, the last one padded), as on several cores
+    mapped = [dasjax.search(tiny_cfg.replace(trials_at_once=1), SEEDS),
+              dasjax.search(tiny_cfg.replace(f_block_rows=64, f_backward="fused"), SEEDS)]
     for other in [chunked] + mapped:
         np.testing.assert_allclose(other.alpha, batched.alpha, atol=1e-6)
         np.testing.assert_allclose(other.one_shot_psnr, batched.one_shot_psnr, atol=1e-5)
