@@ -12,14 +12,14 @@ for each T: the batched program the runner uses (one call over T trials: the tri
 over all local devices, each device running ``trials_at_once`` trials at a time, vmapped, and its
 other trials one after another in the same program; on a CPU, ``import dasjax`` makes one device
 per core), and a Python loop over T single-trial jitted calls on one device (the baseline a user
-would write), measured interleaved in the same process.  It reports compile times and XLA's own memory estimate
-(``compiled.memory_analysis()``) and can write CSV.
+would write), measured interleaved in the same process.  It reports compile times and XLA's own
+memory estimate (``compiled.memory_analysis()``) and can write CSV.
 
     python benchmarks/trials.py                          # T in 1, 8, 32, 75; all stages
     python benchmarks/trials.py --trials 1,8 --stages search,retrain --csv out.csv
     python benchmarks/trials.py --trials 1 --f-backward fused,autodiff   # the CNN's two backward passes
     python benchmarks/trials.py --trials 8 --f-block-rows 0,auto         # fused F with / without row blocks
-    python benchmarks/trials.py --devices 1 --at-once all                # the plain vmap on one device
+    DASJAX_CPU_DEVICES=1 python benchmarks/trials.py --at-once all       # on a CPU: one vmap on one device
 """
 from __future__ import annotations
 
