@@ -76,9 +76,15 @@ def epoch_time(comp, state, keys, hp, reps):
 _SINGLE: dict = {}
 
 
-def measure(stage, cfg, T, reps, n_devices=1, at_once=None):
-    """One row: T trials batched (padded to a multiple of ``n_devices``; only T count) vs the loop."""
+def measure(stage, cfg, T, reps, n_devices=None, at_once="runner"):
+    """One row: T trials batched (padded to a multiple of ``n_devices``; only T count) vs the loop.
+    n_devices None and at_once "runner": as the runner chooses (every local device; per backend);
+    at_once None: one vmap over each device's trials."""
     steps = cfg.search.steps_per_epoch
+    if n_devices is None:
+        n_devices = resolve_devices(None, T)
+    if at_once == "runner":
+        at_once = default_trials_at_once()
     T_pad = -(-T // n_devices) * n_devices
     batched, bkeys, bhp, bin_ = build(stage, cfg, T_pad, n_devices, at_once)
     if (stage, cfg) not in _SINGLE:             # one single-trial program per stage and config, for every T
@@ -139,6 +145,7 @@ def main(argv=None):
                                            f_block_rows=br if br == "auto" else int(br))
             for fb in args.f_backward.split(",") for br in args.f_block_rows.split(",")}
     cfg = next(iter(cfgs.values()))
+    at_once = "runner" if args.at_once is None else None if args.at_once == "all" else int(args.at_once)
     d = jax.devices()[0]
     print(f"backend {jax.default_backend()}, device {d.device_kind} x {jax.local_device_count()}, "
           f"jax {jax.__version__}, {os.cpu_count()} CPU cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
@@ -153,10 +160,8 @@ def main(argv=None):
     print(hdr)
     for stage in args.stages.split(","):
         for T in [int(t) for t in args.trials.split(",")]:
+            n_dev = resolve_devices(args.devices, T)
             for (fb, br), c in cfgs.items():
-                n_dev = resolve_devices(args.devices, T)
-                at_once = (default_trials_at_once() if args.at_once is None
-                           else None if args.at_once == "all" else int(args.at_once))
                 r = measure(stage, c, T, args.reps, n_dev, at_once)
                 with trials_side_by_side(n_dev > 1):        # as the batched program was traced
                     rows_b = resolve_f_block_rows(c.space.f_block_rows, c.space.width)

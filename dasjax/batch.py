@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .ops import trials_side_by_side
+from .ops import on_cpu, trials_side_by_side
 
 
 @dataclass
@@ -215,7 +215,7 @@ def resolve_devices(devices: int | None, n_trials: int) -> int:
 
 def device_memory_bytes() -> int | None:
     """Memory of one local accelerator as its allocator reports it (None on the CPU)."""
-    if jax.default_backend() == "cpu":
+    if on_cpu():
         return None
     try:
         stats = jax.local_devices()[0].memory_stats() or {}
@@ -500,7 +500,7 @@ def default_trials_at_once() -> int | None:
     time, its trials one after another inside the compiled program.  On an accelerator (None) all
     of a device's trials run at once.
     """
-    return 1 if jax.default_backend() == "cpu" else None
+    return 1 if on_cpu() else None
 
 
 def trial_keys(seeds) -> jax.Array:

@@ -127,8 +127,9 @@ def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
 
 
 # --- the wide part of F with a hand-written backward pass ---------------------------------------
-def _on_cpu() -> bool:
-    """Whether programs are traced for the CPU (the layout choices below depend on it)."""
+def on_cpu() -> bool:
+    """Whether programs are traced for the CPU (the layout choices below and ``dasjax.batch``'s
+    per-backend defaults depend on it)."""
     return jax.default_backend() == "cpu"
 
 
@@ -136,7 +137,7 @@ def resolve_f_backward(mode: str) -> str:
     """``SpaceConfig.f_backward``: "auto" is "fused" on the CPU, where it was measured faster
     (README "Performance"), and "autodiff" on accelerators, where the benchmarks were made with it."""
     if mode == "auto":
-        return "fused" if _on_cpu() else "autodiff"
+        return "fused" if on_cpu() else "autodiff"
     return mode
 
 
@@ -162,7 +163,7 @@ def resolve_f_block_rows(rows, width: int) -> int:
     trials side by side run 1.15-1.4x faster and retraining trials as fast; one trial alone
     runs 1.15x slower."""
     if rows == "auto":
-        return max(1, 400 * 64 // width) if (_on_cpu() and _SIDE_BY_SIDE[0]) else 0
+        return max(1, 400 * 64 // width) if (on_cpu() and _SIDE_BY_SIDE[0]) else 0
     return int(rows)
 
 
@@ -287,7 +288,7 @@ class OpLayer:
             if not self.cfg.lg_train_f and "lg" in self.f_slots:   # F of the lg op gets no gradient
                 i = self.f_slots["lg"]
                 pf = jax.tree_util.tree_map(lambda a: a.at[i].set(jax.lax.stop_gradient(a[i])), pf)
-            if _on_cpu():
+            if on_cpu():
                 # one call per slot: a vmap over slots would give every matmul of F a batch
                 # dimension, and XLA's CPU backend runs batched matmuls on a slower path
                 outs = [f_apply(jax.tree_util.tree_map(lambda a: a[i], pf),

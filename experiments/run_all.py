@@ -85,11 +85,9 @@ def step_times(width: int) -> tuple[float, float, str]:
     import trials as bench
     import dasjax
     cfg = dasjax.make_config(width=width, op_set="all", progress=False)
-    from dasjax.batch import default_trials_at_once, resolve_devices
     T = 2 * jax.local_device_count() if backend == "cpu" else 32
-    n_dev = resolve_devices(None, T)
-    s = bench.measure("search", cfg, T, 1, n_dev, default_trials_at_once())
-    r = bench.measure("retrain", cfg, T, 1, n_dev, default_trials_at_once())
+    s = bench.measure("search", cfg, T, 1)           # batched as the runner runs it
+    r = bench.measure("retrain", cfg, T, 1)
     return s["batched_ms_per_trial_step"] / 1e3, r["batched_ms_per_trial_step"] / 1e3, f"measured now (T={T})"
 
 

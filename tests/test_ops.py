@@ -113,7 +113,7 @@ def test_layer_layouts_agree(monkeypatch):
     b = problem.sample(jax.random.key(1), 8)
 
     def run(on_cpu):
-        monkeypatch.setattr(ops, "_on_cpu", lambda: on_cpu)
+        monkeypatch.setattr(ops, "on_cpu", lambda: on_cpu)
         assert ops.resolve_f_backward("auto") == ("fused" if on_cpu else "autodiff")
 
         def loss(p):
