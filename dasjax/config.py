@@ -39,7 +39,7 @@ Register rows and the fields that implement them:
  29   std ddof                                     analysis (ddof parameter, 0)
  ext  F of the learnable-gradient op trained       SpaceConfig.lg_train_f (True; False = calibration test)
  ext  float32 matmul precision (GPU TF32)          SpaceConfig.matmul_precision ("float32")
- ext  backward pass of F (speed only)             SpaceConfig.f_backward ("auto"; "fused", "autodiff")
+ ext  backward pass of F (speed only)             SpaceConfig.f_backward ("auto"; "fused", "fused_f", "autodiff")
 ext  row blocks of the fused F (speed only)      SpaceConfig.f_block_rows ("auto": 400*64/width rows
                                                   on several CPU cores at once, else 0 = off)
  25   BSDS: denoising (text) vs blur (caption)     ProblemConfig.name ("image_denoise"; "image_blur")
@@ -246,9 +246,12 @@ class SpaceConfig:
     # statistics (E[x^2] - E[x]^2 of patch covariances) do not tolerate well; on CPU both are float32.
     matmul_precision: str = "float32"  # "float32" | "tensorfloat32" | "bfloat16" | "default"
     # backward pass of F's wide part relu(P A + c) w2: "fused" (hand-written, recomputes the
-    # activation, ops.relu_mlp) or "autodiff" (JAX's own); the same gradients up to float rounding.
-    # "auto": fused on the CPU (measured faster), autodiff on accelerators (not measured there).
-    # "fused" has no forward-mode rule: jax.jvp / jax.hessian through F need "autodiff"
+    # activation, ops.relu_mlp), "fused_f" (all of F hand-written: keeps only x and the parameters,
+    # recomputes the patches and BN statistics too; ~3x less XLA memory per DAS trial, as fast on
+    # the CPU) or "autodiff" (JAX's own); the same gradients up to float rounding.
+    # "auto": on the CPU fused_f for trials side by side on several cores, else fused (measured
+    # faster); autodiff on accelerators (not measured there).
+    # "fused" and "fused_f" have no forward-mode rule: jax.jvp / jax.hessian through F need "autodiff"
     f_backward: str = "auto"
     # rows of F's (N, W) activation handled at a time by the fused F, forward and backward (speed only):
     # a block of ~100 KB stays in a core's cache, so trials running on several cores at once compete
@@ -265,7 +268,7 @@ class SpaceConfig:
     def __post_init__(self):
         _choice("space", self.space, ("sequential", "cell"))
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
-        _choice("f_backward", self.f_backward, ("auto", "fused", "autodiff"))
+        _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
         if self.f_block_rows != "auto" and (isinstance(self.f_block_rows, bool) or
                                             not isinstance(self.f_block_rows, int) or self.f_block_rows < 0):
             raise ValueError(f"f_block_rows={self.f_block_rows!r} must be 'auto' or an integer >= 0 (0: no blocks)")
@@ -449,7 +452,9 @@ class RetrainConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """How trials are executed; never changes results."""
-    chunk_size: int | None = None      # trials per compiled program; None = all (accelerators: fit memory)
+    # trials per call of the compiled program; None = per backend: CPU trials_at_once per device
+    # (each core runs its own trial, the chunks one after another), accelerators all (fit to memory)
+    chunk_size: int | None = None
     trials_at_once: int | None = None  # per device, vmapped together; None = per backend (CPU 1, GPU all)
     epochs_per_call: int = 1           # epochs fused into one jitted call (between progress updates)
     progress: bool = True

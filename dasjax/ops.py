@@ -17,9 +17,11 @@ over per-trial weights becomes a slow grouped convolution on CPU, see DESIGN.md)
   with the unbiased variance, momentum 0.1, eps 1e-5.
 * the wide part relu(P A + c) w2 has a hand-written backward pass (:func:`relu_mlp`) that
   recomputes the (N, W) activation instead of storing it (``SpaceConfig.f_backward``, on by
-  default on the CPU).  It has no forward-mode rule: for ``jax.jvp`` / ``jax.hessian`` through
-  F use ``f_backward="autodiff"`` (dasjax's own Hessian-vector products are reverse over
-  reverse and work with both).
+  default on the CPU).  ``f_backward="fused_f"`` writes the backward pass of all of F by hand:
+  it keeps only x and the parameters and recomputes the patches and BN statistics as well.
+  Neither has a forward-mode rule: for ``jax.jvp`` / ``jax.hessian`` through F use
+  ``f_backward="autodiff"`` (dasjax's own Hessian-vector products are reverse over reverse and
+  work with all three).
 
 Initialisation follows PyTorch's Conv defaults: weights and biases U(+-1/sqrt(fan_in)).
 """
@@ -92,38 +94,87 @@ def f_init(key, cfg: SpaceConfig, ndim: int = 1):
     return params, state
 
 
-def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
-    """F(x): (B, *S) -> (B, *S).  Returns (out, new_bn_state)."""
+def _f_narrow(params, state, x, train: bool, cfg: SpaceConfig):
+    """The narrow part of F: patches P (N, K), and A (K, W), c (W,) such that BN(conv1(x)) = P A + c,
+    with the BN statistics (mean, biased var) used: the batch's in train mode, the running ones in
+    eval mode."""
     k = cfg.kernel_size
-    P = patches(x, k)                                         # (B, *S, K)
+    P = patches(x, k).reshape(-1, cfg.kernel_size ** (x.ndim - 1))      # (N, K)
     w1 = params["w1"]
     b1 = params.get("b1", 0.0)
     if train:
-        Pf = P.reshape(-1, P.shape[-1])
-        n = Pf.shape[0]
-        mu = jnp.mean(Pf, axis=0)                             # (K,)
-        Pc = Pf - mu
+        n = P.shape[0]
+        mu = jnp.mean(P, axis=0)                              # (K,)
+        Pc = P - mu
         cov = (Pc.T @ Pc) / n                                 # (K, K), biased
         mean = mu @ w1 + b1                                   # (W,)  batch mean of h
         var = jnp.maximum(jnp.einsum("kw,kl,lw->w", w1, cov, w1), 0.0)  # biased batch var of h
-        m = cfg.bn_momentum
-        unbiased = var * (n / (n - 1)) if cfg.bn_unbiased_running_var else var
-        new_state = {"mean": (1 - m) * state["mean"] + m * jax.lax.stop_gradient(mean),
-                     "var": (1 - m) * state["var"] + m * jax.lax.stop_gradient(unbiased)}
     else:
-        mean, var, new_state = state["mean"], state["var"], state
+        mean, var = state["mean"], state["var"]
     scale = params["gamma"] * jax.lax.rsqrt(var + cfg.bn_eps)
     # BN(P w1 + b1) = P (w1 * scale) + (b1 - mean) * scale + beta
     A, c = w1 * scale, (b1 - mean) * scale + params["beta"]
-    if resolve_f_backward(cfg.f_backward) == "fused":
-        Pf = P.reshape(-1, P.shape[-1])
-        z = relu_mlp(Pf, A, c, params["w2"], resolve_f_block_rows(cfg.f_block_rows, cfg.width)).reshape(P.shape)
+    return P, A, c, mean, var
+
+
+def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
+    """F(x): (B, *S) -> (B, *S).  Returns (out, new_bn_state)."""
+    mode = resolve_f_backward(cfg.f_backward)
+    if mode == "fused_f":
+        out, mean, var = _f_fused(cfg, bool(train), params, state, x)
     else:
-        z = _relu_mlp_plain(P, A, c, params["w2"])
-    out = unpatch(z, k)
+        P, A, c, mean, var = _f_narrow(params, state, x, train, cfg)
+        if mode == "fused":
+            z = relu_mlp(P, A, c, params["w2"], resolve_f_block_rows(cfg.f_block_rows, cfg.width))
+        else:
+            z = _relu_mlp_plain(P, A, c, params["w2"])
+        out = unpatch(z.reshape(x.shape + (-1,)), cfg.kernel_size)
+        if "b2" in params:
+            out = out + params["b2"]
+    if not train:
+        return out, state
+    n = x.size
+    m = cfg.bn_momentum
+    unbiased = var * (n / (n - 1)) if cfg.bn_unbiased_running_var else var
+    new_state = {"mean": (1 - m) * state["mean"] + m * jax.lax.stop_gradient(mean),
+                 "var": (1 - m) * state["var"] + m * jax.lax.stop_gradient(unbiased)}
+    return out, new_state
+
+
+# --- all of F with a hand-written backward pass (f_backward="fused_f") ----------------------------
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _f_fused(cfg, train, params, state, x):
+    """(F(x), BN mean, BN var) whose backward pass keeps only x and the parameters: it recomputes the
+    patches, the BN statistics and the wide activation (``f_backward="fused_f"``)."""
+    return _f_fused_fwd(cfg, train, params, state, x)[0]
+
+
+def _f_fused_fwd(cfg, train, params, state, x):
+    P, A, c, mean, var = _f_narrow(params, state, x, train, cfg)
+    z = _relu_mlp_fwd(P, A, c, params["w2"], resolve_f_block_rows(cfg.f_block_rows, cfg.width))[0]
+    out = unpatch(z.reshape(x.shape + (-1,)), cfg.kernel_size)
     if "b2" in params:
         out = out + params["b2"]
-    return out, new_state
+    return (out, mean, var), (params, state, x)
+
+
+def _f_fused_bwd(cfg, train, res, cts):
+    params, state, x = res
+    dout, dmean, dvar = cts
+    (P, A, c, _, _), narrow_vjp = jax.vjp(lambda p, s, v: _f_narrow(p, s, v, train, cfg), params, state, x)
+    # unpatch is linear: its transpose maps dout to the cotangent of z (B, *S, K)
+    z_shape = jax.ShapeDtypeStruct(x.shape + (P.shape[1],), x.dtype)
+    dz, = jax.linear_transpose(lambda z: unpatch(z, cfg.kernel_size), z_shape)(dout)
+    dP, dA, dc, dw2 = _relu_mlp_bwd(resolve_f_block_rows(cfg.f_block_rows, cfg.width), (P, A, c, params["w2"]),
+                                    dz.reshape(P.shape))
+    dparams, dstate, dx = narrow_vjp((dP, dA, dc, dmean, dvar))
+    dparams = dict(dparams, w2=dparams["w2"] + dw2)
+    if "b2" in params:
+        dparams["b2"] = dparams["b2"] + jnp.sum(dout)
+    return dparams, dstate, dx
+
+
+_f_fused.defvjp(_f_fused_fwd, _f_fused_bwd)
 
 
 # --- the wide part of F with a hand-written backward pass ---------------------------------------
@@ -134,10 +185,15 @@ def on_cpu() -> bool:
 
 
 def resolve_f_backward(mode: str) -> str:
-    """``SpaceConfig.f_backward``: "auto" is "fused" on the CPU, where it was measured faster
-    (README "Performance"), and "autodiff" on accelerators, where the benchmarks were made with it."""
+    """``SpaceConfig.f_backward``: "auto" is, on the CPU, "fused_f" while trials run side by side on
+    several cores (:func:`trials_side_by_side`; with row blocks XLA's estimate falls from 13 to
+    4 MiB per DAS trial, and two cores ran 1.02-1.14x faster than with "fused") and "fused" for a
+    trial alone (measured a little faster); on accelerators "autodiff", with which the GPU
+    benchmarks were made (README "Performance")."""
     if mode == "auto":
-        return "fused" if on_cpu() else "autodiff"
+        if not on_cpu():
+            return "autodiff"
+        return "fused_f" if _SIDE_BY_SIDE[0] else "fused"
     return mode
 
 

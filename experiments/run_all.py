@@ -70,7 +70,9 @@ def step_times(width: int) -> tuple[float, float, str]:
     """(seconds per DAS trial-step, seconds per retraining trial-step, source)."""
     backend = jax.default_backend()
     found = sorted((ROOT / "docs" / "results").glob(f"bench_{backend}*_sequential.csv"))
-    csv = found[0] if found else None          # e.g. bench_gpu_h100_sequential.csv on a GPU
+    # the first by name: on a GPU bench_gpu_h100_sequential.csv; on the CPU the current runner's layout,
+    # bench_cpu_chunks_sequential.csv, sorts before the older bench_cpu_cores_* and bench_cpu_sequential
+    csv = found[0] if found else None
     if csv is not None:
         d = pd.read_csv(csv)
         if "trials_at_once" not in d.columns and backend == "cpu":

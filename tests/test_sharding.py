@@ -13,7 +13,7 @@ import jax
 import pytest
 
 import dasjax
-from dasjax.batch import fit_chunk, resolve_devices
+from dasjax.batch import default_chunk_size, fit_chunk, resolve_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,21 +24,25 @@ SCRIPT = textwrap.dedent("""
     import dasjax
     from conftest import tiny
     cfg = tiny(op_set="all")
-    seeds = [0, 1, 2, 3, 4]                         # 5 trials on 4 devices: padded to 8
+    seeds = [0, 1, 2, 3, 4]                         # 5 trials on 4 devices: padded (to 8, or 4 + 4)
     one = dasjax.search(cfg.replace(devices=1, chunk_size=5), seeds, progress=False)
-    four = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=1), seeds, progress=False)
-    four_v = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=2), seeds, progress=False)
+    # the CPU default: chunks of one trial per device (vmapped), the last chunk padded
+    four = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=None), seeds, progress=False)
+    # one chunk of 8: each device maps over its 2 trials, one at a time
+    four_m = dasjax.search(cfg.replace(devices=4, chunk_size=8, trials_at_once=1), seeds, progress=False)
     rt1 = dasjax.retrain(cfg.replace(devices=1, chunk_size=5), one.architecture, seeds, progress=False)
-    rt4 = dasjax.retrain(cfg.replace(devices=4, chunk_size=None), one.architecture, seeds, progress=False)
+    rt4 = dasjax.retrain(cfg.replace(devices=4, chunk_size=None, trials_at_once=None), one.architecture, seeds,
+                         progress=False)
     from dasjax import batch
     shards = sorted({{c.n_devices for c in batch._CACHE.values()}})
     at_once = sorted({{str(c.at_once) for c in batch._CACHE.values()}})
     print(json.dumps({{
         "devices": jax.local_device_count(), "compiled_for": shards, "at_once": at_once,
-        "alpha": max(float(np.abs(one.alpha_softmax - f.alpha_softmax).max()) for f in (four, four_v)),
-        "one_shot": max(float(np.abs(one.one_shot_psnr - f.one_shot_psnr).max()) for f in (four, four_v)),
+        "alpha": max(float(np.abs(one.alpha_softmax - f.alpha_softmax).max()) for f in (four, four_m)),
+        "one_shot": max(float(np.abs(one.one_shot_psnr - f.one_shot_psnr).max()) for f in (four, four_m)),
         "arch": float(np.abs(rt1.arch_psnr - rt4.arch_psnr).max()),
-        "n": [len(four.one_shot_psnr), len(four_v.one_shot_psnr), len(rt4.arch_psnr)]}}))
+        "n": [len(four.one_shot_psnr), len(four_m.one_shot_psnr), len(rt4.arch_psnr)],
+        "programs": sorted({{(c.n_devices, c.n_trials, str(c.at_once)) for c in batch._CACHE.values()}})}}))
 """)
 
 
@@ -51,7 +55,9 @@ def test_sharded_trials_equal_single_device(tmp_path):
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["devices"] == 4 and r["compiled_for"] == [1, 4]
     assert r["at_once"] == ["1", "None"]              # lax.map over each device's trials, and one vmap
-    assert r["n"] == [5, 5, 5]                        # the 3 padding trials are dropped
+    assert r["n"] == [5, 5, 5]                        # the padding trials are dropped
+    # chunks: 5 trials on one device; 4 (one per device, the CPU default); 8 mapped, 2 per device
+    assert r["programs"] == [[1, 5, "None"], [4, 4, "None"], [4, 8, "1"]]
     assert r["alpha"] < 1e-5 and r["one_shot"] < 1e-4 and r["arch"] < 1e-4
 
 
@@ -85,6 +91,17 @@ def test_fit_chunk_from_the_memory_estimate():
     # per-device estimate: 100 trials on 4 devices = 25 per device at 2 GiB each
     assert fit_chunk(100, 50 * gib, 20 * gib, 4) == 40         # 10 per device x 4
     assert fit_chunk(100, 50 * gib, 1 * gib, 4) == 4           # never below one trial per device
+
+
+def test_default_chunk_is_one_group_per_device_on_the_cpu(monkeypatch):
+    """On the CPU a chunk is trials_at_once trials per device (each core runs its own trial, no
+    lax.map); on an accelerator it is all trials (run_batched then fits it to memory)."""
+    import dasjax.batch as batch
+    monkeypatch.setattr(batch, "on_cpu", lambda: True)
+    assert default_chunk_size(75, 2, 1) == 2 and default_chunk_size(75, 2, None) == 2
+    assert default_chunk_size(75, 4, 3) == 12 and default_chunk_size(1, 2, 1) == 1
+    monkeypatch.setattr(batch, "on_cpu", lambda: False)
+    assert default_chunk_size(75, 2, None) == 75 and default_chunk_size(75, 4, 3) == 75
 
 
 def test_device_count_is_checked():
