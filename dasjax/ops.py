@@ -99,7 +99,7 @@ def _f_narrow(params, state, x, train: bool, cfg: SpaceConfig):
     with the BN statistics (mean, biased var) used: the batch's in train mode, the running ones in
     eval mode."""
     k = cfg.kernel_size
-    P = patches(x, k).reshape(-1, cfg.kernel_size ** (x.ndim - 1))      # (N, K)
+    P = patches(x, k).reshape(-1, k ** (x.ndim - 1))                  # (N, K)
     w1 = params["w1"]
     b1 = params.get("b1", 0.0)
     if train:

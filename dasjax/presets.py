@@ -47,8 +47,9 @@ PRESETS = {
 # good ops, 15 trials: 755 s -> 587 s; the single-op rows unchanged, 173-176 s), so a blur Table 1
 # run would take an estimated ~63 min (not run).  Spreading the trials over both cores (RunConfig.
 # trials_at_once, one host device per core) shortened the rows again: Nets only 174 -> 141 s, DAS good
-# ops 587 -> 526 s (docs/results/table1_cpu, "Rerun on both cores").  The counts stay as they are:
-# the cpu results were made with them (docs/results/table1_cpu).
+# ops 587 -> 526 s (docs/results/table1_cpu, "Rerun on both cores"), and chunks of one trial per core
+# (dasjax.batch.default_chunk_size) again: 71 s and 293 s ("Rerun with chunks").  The counts stay as
+# they are: the cpu results were made with them (docs/results/table1_cpu).
 CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8, "curvature": 13}
 
 # Table 4 (2D images, spec §8): the paper ran 3 trials per row.  One 2D step moves 32x the pixels of a

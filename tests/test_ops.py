@@ -97,11 +97,13 @@ def test_fused_backward_matches_autodiff(ndim):
             dasjax.SpaceConfig(f_block_rows=bad)
 
 
-def test_f_auto_settings_for_trials_side_by_side():
+def test_f_auto_settings_for_trials_side_by_side(monkeypatch):
     """On the CPU, f_block_rows="auto" blocks F and f_backward="auto" hand-writes all of F's backward
     pass only in programs whose trials share the cores (dasjax.batch enters trials_side_by_side for
     a program sharded over several devices); a trial alone gets no blocks and the "fused" pass."""
+    import dasjax.ops as ops
     from dasjax.ops import resolve_f_backward, resolve_f_block_rows, trials_side_by_side
+    monkeypatch.setattr(ops, "on_cpu", lambda: True)
     assert resolve_f_block_rows("auto", 64) == 0 and resolve_f_block_rows(7, 64) == 7
     assert resolve_f_backward("auto") == "fused" and resolve_f_backward("autodiff") == "autodiff"
     with trials_side_by_side(True):
