@@ -334,6 +334,7 @@ class ScheduleConfig:
     adam_b1: float = 0.9               # DARTS used (0.5, 0.999) for alpha: a flag
     adam_b2: float = 0.999
     adam_eps: float = 1e-8
+    sgd_momentum: float = 0.9          # optimizer "sgd_nesterov" only ([GC] SGD, Nesterov)
 
     def __post_init__(self):
         _nonneg("warmup_epochs", self.warmup_epochs)
@@ -346,6 +347,8 @@ class ScheduleConfig:
         if not (0 <= self.adam_b1 < 1 and 0 <= self.adam_b2 < 1):
             raise ValueError("adam_b1 and adam_b2 must be in [0, 1)")
         _positive("adam_eps", self.adam_eps)
+        if not 0 <= self.sgd_momentum < 1:
+            raise ValueError(f"sgd_momentum={self.sgd_momentum!r} must be in [0, 1)")
 
     def milestones(self, epochs: int) -> tuple[int, ...]:
         return tuple(int(epochs // d) for d in self.milestone_divisors)

@@ -18,15 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-OPTIMIZERS = ("sgd", "adam")
-_OPT_ALIASES = {"gradient descent": "sgd", "sgd": "sgd", "adam": "adam"}
+OPTIMIZERS = ("sgd", "adam", "sgd_nesterov")
+_OPT_ALIASES = {"gradient descent": "sgd", "sgd": "sgd", "adam": "adam", "sgd_nesterov": "sgd_nesterov"}
 
 
 def _opt(name: str, field_name: str) -> str:
     key = str(name).strip().lower()
     if key not in _OPT_ALIASES:
         raise ValueError(f"{field_name}={name!r} is not allowed; choose one of "
-                         f"['adam', 'sgd' (= 'Gradient Descent')]")
+                         f"['adam', 'sgd' (= 'Gradient Descent'), 'sgd_nesterov' (momentum 0.9)]")
     return _OPT_ALIASES[key]
 
 

@@ -3,6 +3,8 @@
 * PyTorch-style *coupled* weight decay (L2 added to the gradient), not AdamW:
   ``chain(add_decayed_weights(wd), scale_by_adam(), scale_by_learning_rate(lr_fn))``.
 * "Gradient Descent" = SGD without momentum, also with coupled decay.
+* "sgd_nesterov" = ``torch.optim.SGD(lr, momentum=0.9, nesterov=True, weight_decay)``, the "SGD" of
+  Geiping's training code [GC] (a candidate for the unstated theta optimizer, register #15).
 * Schedules are plain functions of the update count (optax's built-in warm-up
   schedules do not accept traced peak values).  Epoch e = count // steps_per_epoch:
   - warm-up (on/off traced): lr * (e + 1) / W for e < W (spec §6.3; other modes are flags);
@@ -52,8 +54,11 @@ def make_optimizer(kind: str, lr, wd, warmup, scheduler, *, epochs: int, steps_p
     parts = [optax.add_decayed_weights(wd)]
     if kind == "adam":
         parts.append(optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps))
+    elif kind == "sgd_nesterov":
+        # PyTorch: buf = m buf + g; step = g + m buf (Nesterov) -- optax.trace(nesterov=True) exactly
+        parts.append(optax.trace(decay=cfg.sgd_momentum, nesterov=True))
     elif kind != "sgd":
-        raise ValueError(f"optimizer {kind!r} is not allowed; choose one of ['adam', 'sgd']")
+        raise ValueError(f"optimizer {kind!r} is not allowed; choose one of ['adam', 'sgd', 'sgd_nesterov']")
     parts.append(optax.scale_by_learning_rate(schedule))
     return optax.chain(*parts)
 

@@ -18,6 +18,14 @@ OUT/calibration_stage2.md.
 
     python experiments/calibrate.py --stage2 --seeds 5 --out docs/calibration
 
+Stage 3 (``--stage3``) starts from the current defaults (x0 = "data") and tries the register items
+left: the theta optimizer (#15: plain SGD = "Gradient Descent", or SGD with Nesterov momentum 0.9,
+the "SGD" of Geiping's training code), the PSNR averaging (#7: pooled over the validation set) and
+the blur boundary (#4: circular).  It writes OUT/calibration_stage3_trials.csv and
+OUT/calibration_stage3.md.
+
+    python experiments/calibrate.py --stage3 --seeds 5 --out docs/calibration
+
 Each setting x problem x method is appended to OUT/calibration_trials.csv as soon as it
 finishes (a rerun skips what is there); OUT/calibration_summary.csv holds the medians.
 """
@@ -55,11 +63,19 @@ VARIANTS = {
     "amplitude_0_1": ({"amplitude": (0.0, 1.0)}, (LG, NETS)),
     "lg_frozen_f": ({"lg_train_f": False}, (LG,)),
 }
+# stage 3: on top of the current defaults (no BASE); "hparams" holds overrides of the H1 set
+VARIANTS3 = {
+    "defaults": ({}, (LG, NETS)),
+    "theta_sgd": ({"hparams": {"theta_optimizer": "sgd"}}, (LG, NETS)),
+    "theta_sgd_nesterov": ({"hparams": {"theta_optimizer": "sgd_nesterov"}}, (LG, NETS)),
+    "psnr_pooled": ({"psnr_mode": "pooled"}, (LG, NETS)),
+    "boundary_circular": ({"boundary": "circular"}, (LG, NETS)),
+}
 
 
-def variant_overrides(name: str, problem: str) -> dict:
+def variant_overrides(name: str, problem: str, variants=None) -> dict:
     """The variant's own overrides (recorded in the CSV); the run adds them to BASE."""
-    ov = VARIANTS[name][0]
+    ov = (variants or VARIANTS)[name][0]
     return dict(ov.get(problem, {})) if problem in ov else {k: v for k, v in ov.items() if k not in PAPER_PROBLEMS}
 
 
@@ -106,13 +122,19 @@ def ranking_markdown(s: pd.DataFrame) -> str:
     return "\n".join(lines + [r for _, r in sorted(rows, key=lambda t: t[0])]) + "\n"
 
 
-def run_cell(df, path, args, problem, method, seeds, overrides, record, label) -> pd.DataFrame:
-    """Train ``method`` for every seed under BASE + ``overrides``; append one row per trial (with the
-    ``record`` columns first) to ``df`` and write it to ``path`` at once, so a rerun resumes."""
+def run_cell(df, path, args, problem, method, seeds, overrides, record, label, base=None) -> pd.DataFrame:
+    """Train ``method`` for every seed under ``base`` (default BASE) + ``overrides``; append one row
+    per trial (with the ``record`` columns first) to ``df`` and write it to ``path`` at once, so a
+    rerun resumes.  ``overrides["hparams"]`` (a dict) replaces fields of the H1 set."""
+    overrides = dict(overrides)
+    hp_ov = overrides.pop("hparams", {})
+    hp = dasjax.hparams.get("H1")
+    if hp_ov:
+        hp = hp.replace(name="H1 " + ",".join(f"{k}={v}" for k, v in hp_ov.items()), **hp_ov)
     cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
-                             progress=False, **{**BASE, **overrides})
+                             progress=False, **{**(BASE if base is None else base), **overrides})
     t0 = time.perf_counter()
-    res = dasjax.run_method(cfg, method, seeds, "H1")
+    res = dasjax.run_method(cfg, method, seeds, hp)
     rows = pd.DataFrame({**record, "problem": problem, "method": method, "seed": seeds,
                          "arch_psnr": res.arch_psnr, "diverged": res.diverged, "epochs": args.epochs,
                          "width": args.width, "wall_time_s": res.wall_time_s / len(seeds)})
@@ -123,39 +145,40 @@ def run_cell(df, path, args, problem, method, seeds, overrides, record, label) -
     return df
 
 
-def stage2_markdown(df: pd.DataFrame) -> str:
-    """Per variant: the medians of the methods it changes, with the paper's and the default's."""
+def stage2_markdown(df: pd.DataFrame, variants=None, reference="stage1_default") -> str:
+    """Per variant: the medians of the methods it changes, with the paper's and the reference's."""
     g = df.groupby(["variant", "problem", "method"])["arch_psnr"].agg(["median", "min", "max", "count"])
     lines = ["| variant | overrides | problem | method | median | paper | ours - paper | vs default | min | max | n |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (v, p, m), r in g.iterrows():
-        base = g.loc[("stage1_default", p, m), "median"] if ("stage1_default", p, m) in g.index else np.nan
-        lines.append(f"| {v} | {variant_overrides(v, p) or '-'} | {p} | {m} | {r['median']:.2f} | "
+        base = g.loc[(reference, p, m), "median"] if (reference, p, m) in g.index else np.nan
+        lines.append(f"| {v} | {variant_overrides(v, p, variants) or '-'} | {p} | {m} | {r['median']:.2f} | "
                      f"{PAPER[(p, m)]:.2f} | {r['median'] - PAPER[(p, m)]:+.2f} | {r['median'] - base:+.2f} | "
                      f"{r['min']:.2f} | {r['max']:.2f} | {int(r['count'])} |")
     return "\n".join(lines) + "\n"
 
 
-def run_stage2(args) -> int:
+def run_stage2(args, stage: int = 2) -> int:
+    variants, base, reference = ((VARIANTS, BASE, "stage1_default") if stage == 2 else (VARIANTS3, {}, "defaults"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "calibration_stage2_trials.csv"
+    path = out / f"calibration_stage{stage}_trials.csv"
     df = pd.read_csv(path) if path.exists() else pd.DataFrame()
     seeds = list(range(args.seeds))
-    names = list(VARIANTS) if args.variants == "all" else ["stage1_default"] + args.variants.split(",")
+    names = list(variants) if args.variants == "all" else [reference] + args.variants.split(",")
     for name in names:
-        if name not in VARIANTS:
-            raise SystemExit(f"unknown variant {name!r}; choose from {list(VARIANTS)}")
+        if name not in variants:
+            raise SystemExit(f"unknown stage-{stage} variant {name!r}; choose from {list(variants)}")
         for problem in args.problems.split(","):
-            for method in VARIANTS[name][1]:
+            for method in variants[name][1]:
                 if len(df) and len(df[(df.variant == name) & (df.problem == problem) & (df.method == method)
                                       & (df.epochs == args.epochs) & (df.width == args.width)]) >= len(seeds):
                     continue
-                ov = variant_overrides(name, problem)
+                ov = variant_overrides(name, problem, variants)
                 df = run_cell(df, path, args, problem, method, seeds, ov,
-                              {"variant": name, "overrides": repr(ov)}, f"{name:18s}")
-    md = stage2_markdown(df)
-    atomic_write_text(out / "calibration_stage2.md", md)
+                              {"variant": name, "overrides": repr(ov)}, f"{name:18s}", base=base)
+    md = stage2_markdown(df, variants, reference)
+    atomic_write_text(out / f"calibration_stage{stage}.md", md)
     print(md)
     return 0
 
@@ -168,10 +191,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="docs/calibration")
     ap.add_argument("--problems", default="blur,downsampling")
     ap.add_argument("--stage2", action="store_true", help="layer candidates on top of the stage-1 defaults")
-    ap.add_argument("--variants", default="all", help=f"stage 2: comma list of {list(VARIANTS)} or 'all'")
+    ap.add_argument("--stage3", action="store_true",
+                    help="theta optimizer, PSNR averaging and blur boundary on top of the current defaults")
+    ap.add_argument("--variants", default="all",
+                    help=f"stages 2/3: comma list of {list(VARIANTS)} / {list(VARIANTS3)}, or 'all'")
     args = ap.parse_args(argv)
-    if args.stage2:
-        return run_stage2(args)
+    if args.stage2 and args.stage3:
+        raise SystemExit("choose one of --stage2 and --stage3")
+    if args.stage2 or args.stage3:
+        return run_stage2(args, 2 if args.stage2 else 3)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "calibration_trials.csv"

@@ -55,3 +55,27 @@ def test_set_results_do_not_depend_on_batch_partners():
     np.testing.assert_allclose(both["H1"].one_shot_psnr, alone.one_shot_psnr, atol=1e-5)
     np.testing.assert_allclose(both["H1"].arch_psnr, alone.arch_psnr, atol=1e-5)
     assert not np.allclose(both["H2"].alpha_softmax, both["H1"].alpha_softmax)
+
+
+def test_sgd_nesterov_is_pytorchs_sgd_with_nesterov_momentum():
+    """theta_optimizer="sgd_nesterov" (register #15 candidate) follows torch.optim.SGD(momentum=0.9,
+    nesterov=True, weight_decay=wd): d = g + wd p; buf = m buf + d; p -= lr (d + m buf)."""
+    import jax.numpy as jnp
+    from dasjax.config import ScheduleConfig
+    from dasjax.optim import make_optimizer
+    lr, wd, m = 0.1, 0.01, 0.9
+    opt = make_optimizer("sgd_nesterov", lr, wd, 0.0, 0.0, epochs=5, steps_per_epoch=2, cfg=ScheduleConfig())
+    p = jnp.array([1.0, -2.0])
+    grads = [jnp.array([0.5, 1.0]), jnp.array([-1.0, 0.25]), jnp.array([2.0, -0.5])]
+    state = opt.init(p)
+    p_ref, buf = np.array([1.0, -2.0]), np.zeros(2)
+    for g in grads:
+        upd, state = opt.update(g, state, p)
+        p = p + upd
+        d = np.asarray(g) + wd * p_ref
+        buf = m * buf + d
+        p_ref = p_ref - lr * (d + m * buf)
+    np.testing.assert_allclose(np.asarray(p), p_ref, rtol=1e-6)
+    assert hp.get("H1").replace(theta_optimizer="sgd_nesterov").theta_optimizer == "sgd_nesterov"
+    with pytest.raises(ValueError, match="sgd_momentum"):
+        ScheduleConfig(sgd_momentum=1.0)
