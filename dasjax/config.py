@@ -38,6 +38,7 @@ Register rows and the fields that implement them:
  27   degenerate filter                            analysis (threshold parameter)
  29   std ddof                                     analysis (ddof parameter, 0)
  ext  F of the learnable-gradient op trained       SpaceConfig.lg_train_f (True; False = calibration test)
+ ext  data-term gradient in the backward pass      SpaceConfig.grad_term ("detached"; "differentiable")
  ext  float32 matmul precision (GPU TF32)          SpaceConfig.matmul_precision ("float32")
  ext  backward pass of F (speed only)             SpaceConfig.f_backward ("auto"; "fused", "fused_f", "autodiff")
 ext  row blocks of the fused F (speed only)      SpaceConfig.f_block_rows ("auto": 400*64/width rows
@@ -234,6 +235,11 @@ class SpaceConfig:
     tau_learnable: bool = True         # register #9
     lg_train_f: bool = True            # (ext. register) F inside the learnable gradient layer is trained
                                        # (False: F stays at its random init; a calibration hypothesis)
+    # (ext. register) the data-term gradient A^T(Ax - y) of the gradient layers (lg, noise):
+    # "differentiable" = part of the graph (the gradient of the loss flows through it), or
+    # "detached" = a constant of the backward pass, as torch.autograd.grad(D, x) without
+    # create_graph=True computes it (the paper writes the layer with "grad_x D(Ax, y)")
+    grad_term: str = "detached"      # calibration stage 4 (docs/calibration.md)
     noise_layer_std: float = 0.10      # register #2
     noise_tau_learnable: bool = True   # spec §2.4 flag
     roll_shift: int = 1                # register #11
@@ -269,6 +275,7 @@ class SpaceConfig:
         _choice("space", self.space, ("sequential", "cell"))
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
         _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
+        _choice("grad_term", self.grad_term, ("differentiable", "detached"))
         if self.f_block_rows != "auto" and (isinstance(self.f_block_rows, bool) or
                                             not isinstance(self.f_block_rows, int) or self.f_block_rows < 0):
             raise ValueError(f"f_block_rows={self.f_block_rows!r} must be 'auto' or an integer >= 0 (0: no blocks)")
@@ -513,9 +520,17 @@ class Config:
                 raise ValueError(f"unknown config section {name!r}; allowed: {list(subs)}")
             sub_cls = _SECTIONS[name]
             vals = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sub.items()}
+            for (sec, field), value in LEGACY_DEFAULTS.items():
+                if sec == name and field not in vals:    # saved before the field existed
+                    vals[field] = value
             kw[name] = sub_cls(**vals)
         return cls(**kw)
 
+
+# Fields added with a default that changed behaviour: a config saved before the field existed ran
+# with this value, so :meth:`Config.from_dict` reads it when the field is missing (results stay
+# comparable and resumable under their own settings).
+LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable"}   # calibration stage 4 (2026-11-23)
 
 _SECTIONS = {"problem": ProblemConfig, "space": SpaceConfig, "schedule": ScheduleConfig,
              "search": SearchConfig, "retrain": RetrainConfig, "run": RunConfig}

@@ -357,6 +357,8 @@ class OpLayer:
                     pf, state["f"])
         need_grad = any(o in ("lg", "noise") for o in self.ops)
         g = self.problem.data_grad(x, y) if need_grad else None
+        if need_grad and self.cfg.grad_term == "detached":
+            g = jax.lax.stop_gradient(g)
         outs = []
         for op in self.ops:
             if op == "lg":

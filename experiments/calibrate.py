@@ -26,6 +26,14 @@ OUT/calibration_stage3.md.
 
     python experiments/calibrate.py --stage3 --seeds 5 --out docs/calibration
 
+Stage 4 (``--stage4``) tries a reading of the learnable-gradient layer no register row had: the
+data-term gradient A^T(Ax - y) detached from the backward pass (``grad_term="detached"``, what
+torch.autograd.grad(D, x) without create_graph=True gives), and average-pool downsampling (#5).
+Stages 1-4 all ran with the gradient differentiable (``BASE``, ``BASE3``); stage 4 made
+"detached" the default.  It writes OUT/calibration_stage4_trials.csv and OUT/calibration_stage4.md.
+
+    python experiments/calibrate.py --stage4 --seeds 5 --out docs/calibration
+
 Each setting x problem x method is appended to OUT/calibration_trials.csv as soon as it
 finishes (a rerun skips what is there); OUT/calibration_summary.csv holds the medians.
 """
@@ -54,7 +62,10 @@ LG, NETS = "Learnable Grad. only", "Nets only"
 # stage 2: name -> (overrides per problem, methods it can change)
 # both stages were run with x0 = A^T y, the spec's proposal and the default at the time; stage 2 then
 # found y (blur) the better input, which is the default now (x0="data")
-BASE = {"x0": "adjoint"}
+# stages 1-4 all ran with the data-term gradient differentiable, the default until stage 4 chose
+# "detached"; the bases keep it so that each stage's command regenerates its own numbers
+BASE = {"x0": "adjoint", "grad_term": "differentiable"}
+BASE3 = {"grad_term": "differentiable"}
 VARIANTS = {
     "stage1_default": ({}, (LG, NETS)),
     "tau_fixed": ({"tau_learnable": False}, (LG,)),
@@ -71,6 +82,17 @@ VARIANTS3 = {
     "psnr_pooled": ({"psnr_mode": "pooled"}, (LG, NETS)),
     "boundary_circular": ({"boundary": "circular"}, (LG, NETS)),
 }
+# stage 4: on top of the stage-3 defaults (BASE3); an optional third element limits the problems
+VARIANTS4 = {
+    "stage3_defaults": ({}, (LG, NETS)),
+    "grad_detached": ({"grad_term": "detached"}, (LG,)),
+    "ds_avgpool": ({"downsampling": {"ds_mode": "avgpool"}}, (LG, NETS), ("downsampling",)),
+    "grad_detached_ds_avgpool": ({"downsampling": {"ds_mode": "avgpool", "grad_term": "detached"}}, (LG,),
+                                 ("downsampling",)),
+}
+# stage -> (variants, base config, the variant the others are compared with)
+STAGES = {2: (VARIANTS, BASE, "stage1_default"), 3: (VARIANTS3, BASE3, "defaults"),
+          4: (VARIANTS4, BASE3, "stage3_defaults")}
 
 
 def variant_overrides(name: str, problem: str, variants=None) -> dict:
@@ -159,7 +181,7 @@ def stage2_markdown(df: pd.DataFrame, variants=None, reference="stage1_default")
 
 
 def run_stage2(args, stage: int = 2) -> int:
-    variants, base, reference = ((VARIANTS, BASE, "stage1_default") if stage == 2 else (VARIANTS3, {}, "defaults"))
+    variants, base, reference = STAGES[stage]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"calibration_stage{stage}_trials.csv"
@@ -170,6 +192,8 @@ def run_stage2(args, stage: int = 2) -> int:
         if name not in variants:
             raise SystemExit(f"unknown stage-{stage} variant {name!r}; choose from {list(variants)}")
         for problem in args.problems.split(","):
+            if len(variants[name]) > 2 and problem not in variants[name][2]:
+                continue
             for method in variants[name][1]:
                 if len(df) and len(df[(df.variant == name) & (df.problem == problem) & (df.method == method)
                                       & (df.epochs == args.epochs) & (df.width == args.width)]) >= len(seeds):
@@ -193,13 +217,18 @@ def main(argv=None) -> int:
     ap.add_argument("--stage2", action="store_true", help="layer candidates on top of the stage-1 defaults")
     ap.add_argument("--stage3", action="store_true",
                     help="theta optimizer, PSNR averaging and blur boundary on top of the current defaults")
+    ap.add_argument("--stage4", action="store_true",
+                    help="the data-term gradient detached from the backward pass, and average-pool "
+                         "downsampling, on top of the current defaults")
     ap.add_argument("--variants", default="all",
-                    help=f"stages 2/3: comma list of {list(VARIANTS)} / {list(VARIANTS3)}, or 'all'")
+                    help="stages 2-4: comma list of the stage's variants "
+                         + "; ".join(f"{k}: {list(v[0])}" for k, v in STAGES.items()) + "; or 'all'")
     args = ap.parse_args(argv)
-    if args.stage2 and args.stage3:
-        raise SystemExit("choose one of --stage2 and --stage3")
-    if args.stage2 or args.stage3:
-        return run_stage2(args, 2 if args.stage2 else 3)
+    stages = [n for n, on in ((2, args.stage2), (3, args.stage3), (4, args.stage4)) if on]
+    if len(stages) > 1:
+        raise SystemExit("choose one of --stage2, --stage3 and --stage4")
+    if stages:
+        return run_stage2(args, stages[0])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "calibration_trials.csv"

@@ -1,4 +1,6 @@
 """Config validation and the spec's register: every default is a field, every variant is live."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +30,7 @@ REGISTER_VARIANTS = [
     ({"tau_learnable": False}, "space", "tau_learnable"),           # 9
     ({"tau_init": "inverse_norm", "problem": "downsampling"}, "space", "tau_init"),
     ({"noise_tau_learnable": False}, "space", "noise_tau_learnable"),
+    ({"grad_term": "differentiable"}, "space", "grad_term"),         # calibration stage 4
     ({"width": 6}, "space", "width"),                               # 10
     ({"cnn_kernel_size": 5}, "space", "kernel_size"),
     ({"bias": False}, "space", "bias"),
@@ -108,6 +111,7 @@ def test_register_defaults_match_spec():
     assert (c.space.tau_learnable, c.space.tau_init, c.space.width, c.space.kernel_size, c.space.bias,
             c.space.roll_shift, c.space.global_skip, c.space.alpha_init_std, c.space.n_layers) == \
         (True, 1.0, 64, 3, True, 1, True, 1e-3, 10)
+    assert c.space.grad_term == "detached"                               # calibration stage 4
     assert (c.search.order, c.search.epochs, c.search.steps_per_epoch, c.search.batch_size) == (1, 50, 19, 128)
     assert c.schedule.milestones(50) == (18, 31, 43) and c.schedule.warmup_epochs == 5
     assert (c.retrain.epochs, dasjax.H1.theta_optimizer) == (50, "adam")
@@ -182,3 +186,14 @@ def test_config_roundtrip_json():
     import json
     back = dasjax.Config.from_dict(json.loads(cfg.to_json()))
     assert back == cfg
+
+
+def test_saved_config_without_grad_term_reads_the_behaviour_it_ran_with():
+    """grad_term's default changed when the field was added (calibration stage 4): a config saved
+    before it existed ran with the gradient differentiable, and reads back that way."""
+    d = json.loads(json.dumps(dasjax.make_config().science_dict(), default=list))
+    assert d["space"]["grad_term"] == "detached"                       # today's default
+    old = json.loads(json.dumps(d))
+    del old["space"]["grad_term"]
+    assert dasjax.Config.from_dict(old).space.grad_term == "differentiable"
+    assert dasjax.Config.from_dict(d).space.grad_term == "detached"

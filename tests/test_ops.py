@@ -166,3 +166,26 @@ def test_ops_semantics():
     # mixing: one-hot weights select exactly one op; zero weights never leak NaN
     bad = outs.at[1].set(jnp.inf)
     np.testing.assert_array_equal(mix(bad, jnp.array([0.0, 0.0, 1.0, 0.0])), outs[2])
+
+
+def test_grad_term_detached_is_a_constant_of_the_backward_pass():
+    """grad_term="detached": same forward, but d out / d x loses the -tau A^T A term of the step."""
+    problem = dasjax.make_problem(dasjax.ProblemConfig(name="blur"))
+    b = problem.sample(jax.random.key(1), 4)
+    A = jnp.asarray(problem.matrix)
+    outs, jacs = {}, {}
+    for mode in ("differentiable", "detached"):
+        cfg = dasjax.SpaceConfig(width=4, op_set=("lg", "noise"), grad_term=mode)
+        layer = OpLayer(cfg.ops, cfg, problem)
+        params, state = layer.init(jax.random.key(0))
+
+        def out(x, op):
+            return layer.apply(params, state, x, b.y, jax.random.key(2), train=False)[0][op]
+
+        outs[mode] = out(b.x0, 0)
+        # noise op (tau = 1, no F): x - g + noise, so its Jacobian per sample is I - A^T A or I
+        jacs[mode] = jax.jacobian(lambda x: out(x, 1)[0])(b.x0)[:, 0]
+    np.testing.assert_allclose(outs["detached"], outs["differentiable"], rtol=1e-6, atol=1e-6)
+    eye = np.eye(A.shape[1])
+    np.testing.assert_allclose(jacs["differentiable"], eye - A.T @ A, atol=1e-5)
+    np.testing.assert_allclose(jacs["detached"], eye, atol=1e-6)
