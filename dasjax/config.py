@@ -520,9 +520,9 @@ class Config:
                 raise ValueError(f"unknown config section {name!r}; allowed: {list(subs)}")
             sub_cls = _SECTIONS[name]
             vals = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sub.items()}
-            for (sec, field), value in LEGACY_DEFAULTS.items():
-                if sec == name and field not in vals:    # saved before the field existed
-                    vals[field] = value
+            for (sec, key), value in LEGACY_DEFAULTS.items():
+                if sec == name and key not in vals:      # saved before the field existed
+                    vals[key] = value
             kw[name] = sub_cls(**vals)
         return cls(**kw)
 

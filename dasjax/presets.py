@@ -48,9 +48,12 @@ PRESETS = {
 # run would take an estimated ~63 min (not run).  Spreading the trials over both cores (RunConfig.
 # trials_at_once, one host device per core) shortened the rows again: Nets only 174 -> 141 s, DAS good
 # ops 587 -> 526 s (docs/results/table1_cpu, "Rerun on both cores"), and chunks of one trial per core
-# (dasjax.batch.default_chunk_size) again: 71 s and 293 s ("Rerun with chunks").  The counts stay as
-# they are: the cpu results were made with them (docs/results/table1_cpu).
-CPU_TRIALS = {"table1": 15, "table2": 3, "table3": 8, "curvature": 13}
+# (dasjax.batch.default_chunk_size) again: 71 s and 293 s ("Rerun with chunks").
+# Table 1 was then rerun with 25 trials (docs/results/table1_cpu_grad_detached, 2026-11-23): 2491 s
+# of row time on blur and 2641 s on downsampling, i.e. ~100 s per trial of all 8 rows and problem,
+# so 25 trials run both problems in ~85 min (50 would fill ~90 min per problem: `--trials 50`).
+# The other counts stay as they are: their committed results were made with them.
+CPU_TRIALS = {"table1": 25, "table2": 3, "table3": 8, "curvature": 13}
 
 # Table 4 (2D images, spec §8): the paper ran 3 trials per row.  One 2D step moves 32x the pixels of a
 # 1D step (128 crops of 40x40 vs 128 signals of 50) and costs 78-106x its time on the 2-core CPU
