@@ -216,10 +216,11 @@ def main(argv=None) -> int:
     ap.add_argument("--problems", default="blur,downsampling")
     ap.add_argument("--stage2", action="store_true", help="layer candidates on top of the stage-1 defaults")
     ap.add_argument("--stage3", action="store_true",
-                    help="theta optimizer, PSNR averaging and blur boundary on top of the current defaults")
+                    help="theta optimizer, PSNR averaging and blur boundary on top of the defaults of the time "
+                         "(today's, with grad_term=differentiable)")
     ap.add_argument("--stage4", action="store_true",
                     help="the data-term gradient detached from the backward pass, and average-pool "
-                         "downsampling, on top of the current defaults")
+                         "downsampling, on top of the stage-3 defaults")
     ap.add_argument("--variants", default="all",
                     help="stages 2-4: comma list of the stage's variants "
                          + "; ".join(f"{k}: {list(v[0])}" for k, v in STAGES.items()) + "; or 'all'")
