@@ -82,13 +82,12 @@ VARIANTS3 = {
     "psnr_pooled": ({"psnr_mode": "pooled"}, (LG, NETS)),
     "boundary_circular": ({"boundary": "circular"}, (LG, NETS)),
 }
-# stage 4: on top of the stage-3 defaults (BASE3); an optional third element limits the problems
+# stage 4: on top of the stage-3 defaults (BASE3)
 VARIANTS4 = {
     "stage3_defaults": ({}, (LG, NETS)),
     "grad_detached": ({"grad_term": "detached"}, (LG,)),
-    "ds_avgpool": ({"downsampling": {"ds_mode": "avgpool"}}, (LG, NETS), ("downsampling",)),
-    "grad_detached_ds_avgpool": ({"downsampling": {"ds_mode": "avgpool", "grad_term": "detached"}}, (LG,),
-                                 ("downsampling",)),
+    "ds_avgpool": ({"downsampling": {"ds_mode": "avgpool"}}, (LG, NETS)),
+    "grad_detached_ds_avgpool": ({"downsampling": {"ds_mode": "avgpool", "grad_term": "detached"}}, (LG,)),
 }
 # stage -> (variants, base config, the variant the others are compared with)
 STAGES = {2: (VARIANTS, BASE, "stage1_default"), 3: (VARIANTS3, BASE3, "defaults"),
@@ -102,6 +101,12 @@ def variant_overrides(name: str, problem: str, variants=None) -> dict:
 
 
 PAPER_PROBLEMS = ("blur", "downsampling")
+
+
+def variant_applies(name: str, problem: str, variants) -> bool:
+    """A variant whose overrides are keyed by problem runs on those problems only."""
+    ov = variants[name][0]
+    return problem in ov or not any(p in ov for p in PAPER_PROBLEMS)
 
 
 def settings(grid):
@@ -192,7 +197,7 @@ def run_stage2(args, stage: int = 2) -> int:
         if name not in variants:
             raise SystemExit(f"unknown stage-{stage} variant {name!r}; choose from {list(variants)}")
         for problem in args.problems.split(","):
-            if len(variants[name]) > 2 and problem not in variants[name][2]:
+            if not variant_applies(name, problem, variants):
                 continue
             for method in variants[name][1]:
                 if len(df) and len(df[(df.variant == name) & (df.problem == problem) & (df.method == method)

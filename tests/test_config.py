@@ -183,7 +183,6 @@ def test_mismatched_trial_axes_name_the_field(tiny_cfg):
 
 def test_config_roundtrip_json():
     cfg = tiny(op_set=("lg", "roll"), amplitude=(0.5, 1.0))
-    import json
     back = dasjax.Config.from_dict(json.loads(cfg.to_json()))
     assert back == cfg
 
