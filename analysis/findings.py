@@ -5,7 +5,13 @@ The paper draws four conclusions from Table 1 and Fig. 3 (sequential space, H1):
 1. random search is at least as good as DAS on the good ops;
 2. DAS beats random sampling on all ops;
 3. DAS on all ops varies much more from seed to seed than on the good ops;
-4. the one-shot (supernet) PSNR correlates poorly with the architecture PSNR.
+4. the one-shot (supernet) PSNR correlates poorly with the architecture PSNR;
+
+and states three more in its text (abstract, §4.2):
+
+5. DAS beats random search on all ops (the headline claim: harmful ops favour DAS);
+6. random search has the best worst case (the highest minimum) on the good ops;
+7. the best DAS architecture is a hybrid that mixes both benign ops (lg and net).
 
 :func:`table1_findings` states, per problem, whether each holds in a results table, with the
 numbers it rests on, a test, and the paper's own numbers beside ours::
@@ -20,7 +26,11 @@ for finding 4, a correlation at or above ``weak_r``), ``not measured`` (a row is
 Medians are compared with the two-sided Mann-Whitney U test, the spreads with the
 Brown-Forsythe test (Levene's test around the median, robust to the degenerate outliers that
 make DAS's all-ops spread), the correlation with Pearson's r per op set
-(the p column gives the p-value of the largest r).
+(the p column gives the p-value of the largest r).  The worst case (6) is tested by permuting the
+labels of random search and the runner-up (the good-ops method with the next-highest minimum):
+p = P(min difference >= the observed one).  The hybrid claim (7) is about one architecture, the
+best DAS trial; its p is 1 - the bootstrap support (the share of resamples of the DAS trials whose
+best trial is a hybrid).
 """
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as sps
 
+from .architecture import architecture_ops
 from .correlation import correlate, has_one_shot
 from .reference import STATS, TABLE1_ROWS
 from .stats import finite, mann_whitney
@@ -37,7 +48,13 @@ FINDINGS = (
     "DAS > random sampling on all ops",
     "DAS std on all ops >> on good ops",
     "one-shot PSNR correlates poorly with architecture PSNR",
+    "DAS > random search on all ops",
+    "random search has the best worst case on good ops",
+    "the best DAS architecture is a hybrid of both benign ops",
 )
+# the good-ops rows of Table 1 whose minimum random search's is compared with (finding 6)
+GOOD_OPS_METHODS = ("Learnable Grad. only", "Nets only", "DAS", "Random Sampling", "Random Search")
+BENIGN_OPS = frozenset({"lg", "net"})
 COLUMNS = ["finding", "problem", "ours", "paper", "test", "p_value", "verdict"]
 PROBLEMS = ("blur", "downsampling")
 
@@ -114,14 +131,73 @@ def _correlation_finding(df, problem, weak_r, finding):
                 p_value=worst["pearson_p"], verdict="holds" if worst["pearson_r"] < weak_r else "does not hold")
 
 
+def _worst_case_finding(df, problem, alpha, n_resamples, seed, finding):
+    mins = {m: _values(df, problem, "good", m) for m in GOOD_OPS_METHODS}
+    mins = {m: v for m, v in mins.items() if v.size}
+    paper_mins = {m: _paper("good", m, problem, "min") for m in GOOD_OPS_METHODS}
+    paper = ""
+    if all(v is not None for v in paper_mins.values()):
+        others = {m: v for m, v in paper_mins.items() if m != "Random Search"}
+        second = max(others, key=others.get)
+        paper = f"{paper_mins['Random Search']:.2f} vs {others[second]:.2f} ({second})"
+    if "Random Search" not in mins or len(mins) < 2:
+        return dict(finding=finding, problem=problem, ours="", paper=paper, test="", p_value=np.nan,
+                    verdict="not measured")
+    rs = mins.pop("Random Search")
+    runner_up = max(mins, key=lambda m: mins[m].min())
+    other = mins[runner_up]
+    observed = rs.min() - other.min()
+    pooled = np.concatenate([rs, other])
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(n_resamples):
+        perm = rng.permutation(pooled)
+        hits += perm[:rs.size].min() - perm[rs.size:].min() >= observed
+    p = (1 + hits) / (1 + n_resamples)
+    ours = f"{rs.min():.2f} vs {other.min():.2f} ({runner_up}; n = {rs.size}, {other.size})"
+    test = f"permutation test of the min difference vs the runner-up, {n_resamples} resamples"
+    return dict(finding=finding, problem=problem, ours=ours, paper=paper, test=test, p_value=float(p),
+                verdict=_verdict(observed > 0, p, alpha))
+
+
+def _is_hybrid(architecture) -> bool:
+    return isinstance(architecture, str) and BENIGN_OPS <= set(architecture_ops(architecture))
+
+
+def _hybrid_finding(df, problem, alpha, n_resamples, seed, finding):
+    paper = "hybrid (§4.2)"
+    das = df[(df["problem"] == problem) & (df["method"] == "DAS")]
+    if "architecture" in das.columns:
+        das = das[np.isfinite(das["arch_psnr"].to_numpy(float)) & das["architecture"].notna()]
+    if "architecture" not in das.columns or not len(das):
+        return dict(finding=finding, problem=problem, ours="", paper=paper, test="", p_value=np.nan,
+                    verdict="not measured")
+    psnr = das["arch_psnr"].to_numpy(float)
+    hybrid = np.array([_is_hybrid(a) for a in das["architecture"]])
+    best = int(np.argmax(psnr))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(das), size=(n_resamples, len(das)))
+    misses = int(np.sum(~hybrid[picks[np.arange(n_resamples), np.argmax(psnr[picks], axis=1)]]))
+    p = (1 + misses) / (1 + n_resamples)         # 1 - support, never exactly 0 from finite resamples
+    row = das.iloc[best]
+    ops = architecture_ops(row["architecture"])
+    counts = ", ".join(f"{o} x{ops.count(o)}" for o in sorted(set(ops)))
+    ours = (f"best {psnr[best]:.2f} dB ({row['op_set']} ops): {counts}; "
+            f"{hybrid.sum()} of {len(das)} DAS trials hybrid")
+    test = f"bootstrap support of a hybrid best trial (all DAS trials), {n_resamples} resamples"
+    return dict(finding=finding, problem=problem, ours=ours, paper=paper, test=test, p_value=p,
+                verdict=_verdict(bool(hybrid[best]), p, alpha))
+
+
 def table1_findings(df: pd.DataFrame, alpha: float = 0.05, much_larger: float = 1.5,
-                    weak_r: float = 0.5) -> pd.DataFrame:
+                    weak_r: float = 0.5, n_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
     """One row per (finding, problem) present in ``df``: ours, the paper's, the test and a verdict.
 
     ``df``: Table 1 trials (columns problem, op_set, method, arch_psnr, one_shot_psnr), one
     hyperparameter set.  ``much_larger``: the std ratio (all / good ops, DAS) that counts as
     "much larger" (the paper's: 5.9x blur, 2.7x downsampling).  ``weak_r``: Pearson r below
-    which the one-shot correlation counts as poor."""
+    which the one-shot correlation counts as poor.  ``n_resamples`` / ``seed``: the permutation
+    test of finding 6 and the bootstrap of finding 7 (fixed seed: the same verdicts every time)."""
     missing = {"problem", "op_set", "method", "arch_psnr", "one_shot_psnr"} - set(df.columns)
     if missing:
         raise ValueError(f"table1_findings needs the columns {sorted(missing)}")
@@ -137,6 +213,9 @@ def table1_findings(df: pd.DataFrame, alpha: float = 0.05, much_larger: float = 
         rows.append(_median_finding(df, problem, "all", "DAS", "Random Sampling", True, alpha, FINDINGS[1]))
         rows.append(_spread_finding(df, problem, much_larger, alpha, FINDINGS[2]))
         rows.append(_correlation_finding(df, problem, weak_r, FINDINGS[3]))
+        rows.append(_median_finding(df, problem, "all", "DAS", "Random Search", True, alpha, FINDINGS[4]))
+        rows.append(_worst_case_finding(df, problem, alpha, n_resamples, seed, FINDINGS[5]))
+        rows.append(_hybrid_finding(df, problem, alpha, n_resamples, seed, FINDINGS[6]))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

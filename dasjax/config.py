@@ -12,7 +12,8 @@ Register rows and the fields that implement them:
  #    register item                                field (default)
 ====  ==========================================  =========================================
  1    data noise sigma_n                           ProblemConfig.noise_std (0.10)
- 2    noise-layer std                              SpaceConfig.noise_layer_std (0.10)
+ 2    noise-layer std / eval mode / where it adds  SpaceConfig.noise_layer_std (1.0), noise_eval (True),
+                                                   noise_form ("gradient"); calibration stage 5
  3    blur sigma units                             ProblemConfig.blur_units ("omega")
  4    blur boundary                                ProblemConfig.boundary ("zero")
  5    downsampling of 50 by 4                      ProblemConfig.ds_mode ("stride")
@@ -21,7 +22,7 @@ Register rows and the fields that implement them:
  8    amplitude                                    ProblemConfig.amplitude (None = 1)
  9    tau learnable / init                         SpaceConfig.tau_learnable, tau_init
  10   CNN width / kernel / bias                    SpaceConfig.width (64), kernel_size (3), bias
- 11   roll shift / axes                            SpaceConfig.roll_shift (1)
+ 11   roll shift / axes                            SpaceConfig.roll_shift (1), roll_axes ("all"); stage 5
  12   global skip                                  SpaceConfig.global_skip (True)
  13   alpha init                                   SpaceConfig.alpha_init_std (1e-3)
  14   first vs second order                        SearchConfig.order (1)
@@ -72,6 +73,7 @@ from typing import Any
 ALL_OPS = ("lg", "net", "roll", "noise", "zero")
 OP_SETS = {"good": ("lg", "net"), "all": ("lg", "net", "roll", "noise")}
 OP_LABELS = {"lg": "Learn. Grad", "net": "Net", "roll": "Roll", "noise": "Noise", "zero": "Zero"}
+ROLL_AXES = ("signal", "all", "flat")                # SpaceConfig.roll_axes (register #11)
 PROBLEMS = ("blur", "downsampling")                # 1D cosine signals (spec §1)
 IMAGE_PROBLEMS = ("image_denoise", "image_blur")   # 2D natural images, BSDS300 protocol (spec §8)
 EMBEDDED_IMAGES = ("grace_hopper", "s1045", "jacksboro_dem")   # matplotlib's bundled sample data
@@ -240,9 +242,21 @@ class SpaceConfig:
     # "detached" = a constant of the backward pass, as torch.autograd.grad(D, x) without
     # create_graph=True computes it (the paper writes the layer with "grad_x D(Ax, y)")
     grad_term: str = "detached"      # calibration stage 4 (docs/calibration.md)
-    noise_layer_std: float = 0.10      # register #2
+    noise_layer_std: float = 1.0       # register #2: unit white noise (calibration stage 5; was 0.10)
+    # register #2: the noise layer draws fresh noise in eval mode too (False: only in train mode, so
+    # the evaluated network sees a plain gradient step)
+    noise_eval: bool = True
+    # register #2, where the noise enters: "additive" = x - tau A^T(Ax - y) + std * eps (after the step);
+    # "gradient" = x - tau (A^T(Ax - y) + std * eps), a noisy gradient whose noise the learnable step
+    # size tau scales (the paper's "gradient layer with white Gaussian noise" read as a noisy gradient)
+    noise_form: str = "gradient"       # calibration stage 5 (docs/calibration.md; was "additive")
     noise_tau_learnable: bool = True   # spec §2.4 flag
     roll_shift: int = 1                # register #11
+    # register #11, "rolls the inputs in all dimensions": "signal" = the signal axes only (a spatial
+    # roll, which the next convolution can undo); "all" = every axis, the batch axis included
+    # (torch.roll over all dims: each sample receives a neighbour's signal); "flat" = the flattened
+    # batch tensor (torch.roll without dims: one element per sample crosses to the next sample)
+    roll_axes: str = "all"             # calibration stage 5 (docs/calibration.md; was "signal")
     alpha_init_std: float = 1e-3       # register #13
     bn_momentum: float = 0.1           # PyTorch convention (weight of the new batch)
     bn_eps: float = 1e-5
@@ -276,6 +290,10 @@ class SpaceConfig:
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
         _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
         _choice("grad_term", self.grad_term, ("differentiable", "detached"))
+        _choice("roll_axes", self.roll_axes, ROLL_AXES)
+        _choice("noise_form", self.noise_form, ("additive", "gradient"))
+        if not isinstance(self.noise_eval, bool):
+            raise ValueError(f"noise_eval={self.noise_eval!r} must be True or False")
         if self.f_block_rows != "auto" and (isinstance(self.f_block_rows, bool) or
                                             not isinstance(self.f_block_rows, int) or self.f_block_rows < 0):
             raise ValueError(f"f_block_rows={self.f_block_rows!r} must be 'auto' or an integer >= 0 (0: no blocks)")
@@ -293,7 +311,7 @@ class SpaceConfig:
                 (isinstance(self.tau_init, (int, float)) and not isinstance(self.tau_init, bool))):
             raise ValueError(f"tau_init={self.tau_init!r} must be a number or 'inverse_norm'")
         _nonneg("noise_layer_std", self.noise_layer_std)
-        if not isinstance(self.roll_shift, int):
+        if isinstance(self.roll_shift, bool) or not isinstance(self.roll_shift, int):
             raise ValueError(f"roll_shift={self.roll_shift!r} must be an integer")
         _nonneg("alpha_init_std", self.alpha_init_std)
         if not 0 < self.bn_momentum <= 1:
@@ -530,7 +548,12 @@ class Config:
 # Fields added with a default that changed behaviour: a config saved before the field existed ran
 # with this value, so :meth:`Config.from_dict` reads it when the field is missing (results stay
 # comparable and resumable under their own settings).
-LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable"}   # calibration stage 4 (2026-11-23)
+LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration stage 4 (2026-11-23)
+                   ("space", "roll_axes"): "signal",            # calibration stage 5 (2026-12-01)
+                   ("space", "noise_eval"): True,
+                   ("space", "noise_form"): "additive"}
+# noise_layer_std existed before stage 5 and is saved in every config, so its old default (0.10)
+# needs no entry: a saved config states it
 
 _SECTIONS = {"problem": ProblemConfig, "space": SpaceConfig, "schedule": ScheduleConfig,
              "search": SearchConfig, "retrain": RetrainConfig, "run": RunConfig}

@@ -300,6 +300,21 @@ def _relu_mlp_bwd(block_rows, res, dz):
 relu_mlp.defvjp(_relu_mlp_fwd, _relu_mlp_bwd)
 
 
+# --- the roll layer --------------------------------------------------------------------------
+def roll(x, shift: int, axes: str):
+    """The roll layer on a batch x (B, *S) (``SpaceConfig.roll_axes``): "signal" rolls the signal
+    axes, "all" every axis including the batch axis (sample i receives sample i - shift's signal),
+    "flat" the flattened batch (``torch.roll(x, shift)`` without dims).  Within one trial's batch
+    only, so trials stay independent."""
+    if axes == "signal":
+        return jnp.roll(x, shift, axis=tuple(range(1, x.ndim)))
+    if axes == "all":
+        return jnp.roll(x, shift, axis=tuple(range(x.ndim)))
+    if axes == "flat":
+        return jnp.roll(x.reshape(-1), shift).reshape(x.shape)
+    raise ValueError(f"roll_axes={axes!r} is not allowed")  # pragma: no cover - validated in the config
+
+
 # --- layer of candidate operations -----------------------------------------------------------
 class OpLayer:
     """The candidate operations of one layer (or cell edge), evaluated together.
@@ -367,11 +382,17 @@ class OpLayer:
             elif op == "net":
                 outs.append(fx[self.f_slots["net"]])
             elif op == "roll":
-                axes = tuple(range(1, x.ndim))
-                outs.append(jnp.roll(x, self.cfg.roll_shift, axis=axes))
+                outs.append(roll(x, self.cfg.roll_shift, self.cfg.roll_axes))
             elif op == "noise":
                 t = self.tau(params, "noise")
-                outs.append(x - t * g + self.cfg.noise_layer_std * jax.random.normal(key, x.shape))
+                if not (train or self.cfg.noise_eval):
+                    outs.append(x - t * g)
+                    continue
+                noise = self.cfg.noise_layer_std * jax.random.normal(key, x.shape)
+                if self.cfg.noise_form == "gradient":       # a noisy gradient: tau scales the noise
+                    outs.append(x - t * (g + noise))
+                else:
+                    outs.append(x - t * g + noise)
             elif op == "zero":
                 outs.append(jnp.zeros_like(x))
             else:  # pragma: no cover - ops are validated in the config

@@ -34,6 +34,17 @@ Stages 1-4 all ran with the gradient differentiable (``BASE``, ``BASE3``); stage
 
     python experiments/calibrate.py --stage4 --seeds 5 --out docs/calibration
 
+Stage 5 (``--stage5``) calibrates the harmful operations, which stages 1-4 never touched, on
+Table 1's random-sampling all-ops row (median, min, max and the share of trials below 9 dB; paper
+8.10 / 7.88 / 20.86 dB blur, 4.31 / 1.11 / 13.78 dB downsampling).  The grid is the roll axes
+(signal axes, every axis with the batch axis, the flattened batch), the roll shift, the noise-layer
+std (0.10 as Table 6's "Noise Level", 1.0 for unit white noise), whether the noise layer draws
+noise in eval mode, and where its noise enters (after the step, or inside the gradient, scaled by tau).  Random sampling varies a lot between seeds, so use >= 25 seeds.  The DAS and
+random-search rows are never used.  It writes OUT/calibration_stage5_trials.csv and
+OUT/calibration_stage5.md.
+
+    python experiments/calibrate.py --stage5 --seeds 25 --out docs/calibration
+
 Each setting x problem x method is appended to OUT/calibration_trials.csv as soon as it
 finishes (a rerun skips what is there); OUT/calibration_summary.csv holds the medians.
 """
@@ -54,7 +65,12 @@ import dasjax  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
 PAPER = {("blur", "Learnable Grad. only"): 16.49, ("blur", "Nets only"): 20.71,
-         ("downsampling", "Learnable Grad. only"): 13.55, ("downsampling", "Nets only"): 14.05}
+         ("downsampling", "Learnable Grad. only"): 13.55, ("downsampling", "Nets only"): 14.05,
+         ("blur", "Random Sampling"): 8.10, ("downsampling", "Random Sampling"): 4.31}   # RS: all ops
+# Table 1, random sampling on all ops: (min, max); the stage-5 targets with the median above
+PAPER_RS_RANGE = {"blur": (7.88, 20.86), "downsampling": (1.11, 13.78)}
+DEGENERATE_DB = 9.0          # "less than 9" dB: the paper's degenerate-trial threshold (App. A)
+OP_SET = {"Random Sampling": "all"}    # methods not listed here run on the good ops
 GRID = {"noise_std": [0.10, 0.01], "blur_units": ["omega", "linspace", "pixel"], "global_skip": [True, False]}
 
 
@@ -89,9 +105,24 @@ VARIANTS4 = {
     "ds_avgpool": ({"downsampling": {"ds_mode": "avgpool"}}, (LG, NETS)),
     "grad_detached_ds_avgpool": ({"downsampling": {"ds_mode": "avgpool", "grad_term": "detached"}}, (LG,)),
 }
+# stage 5: the harmful operations, on the random-sampling all-ops row, on top of the stage-4 defaults
+# with the harmful-op fields pinned to their values before stage 5 (BASE5), so the command
+# regenerates its numbers whatever the defaults are now
+RS = "Random Sampling"
+BASE5 = {"roll_axes": "signal", "roll_shift": 1, "noise_layer_std": 0.10, "noise_eval": True}
+VARIANTS5 = {
+    "stage4_defaults": ({}, (RS,)),
+    "roll_all_axes": ({"roll_axes": "all"}, (RS,)),
+    "roll_flat": ({"roll_axes": "flat"}, (RS,)),
+    "roll_shift_25": ({"roll_shift": 25}, (RS,)),
+    "noise_std_1": ({"noise_layer_std": 1.0}, (RS,)),
+    "roll_all_noise_std_1": ({"roll_axes": "all", "noise_layer_std": 1.0}, (RS,)),
+    "roll_all_noise_train_only": ({"roll_axes": "all", "noise_eval": False}, (RS,)),
+    "roll_all_noise_gradient_std_1": ({"roll_axes": "all", "noise_form": "gradient", "noise_layer_std": 1.0}, (RS,)),
+}
 # stage -> (variants, base config, the variant the others are compared with)
 STAGES = {2: (VARIANTS, BASE, "stage1_default"), 3: (VARIANTS3, BASE3, "defaults"),
-          4: (VARIANTS4, BASE3, "stage3_defaults")}
+          4: (VARIANTS4, BASE3, "stage3_defaults"), 5: (VARIANTS5, BASE5, "stage4_defaults")}
 
 
 def variant_overrides(name: str, problem: str, variants=None) -> dict:
@@ -158,12 +189,13 @@ def run_cell(df, path, args, problem, method, seeds, overrides, record, label, b
     hp = dasjax.hparams.get("H1")
     if hp_ov:
         hp = hp.replace(name="H1 " + ",".join(f"{k}={v}" for k, v in hp_ov.items()), **hp_ov)
-    cfg = dasjax.make_config(problem=problem, op_set="good", width=args.width, epochs=args.epochs,
+    cfg = dasjax.make_config(problem=problem, op_set=OP_SET.get(method, "good"), width=args.width, epochs=args.epochs,
                              progress=False, **{**(BASE if base is None else base), **overrides})
     t0 = time.perf_counter()
     res = dasjax.run_method(cfg, method, seeds, hp)
     rows = pd.DataFrame({**record, "problem": problem, "method": method, "seed": seeds,
-                         "arch_psnr": res.arch_psnr, "diverged": res.diverged, "epochs": args.epochs,
+                         "arch_psnr": res.arch_psnr, "arch": res.arch_strings, "diverged": res.diverged,
+                         "epochs": args.epochs,
                          "width": args.width, "wall_time_s": res.wall_time_s / len(seeds)})
     df = pd.concat([df, rows], ignore_index=True)
     atomic_write_text(path, df.to_csv(index=False))
@@ -182,6 +214,21 @@ def stage2_markdown(df: pd.DataFrame, variants=None, reference="stage1_default")
         lines.append(f"| {v} | {variant_overrides(v, p, variants) or '-'} | {p} | {m} | {r['median']:.2f} | "
                      f"{PAPER[(p, m)]:.2f} | {r['median'] - PAPER[(p, m)]:+.2f} | {r['median'] - base:+.2f} | "
                      f"{r['min']:.2f} | {r['max']:.2f} | {int(r['count'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def stage5_markdown(df: pd.DataFrame) -> str:
+    """Per variant and problem: random sampling's median, min, max and share below 9 dB on all ops,
+    beside the paper's, and the distance of the median from the paper's."""
+    lines = ["| variant | overrides | problem | median (paper) | min (paper) | max (paper) | "
+             "share < 9 dB | median - paper | n |", "|---|---|---|---|---|---|---|---|---|"]
+    for (v, p), g in df.groupby(["variant", "problem"], sort=False):
+        a = g["arch_psnr"].to_numpy(float)
+        lo, hi = PAPER_RS_RANGE[p]
+        med = np.nanmedian(a)
+        lines.append(f"| {v} | {variant_overrides(v, p, VARIANTS5) or '-'} | {p} | {med:.2f} ({PAPER[(p, RS)]:.2f}) | "
+                     f"{np.nanmin(a):.2f} ({lo:.2f}) | {np.nanmax(a):.2f} ({hi:.2f}) | "
+                     f"{np.mean(a < DEGENERATE_DB):.0%} | {med - PAPER[(p, RS)]:+.2f} | {len(a)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -206,7 +253,7 @@ def run_stage2(args, stage: int = 2) -> int:
                 ov = variant_overrides(name, problem, variants)
                 df = run_cell(df, path, args, problem, method, seeds, ov,
                               {"variant": name, "overrides": repr(ov)}, f"{name:18s}", base=base)
-    md = stage2_markdown(df, variants, reference)
+    md = stage5_markdown(df) if stage == 5 else stage2_markdown(df, variants, reference)
     atomic_write_text(out / f"calibration_stage{stage}.md", md)
     print(md)
     return 0
@@ -226,13 +273,16 @@ def main(argv=None) -> int:
     ap.add_argument("--stage4", action="store_true",
                     help="the data-term gradient detached from the backward pass, and average-pool "
                          "downsampling, on top of the stage-3 defaults")
+    ap.add_argument("--stage5", action="store_true",
+                    help="the harmful operations (roll axes and shift, noise-layer std, noise in eval mode) on "
+                         "Table 1's random-sampling all-ops row, on top of the stage-4 defaults")
     ap.add_argument("--variants", default="all",
-                    help="stages 2-4: comma list of the stage's variants "
+                    help="stages 2-5: comma list of the stage's variants "
                          + "; ".join(f"{k}: {list(v[0])}" for k, v in STAGES.items()) + "; or 'all'")
     args = ap.parse_args(argv)
-    stages = [n for n, on in ((2, args.stage2), (3, args.stage3), (4, args.stage4)) if on]
+    stages = [n for n, on in ((2, args.stage2), (3, args.stage3), (4, args.stage4), (5, args.stage5)) if on]
     if len(stages) > 1:
-        raise SystemExit("choose one of --stage2, --stage3 and --stage4")
+        raise SystemExit("choose one of --stage2, --stage3, --stage4 and --stage5")
     if stages:
         return run_stage2(args, stages[0])
     out = Path(args.out)

@@ -25,6 +25,11 @@ def tiny(**kw):
     return dasjax.make_config(**base)
 
 
+# the harmful-op readings before calibration stage 5 (signal-axis roll, noise std 0.10 added after
+# the step): for the toy tests whose seeds or dynamics were built under them
+HARMFUL_OPS_BEFORE_STAGE5 = dict(roll_axes="signal", noise_layer_std=0.10, noise_form="additive")
+
+
 @pytest.fixture(scope="session")
 def tiny_cfg():
     return tiny(op_set="all")

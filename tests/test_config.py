@@ -18,6 +18,8 @@ from dasjax.spaces import make_space
 REGISTER_VARIANTS = [
     ({"noise_std": 0.01}, "problem", "noise_std"),                  # 1
     ({"noise_layer_std": 0.3}, "space", "noise_layer_std"),         # 2
+    ({"noise_eval": False}, "space", "noise_eval"),                 # calibration stage 5
+    ({"noise_form": "additive"}, "space", "noise_form"),
     ({"blur_units": "linspace"}, "problem", "blur_units"),          # 3
     ({"blur_units": "pixel"}, "problem", "blur_units"),
     ({"boundary": "circular"}, "problem", "boundary"),              # 4
@@ -35,6 +37,8 @@ REGISTER_VARIANTS = [
     ({"cnn_kernel_size": 5}, "space", "kernel_size"),
     ({"bias": False}, "space", "bias"),
     ({"roll_shift": 2}, "space", "roll_shift"),                     # 11
+    ({"roll_axes": "signal"}, "space", "roll_axes"),                # calibration stage 5 (default "all")
+    ({"roll_axes": "flat"}, "space", "roll_axes"),
     ({"global_skip": False}, "space", "global_skip"),               # 12
     ({"alpha_init_std": 0.5}, "space", "alpha_init_std"),           # 13
     ({"order": 2}, "search", "order"),                              # 14
@@ -107,11 +111,12 @@ def test_register_defaults_match_spec():
     c = dasjax.Config()
     assert (c.problem.noise_std, c.space.noise_layer_std, c.problem.blur_units, c.problem.boundary,
             c.problem.ds_mode, c.problem.x0, c.problem.psnr_peak, c.problem.amplitude) == \
-        (0.10, 0.10, "omega", "zero", "stride", "data", 1.0, None)     # x0: calibration stage 2
+        (0.10, 1.0, "omega", "zero", "stride", "data", 1.0, None)      # x0: stage 2, noise std: stage 5
     assert (c.space.tau_learnable, c.space.tau_init, c.space.width, c.space.kernel_size, c.space.bias,
             c.space.roll_shift, c.space.global_skip, c.space.alpha_init_std, c.space.n_layers) == \
         (True, 1.0, 64, 3, True, 1, True, 1e-3, 10)
     assert c.space.grad_term == "detached"                               # calibration stage 4
+    assert (c.space.roll_axes, c.space.noise_form, c.space.noise_eval) == ("all", "gradient", True)   # stage 5
     assert (c.search.order, c.search.epochs, c.search.steps_per_epoch, c.search.batch_size) == (1, 50, 19, 128)
     assert c.schedule.milestones(50) == (18, 31, 43) and c.schedule.warmup_epochs == 5
     assert (c.retrain.epochs, dasjax.H1.theta_optimizer) == (50, "adam")
@@ -151,6 +156,10 @@ def test_retrain_variants():
     ({"problem": "deblur"}, "problem"),
     ({"blur_units": "inch"}, "blur_units"),
     ({"order": 3}, "order"),
+    ({"roll_axes": "batch"}, "roll_axes"),
+    ({"roll_shift": 1.5}, "roll_shift"),
+    ({"noise_eval": "yes"}, "noise_eval"),
+    ({"noise_form": "multiplicative"}, "noise_form"),
     ({"no_such_field": 1}, "no_such_field"),
 ])
 def test_bad_config_names_the_field(kw, field):
@@ -196,3 +205,14 @@ def test_saved_config_without_grad_term_reads_the_behaviour_it_ran_with():
     del old["space"]["grad_term"]
     assert dasjax.Config.from_dict(old).space.grad_term == "differentiable"
     assert dasjax.Config.from_dict(d).space.grad_term == "detached"
+
+
+@pytest.mark.parametrize("field,legacy", [("roll_axes", "signal"), ("noise_eval", True), ("noise_form", "additive")])
+def test_saved_config_without_a_harmful_op_field_reads_the_behaviour_it_ran_with(field, legacy):
+    """The harmful-op fields of calibration stage 5: a config saved before a field existed ran with
+    the behaviour of the time (signal-axis roll, noise in eval mode, noise added after the step)."""
+    d = json.loads(json.dumps(dasjax.make_config().science_dict(), default=list))
+    old = json.loads(json.dumps(d))
+    del old["space"][field]
+    assert getattr(dasjax.Config.from_dict(old).space, field) == legacy
+    assert dasjax.Config.from_dict(d) == dasjax.make_config()

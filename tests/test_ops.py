@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import dasjax
-from dasjax.ops import OpLayer, f_apply, f_init, mix
+from dasjax.ops import OpLayer, f_apply, f_init, mix, roll
 
 
 def reference_f(p, s, x, train, cfg):
@@ -150,7 +150,8 @@ def test_pytorch_default_init_bounds():
 
 def test_ops_semantics():
     problem = dasjax.make_problem(dasjax.ProblemConfig(name="blur"))
-    cfg = dasjax.SpaceConfig(width=4, op_set=("lg", "net", "roll", "noise"))
+    cfg = dasjax.SpaceConfig(width=4, op_set=("lg", "net", "roll", "noise"), roll_axes="signal",
+                             noise_layer_std=0.1)
     layer = OpLayer(cfg.ops, cfg, problem)
     params, state = layer.init(jax.random.key(0))
     b = problem.sample(jax.random.key(1), 8)
@@ -166,6 +167,50 @@ def test_ops_semantics():
     # mixing: one-hot weights select exactly one op; zero weights never leak NaN
     bad = outs.at[1].set(jnp.inf)
     np.testing.assert_array_equal(mix(bad, jnp.array([0.0, 0.0, 1.0, 0.0])), outs[2])
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 4)])
+def test_roll_axes_readings(shape):
+    """roll_axes: "signal" rolls each sample's signal, "all" also the batch axis (sample i receives
+    sample i - 1), "flat" the flattened batch (torch.roll without dims); all three differ."""
+    x = jnp.arange(np.prod(shape), dtype=jnp.float32).reshape(shape)
+    nd = len(shape)
+    expect = {"signal": np.roll(np.asarray(x), 1, axis=tuple(range(1, nd))),
+              "all": np.roll(np.asarray(x), 1, axis=tuple(range(nd))),
+              "flat": np.roll(np.asarray(x).ravel(), 1).reshape(shape)}
+    got = {a: np.asarray(roll(x, 1, a)) for a in expect}
+    for a in expect:
+        np.testing.assert_array_equal(got[a], expect[a])
+    np.testing.assert_array_equal(got["all"][1], expect["signal"][0])        # sample 1 <- sample 0
+    assert not np.array_equal(got["signal"], got["all"]) and not np.array_equal(got["signal"], got["flat"])
+    assert not np.array_equal(got["all"], got["flat"])
+    np.testing.assert_array_equal(np.asarray(roll(x, 3, "flat")).ravel(), np.roll(np.asarray(x).ravel(), 3))
+
+
+def test_roll_and_noise_fields_reach_the_layer():
+    """The op layer uses roll_axes / roll_shift, noise_layer_std, and noise_eval (eval-mode noise
+    off: the noise op is then exactly the gradient step; train mode always draws noise)."""
+    problem = dasjax.make_problem(dasjax.ProblemConfig(name="blur"))
+    b = problem.sample(jax.random.key(1), 8)
+    g = problem.data_grad(b.x0, b.y)
+
+    def outs(train, **kw):
+        cfg = dasjax.SpaceConfig(width=4, op_set=("roll", "noise"), noise_tau_learnable=False, **kw)
+        layer = OpLayer(cfg.ops, cfg, problem)
+        params, state = layer.init(jax.random.key(0))
+        return layer.apply(params, state, b.x0, b.y, jax.random.key(2), train=train)[0]
+
+    for axes in ("signal", "all", "flat"):
+        np.testing.assert_array_equal(outs(True, roll_axes=axes, roll_shift=2)[0], roll(b.x0, 2, axes))
+    quiet = outs(False, noise_eval=False)[1]
+    np.testing.assert_array_equal(quiet, b.x0 - g)
+    assert float(jnp.abs(outs(False, noise_eval=True)[1] - (b.x0 - g)).max()) > 0.1
+    assert float(jnp.abs(outs(True, noise_eval=False)[1] - (b.x0 - g)).max()) > 0.1
+    unit = outs(True, noise_layer_std=1.0)[1] - (b.x0 - g)
+    assert 0.9 < float(unit.std()) < 1.1
+    # noise_form="gradient": x - tau (g + noise); with tau fixed at 1 the same draw enters with a minus
+    np.testing.assert_allclose(outs(True, noise_form="gradient")[1] - (b.x0 - g),
+                               -(outs(True, noise_form="additive")[1] - (b.x0 - g)), atol=1e-6)
 
 
 def test_grad_term_detached_is_a_constant_of_the_backward_pass():
