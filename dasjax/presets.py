@@ -34,7 +34,7 @@ PRESETS = {
 # Trials of the cpu preset per table, sized to ~90 min per problem on the 2-core CPU from the measured
 # per-trial-step times (docs/results/bench_cpu_sequential.csv: ~50 ms per DAS step, ~18 ms per
 # retraining step at width 64): one Table 1 trial of all 8 rows costs ~333 s per problem -> 15 trials.
-# Measured since (docs/results/table1_cpu): the 15 trials took 4121 s of row time on blur (1 h 9 min,
+# Measured since (docs/results/archive/table1_cpu_15trials): the 15 trials took 4121 s of row time on blur (1 h 9 min,
 # partly shared with the test suite), i.e. ~275 s per trial of all 8 rows; 20 trials would take ~92 min.
 # Table 3 (DAS only, 5 sets x 2 op sets, ~65 s each) -> 8; the cell space costs ~5x a sequential
 # epoch (Table 2) -> 3.  Measured since (docs/results/table2_cpu): one Table 2 trial of all six rows
@@ -47,9 +47,9 @@ PRESETS = {
 # good ops, 15 trials: 755 s -> 587 s; the single-op rows unchanged, 173-176 s), so a blur Table 1
 # run would take an estimated ~63 min (not run).  Spreading the trials over both cores (RunConfig.
 # trials_at_once, one host device per core) shortened the rows again: Nets only 174 -> 141 s, DAS good
-# ops 587 -> 526 s (docs/results/table1_cpu, "Rerun on both cores"), and chunks of one trial per core
+# ops 587 -> 526 s (docs/results/archive/table1_cpu_15trials, "Rerun on both cores"), and chunks of one trial per core
 # (dasjax.batch.default_chunk_size) again: 71 s and 293 s ("Rerun with chunks").
-# Table 1 was then rerun with 25 trials (docs/results/table1_cpu_grad_detached, 2026-11-23): 2491 s
+# Table 1 was then rerun with 25 trials (docs/results/archive/table1_cpu_grad_detached, 2026-11-23): 2491 s
 # of row time on blur and 2641 s on downsampling, i.e. ~100 s per trial of all 8 rows and problem,
 # so 25 trials run both problems in ~85 min (50 would fill ~90 min per problem: `--trials 50`).
 # The other counts stay as they are: their committed results were made with them.
