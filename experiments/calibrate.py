@@ -39,8 +39,9 @@ Table 1's random-sampling all-ops row (median, min, max and the share of trials 
 8.10 / 7.88 / 20.86 dB blur, 4.31 / 1.11 / 13.78 dB downsampling).  The grid is the roll axes
 (signal axes, every axis with the batch axis, the flattened batch), the roll shift, the noise-layer
 std (0.10 as Table 6's "Noise Level", 1.0 for unit white noise), whether the noise layer draws
-noise in eval mode, and where its noise enters (after the step, or inside the gradient, scaled by tau).  Random sampling varies a lot between seeds, so use >= 25 seeds.  The DAS and
-random-search rows are never used.  It writes OUT/calibration_stage5_trials.csv and
+noise in eval mode, and where its noise enters (after the step, or inside the gradient, scaled by
+tau).  Random sampling varies a lot between seeds, so use >= 25 seeds.  The DAS and random-search
+rows are never used.  It writes OUT/calibration_stage5_trials.csv and
 OUT/calibration_stage5.md.
 
     python experiments/calibrate.py --stage5 --seeds 25 --out docs/calibration
@@ -109,7 +110,7 @@ VARIANTS4 = {
 # with the harmful-op fields pinned to their values before stage 5 (BASE5), so the command
 # regenerates its numbers whatever the defaults are now
 RS = "Random Sampling"
-BASE5 = {"roll_axes": "signal", "roll_shift": 1, "noise_layer_std": 0.10, "noise_eval": True}
+BASE5 = {"roll_axes": "signal", "roll_shift": 1, "noise_layer_std": 0.10, "noise_eval": True, "noise_form": "additive"}
 VARIANTS5 = {
     "stage4_defaults": ({}, (RS,)),
     "roll_all_axes": ({"roll_axes": "all"}, (RS,)),

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import tiny
+from conftest import HARMFUL_OPS_BEFORE_STAGE5, tiny
 
 import dasjax
 from dasjax import streams
@@ -73,6 +73,15 @@ def test_batch_axis_roll_keeps_trials_independent_and_deterministic():
     one = dasjax.retrain(cfg, arch[1:2], [SEEDS[1]])
     np.testing.assert_array_equal(dasjax.retrain(cfg, arch, SEEDS).arch_psnr, full.arch_psnr)
     assert abs(one.arch_psnr[0] - full.arch_psnr[1]) <= 1e-4
+
+
+def test_harmful_op_fields_do_not_touch_good_op_runs():
+    """The stage-5 fields only change the roll and noise ops: a good-ops search is bitwise the same
+    under the old readings (so good-ops results of runs before stage 5 still stand)."""
+    now = dasjax.search(tiny(op_set="good"), [0, 1])
+    before = dasjax.search(tiny(op_set="good", noise_eval=False, **HARMFUL_OPS_BEFORE_STAGE5), [0, 1])
+    np.testing.assert_array_equal(before.alpha, now.alpha)
+    np.testing.assert_array_equal(before.one_shot_psnr, now.one_shot_psnr)
 
 
 def test_second_order_hypergradient_matches_finite_differences():
