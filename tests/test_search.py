@@ -61,27 +61,24 @@ def test_chunking_does_not_change_results(batched, tiny_cfg):
 
 def test_batch_axis_roll_keeps_trials_independent_and_deterministic():
     """roll_axes="all" mixes the samples of a trial's batch, never the trials of a chunk: trial i
-    alone equals trial i in a batch, and a rerun is bitwise identical (search and retraining)."""
+    alone equals trial i in a batch, and a rerun is bitwise identical (training and evaluation)."""
     cfg = tiny(op_set="all", roll_axes="all")
-    batched, again = dasjax.search(cfg, SEEDS), dasjax.search(cfg, SEEDS)
-    alone = dasjax.search(cfg, [SEEDS[1]])
-    np.testing.assert_array_equal(again.alpha, batched.alpha)
-    assert np.abs(alone.alpha[0] - batched.alpha[1]).max() <= 1e-5
-    assert abs(alone.one_shot_psnr[0] - batched.one_shot_psnr[1]) <= 1e-5
     arch = np.tile(np.eye(4)[[2, 0, 2]], (len(SEEDS), 1, 1))        # roll-lg-roll for every trial
     full = dasjax.retrain(cfg, arch, SEEDS)
     one = dasjax.retrain(cfg, arch[1:2], [SEEDS[1]])
     np.testing.assert_array_equal(dasjax.retrain(cfg, arch, SEEDS).arch_psnr, full.arch_psnr)
     assert abs(one.arch_psnr[0] - full.arch_psnr[1]) <= 1e-4
+    assert np.isfinite(full.arch_psnr).all() and len(set(np.round(full.arch_psnr, 4))) == len(SEEDS)
 
 
 def test_harmful_op_fields_do_not_touch_good_op_runs():
-    """The stage-5 fields only change the roll and noise ops: a good-ops search is bitwise the same
+    """The stage-5 fields only change the roll and noise ops: good-ops training is bitwise the same
     under the old readings (so good-ops results of runs before stage 5 still stand)."""
-    now = dasjax.search(tiny(op_set="good"), [0, 1])
-    before = dasjax.search(tiny(op_set="good", noise_eval=False, **HARMFUL_OPS_BEFORE_STAGE5), [0, 1])
-    np.testing.assert_array_equal(before.alpha, now.alpha)
-    np.testing.assert_array_equal(before.one_shot_psnr, now.one_shot_psnr)
+    arch = np.eye(2)[[0, 1, 1]][None]                                 # lg-net-net
+    now = dasjax.retrain(tiny(op_set="good"), arch, [0])
+    before = dasjax.retrain(tiny(op_set="good", noise_eval=False, **HARMFUL_OPS_BEFORE_STAGE5), arch, [0])
+    np.testing.assert_array_equal(before.arch_psnr, now.arch_psnr)
+    np.testing.assert_array_equal(before.history["retrain_train_loss"], now.history["retrain_train_loss"])
 
 
 def test_second_order_hypergradient_matches_finite_differences():
