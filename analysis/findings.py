@@ -30,7 +30,7 @@ make DAS's all-ops spread), the correlation with Pearson's r per op set
 labels of random search and the runner-up (the good-ops method with the next-highest minimum):
 p = P(min difference >= the observed one).  The hybrid claim (7) is about one architecture, the
 best DAS trial; its p is 1 - the bootstrap support (the share of resamples of the DAS trials whose
-best trial is a hybrid).
+best trial is a hybrid), counted as (1 + misses) / (1 + resamples) so that it is never 0.
 """
 from __future__ import annotations
 
