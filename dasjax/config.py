@@ -35,6 +35,9 @@ Register rows and the fields that implement them:
  20   cell discretisation                          SpaceConfig.cell_discretization ("argmax"; "top2")
  21   cell alpha shared across the 2 cells         SpaceConfig.share_cell_alpha (True)
  22   cell merge-conv kernel                       SpaceConfig.merge_kernel (1)
+ ext  cell: skip, edge combination, cell input,    SpaceConfig.cell_skip ("global"), cell_combine ("sum"),
+      merge bias / normalisation / init            cell_input ("previous"), merge_bias (True), merge_norm
+                                                   ("none"), merge_init ("pytorch"); calibration stage 6
  23   cell trial count (100 vs 75)                 experiments/run_table2.py (100 at the paper preset)
  27   degenerate filter                            analysis (threshold parameter)
  29   std ddof                                     analysis (ddof parameter, 0)
@@ -74,6 +77,12 @@ ALL_OPS = ("lg", "net", "roll", "noise", "zero")
 OP_SETS = {"good": ("lg", "net"), "all": ("lg", "net", "roll", "noise")}
 OP_LABELS = {"lg": "Learn. Grad", "net": "Net", "roll": "Roll", "noise": "Noise", "zero": "Zero"}
 ROLL_AXES = ("signal", "all", "flat")                # SpaceConfig.roll_axes (register #11)
+# the cell space's unstated structure (calibration stage 6)
+CELL_SKIPS = ("global", "per_cell", "none")           # SpaceConfig.cell_skip
+CELL_COMBINES = ("sum", "mean")                       # SpaceConfig.cell_combine
+CELL_INPUTS = ("previous", "network_input")           # SpaceConfig.cell_input
+MERGE_NORMS = ("none", "batch")                       # SpaceConfig.merge_norm
+MERGE_INITS = ("pytorch", "average", "zero")          # SpaceConfig.merge_init
 PROBLEMS = ("blur", "downsampling")                # 1D cosine signals (spec §1)
 IMAGE_PROBLEMS = ("image_denoise", "image_blur")   # 2D natural images, BSDS300 protocol (spec §8)
 EMBEDDED_IMAGES = ("grace_hopper", "s1045", "jacksboro_dem")   # matplotlib's bundled sample data
@@ -284,6 +293,25 @@ class SpaceConfig:
     merge_kernel: int = 1              # register #22: kernel of the conv merging concat(s_N-1, s_N)
     share_cell_alpha: bool = True      # register #21: one alpha for all cells (False: one per cell)
     cell_discretization: str = "argmax"    # register #20: "argmax" (per edge, incl. zero) | "top2" (DARTS)
+    # the rest of the cell's structure, which the paper does not state (calibration stage 6):
+    # where the skip connection goes: "global" = x_hat = x0 + cells(x0) (as global_skip in the
+    # sequential space), "per_cell" = every cell adds its input to its merged output, "none"
+    cell_skip: str = "global"
+    # how a state combines its incoming edges: "sum" (DARTS) or "mean" (the sum over its i edges / i,
+    # zero edges included, so a state's scale does not grow with its number of inputs)
+    cell_combine: str = "sum"
+    # the input node s_0 of every cell after the first: "previous" = the previous cell's output (the
+    # paper's "in succession"); "network_input" = x0 for every cell, so only the last cell reaches
+    # the output (what a loop that passes the network input to every cell computes)
+    cell_input: str = "previous"
+    merge_bias: bool = True            # the merge conv has a bias
+    # after the merge conv: "none", or "batch" = a BatchNorm over its one channel (affine, running
+    # statistics as the CNNs' BN)
+    merge_norm: str = "none"
+    # the merge conv's init: "pytorch" (weight and bias U(+-1/sqrt(fan_in)), Conv1d's default),
+    # "average" (the mean of the two states: 1/2 at the centre tap, no bias), "zero" (all zeros: with
+    # a skip the network starts as the identity)
+    merge_init: str = "pytorch"
 
     def __post_init__(self):
         _choice("space", self.space, ("sequential", "cell"))
@@ -327,6 +355,16 @@ class SpaceConfig:
         if not isinstance(self.share_cell_alpha, bool):
             raise ValueError(f"share_cell_alpha={self.share_cell_alpha!r} must be True or False")
         _choice("cell_discretization", self.cell_discretization, ("argmax", "top2"))
+        _choice("cell_skip", self.cell_skip, CELL_SKIPS)
+        _choice("cell_combine", self.cell_combine, CELL_COMBINES)
+        _choice("cell_input", self.cell_input, CELL_INPUTS)
+        _choice("merge_norm", self.merge_norm, MERGE_NORMS)
+        _choice("merge_init", self.merge_init, MERGE_INITS)
+        if not isinstance(self.merge_bias, bool):
+            raise ValueError(f"merge_bias={self.merge_bias!r} must be True or False")
+        if self.space == "cell" and not self.global_skip and self.cell_skip == "global":
+            raise ValueError("global_skip is the sequential space's switch; the cell space's skip is "
+                             "cell_skip ('global', 'per_cell' or 'none'): set cell_skip='none' for no skip")
         if self.space == "cell" and all(op == "zero" for op in self.ops):
             raise ValueError("op_set of the cell space needs at least one operation besides 'zero'")
 
@@ -540,18 +578,42 @@ class Config:
             vals = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sub.items()}
             for (sec, key), value in LEGACY_DEFAULTS.items():
                 if sec == name and key not in vals:      # saved before the field existed
-                    vals[key] = value
+                    value = value(vals) if callable(value) else value
+                    if value is not _TODAYS_DEFAULT:
+                        vals[key] = value
             kw[name] = sub_cls(**vals)
         return cls(**kw)
 
 
+_TODAYS_DEFAULT = object()       # a legacy rule's answer: the field's default applies
+
+
+def _cell_only(value):
+    """A legacy rule for a field only the cell space reads: ``value`` (or ``value(vals)``) for a saved
+    cell-space config, today's default for a sequential one (which the field does not change), so
+    that changing the cell space's default does not orphan sequential results folders."""
+    def rule(vals):
+        if vals.get("space", "sequential") != "cell":
+            return _TODAYS_DEFAULT
+        return value(vals) if callable(value) else value
+    return rule
+
+
 # Fields added with a default that changed behaviour: a config saved before the field existed ran
 # with this value, so :meth:`Config.from_dict` reads it when the field is missing (results stay
-# comparable and resumable under their own settings).
+# comparable and resumable under their own settings).  A value may be a function of the saved
+# section's values.
 LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration stage 4 (2026-11-23)
                    ("space", "roll_axes"): "signal",            # calibration stage 5 (2026-12-01)
                    ("space", "noise_eval"): True,
-                   ("space", "noise_form"): "additive"}
+                   ("space", "noise_form"): "additive",
+                   # calibration stage 6 (cell-space fields; a sequential config reads today's
+                   # default, which changes nothing it computes): before cell_skip existed the cell
+                   # space read global_skip
+                   ("space", "cell_skip"): _cell_only(lambda vals: "global" if vals.get("global_skip", True) else "none"),
+                   ("space", "cell_combine"): _cell_only("sum"), ("space", "cell_input"): _cell_only("previous"),
+                   ("space", "merge_bias"): _cell_only(True), ("space", "merge_norm"): _cell_only("none"),
+                   ("space", "merge_init"): _cell_only("pytorch")}
 # noise_layer_std existed before stage 5 and is saved in every config, so its old default (0.10)
 # needs no entry: a saved config states it
 

@@ -46,6 +46,17 @@ OUT/calibration_stage5.md.
 
     python experiments/calibrate.py --stage5 --seeds 25 --out docs/calibration
 
+Stage 6 (``--stage6``) calibrates the cell (non-sequential) space, which carried the sequential
+space's choices untested, on Table 2's released single-op rows (Learnable-Grad-only and Nets-only,
+cell space; paper medians 12.38 / 15.82 dB blur, 9.59 / 13.06 dB downsampling).  The grid is every
+unstated detail of the cell: where the skip goes (around the cells, around each cell, none), how a
+state combines its edges (sum or mean), what the second cell reads (the first cell's output or the
+network input), and the merge convolution's kernel, bias, norm and init.  >= 8 seeds per cell.
+The DAS and random rows of Table 2, and Tables 3 and 5, are never used.  It writes
+OUT/calibration_stage6_trials.csv and OUT/calibration_stage6.md.
+
+    python experiments/calibrate.py --stage6 --seeds 8 --out docs/calibration
+
 Each setting x problem x method is appended to OUT/calibration_trials.csv as soon as it
 finishes (a rerun skips what is there); OUT/calibration_summary.csv holds the medians.
 """
@@ -63,7 +74,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import dasjax  # noqa: E402
-from analysis.reference import STATS, TABLE1_ROWS  # noqa: E402
+from analysis.reference import STATS, TABLE1_ROWS, TABLE2_SINGLE_OP_ROWS  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
 PAPER = {("blur", "Learnable Grad. only"): 16.49, ("blur", "Nets only"): 20.71,
@@ -125,9 +136,31 @@ VARIANTS5 = {
     "roll_all_noise_train_only": ({"roll_axes": "all", "noise_eval": False}, (RS,)),
     "roll_all_noise_gradient_std_1": ({"roll_axes": "all", "noise_form": "gradient", "noise_layer_std": 1.0}, (RS,)),
 }
+# stage 6: the cell space, on Table 2's released single-op rows, on top of today's defaults with the
+# cell fields pinned to their values before stage 6 (BASE6)
+BASE6 = {"space": "cell", "cell_skip": "global", "cell_combine": "sum", "cell_input": "previous",
+         "merge_kernel": 1, "merge_bias": True, "merge_norm": "none", "merge_init": "pytorch"}
+PAPER6 = {(p, m): TABLE2_SINGLE_OP_ROWS[("good", m)][len(STATS) * i + STATS.index("median")]
+          for i, p in enumerate(("blur", "downsampling")) for m in (LG, NETS)}
+# in the order they run (the most likely explanations of a cell scoring above the sequential
+# space first: the skip around the cells, the growth of summed states, the merge's scale)
+VARIANTS6 = {
+    "stage5_defaults": ({}, (LG, NETS)),
+    "no_skip": ({"cell_skip": "none"}, (LG, NETS)),
+    "mean_combine": ({"cell_combine": "mean"}, (LG, NETS)),
+    "merge_bn": ({"merge_norm": "batch"}, (LG, NETS)),
+    "network_input": ({"cell_input": "network_input"}, (LG, NETS)),
+    "per_cell_skip": ({"cell_skip": "per_cell"}, (LG, NETS)),
+    "merge_k3": ({"merge_kernel": 3}, (LG, NETS)),
+    "merge_init_zero": ({"merge_init": "zero"}, (LG, NETS)),
+    "merge_init_average": ({"merge_init": "average"}, (LG, NETS)),
+    "merge_no_bias": ({"merge_bias": False}, (LG, NETS)),
+}
 # stage -> (variants, base config, the variant the others are compared with)
 STAGES = {2: (VARIANTS, BASE, "stage1_default"), 3: (VARIANTS3, BASE3, "defaults"),
-          4: (VARIANTS4, BASE3, "stage3_defaults"), 5: (VARIANTS5, BASE5, "stage4_defaults")}
+          4: (VARIANTS4, BASE3, "stage3_defaults"), 5: (VARIANTS5, BASE5, "stage4_defaults"),
+          6: (VARIANTS6, BASE6, "stage5_defaults")}
+STAGE_PAPER = {6: PAPER6}              # the targets of a stage, where not PAPER (Table 1's)
 
 
 def variant_overrides(name: str, problem: str, variants=None) -> dict:
@@ -185,7 +218,7 @@ def ranking_markdown(s: pd.DataFrame) -> str:
     return "\n".join(lines + [r for _, r in sorted(rows, key=lambda t: t[0])]) + "\n"
 
 
-def run_cell(df, path, args, problem, method, seeds, overrides, record, label, base=None) -> pd.DataFrame:
+def run_cell(df, path, args, problem, method, seeds, overrides, record, label, base=None, paper=None) -> pd.DataFrame:
     """Train ``method`` for every seed under ``base`` (default BASE) + ``overrides``; append one row
     per trial (with the ``record`` columns first) to ``df`` and write it to ``path`` at once, so a
     rerun resumes.  ``overrides["hparams"]`` (a dict) replaces fields of the H1 set."""
@@ -205,7 +238,7 @@ def run_cell(df, path, args, problem, method, seeds, overrides, record, label, b
     df = pd.concat([df, rows], ignore_index=True)
     atomic_write_text(path, df.to_csv(index=False))
     print(f"{label} {problem:12s} {method:20s} median {np.nanmedian(res.arch_psnr):6.2f} dB "
-          f"(paper {PAPER[(problem, method)]}) [{time.perf_counter() - t0:.0f}s]", flush=True)
+          f"(paper {(paper or PAPER)[(problem, method)]}) [{time.perf_counter() - t0:.0f}s]", flush=True)
     return df
 
 
@@ -237,6 +270,42 @@ def stage5_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stage6_markdown(df: pd.DataFrame) -> str:
+    """Per variant: the four medians beside the paper's Table 2 (single-op rows, cell space), the
+    mean |median - paper|, whether Nets-only > Learnable-Grad-only on both problems; then every
+    variant x problem x method with its mean, min, max and std."""
+    cols = [(p, m) for p in PAPER_PROBLEMS for m in (LG, NETS)]
+    g = df.groupby(["variant", "problem", "method"], sort=False)["arch_psnr"]
+    stats = g.agg(median="median", mean="mean", min="min", max="max", std=lambda a: np.std(a), n="count")
+    lines = ["| variant | overrides | " + " | ".join(f"{p} {m} median (paper, Δ)" for p, m in cols)
+             + " | mean \\|Δ\\| | Nets > LG on both | n |", "|" + "---|" * (len(cols) + 5)]
+    for v in dict.fromkeys(df["variant"]):
+        cells, diffs, n = [], [], set()
+        for p, m in cols:
+            if (v, p, m) in stats.index:
+                r = stats.loc[(v, p, m)]
+                cells.append(f"{r['median']:.2f} ({PAPER6[(p, m)]:.2f}, {r['median'] - PAPER6[(p, m)]:+.2f})")
+                diffs.append(abs(r["median"] - PAPER6[(p, m)]))
+                n.add(int(r["n"]))
+            else:
+                cells.append("not run")
+        done = len(diffs) == len(cols)
+        order = ("yes" if all(stats.loc[(v, p, NETS), "median"] > stats.loc[(v, p, LG), "median"]
+                              for p in PAPER_PROBLEMS) else "no") if done else "-"
+        score = f"{np.mean(diffs):.2f}" if done else "-"
+        lines.append(f"| {v} | {variant_overrides(v, 'blur', VARIANTS6) or '-'} | " + " | ".join(cells)
+                     + f" | {score} | {order} | {','.join(map(str, sorted(n)))} |")
+    lines += ["", "| variant | problem | method | median (paper) | mean (paper) | min (paper) | max (paper) | "
+              "std (paper) | n |", "|---|---|---|---|---|---|---|---|---|"]
+    for (v, p, m), r in stats.iterrows():
+        ref = TABLE2_SINGLE_OP_ROWS[("good", m)][len(STATS) * PAPER_PROBLEMS.index(p):]
+        paper = dict(zip(STATS, ref))
+        lines.append(f"| {v} | {p} | {m} | " + " | ".join(f"{r[k]:.2f} ({paper[k]:.2f})" for k in
+                                                          ("median", "mean", "min", "max", "std"))
+                     + f" | {int(r['n'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_stage2(args, stage: int = 2) -> int:
     variants, base, reference = STAGES[stage]
     out = Path(args.out)
@@ -257,8 +326,10 @@ def run_stage2(args, stage: int = 2) -> int:
                     continue
                 ov = variant_overrides(name, problem, variants)
                 df = run_cell(df, path, args, problem, method, seeds, ov,
-                              {"variant": name, "overrides": repr(ov)}, f"{name:18s}", base=base)
-    md = stage5_markdown(df) if stage == 5 else stage2_markdown(df, variants, reference)
+                              {"variant": name, "overrides": repr(ov)}, f"{name:18s}", base=base,
+                              paper=STAGE_PAPER.get(stage))
+    md = {5: stage5_markdown, 6: stage6_markdown}[stage](df) if stage in (5, 6) else \
+        stage2_markdown(df, variants, reference)
     atomic_write_text(out / f"calibration_stage{stage}.md", md)
     print(md)
     return 0
@@ -281,13 +352,17 @@ def main(argv=None) -> int:
     ap.add_argument("--stage5", action="store_true",
                     help="the harmful operations (roll axes and shift, noise-layer std, noise in eval mode) on "
                          "Table 1's random-sampling all-ops row, on top of the stage-4 defaults")
+    ap.add_argument("--stage6", action="store_true",
+                    help="the cell space's unstated structure (skip, edge combination, cell input, merge conv) "
+                         "on Table 2's released single-op rows, on top of today's defaults")
     ap.add_argument("--variants", default="all",
-                    help="stages 2-5: comma list of the stage's variants "
+                    help="stages 2-6: comma list of the stage's variants "
                          + "; ".join(f"{k}: {list(v[0])}" for k, v in STAGES.items()) + "; or 'all'")
     args = ap.parse_args(argv)
-    stages = [n for n, on in ((2, args.stage2), (3, args.stage3), (4, args.stage4), (5, args.stage5)) if on]
+    stages = [n for n, on in ((2, args.stage2), (3, args.stage3), (4, args.stage4), (5, args.stage5),
+                              (6, args.stage6)) if on]
     if len(stages) > 1:
-        raise SystemExit("choose one of --stage2, --stage3, --stage4 and --stage5")
+        raise SystemExit("choose one of --stage2, --stage3, --stage4, --stage5 and --stage6")
     if stages:
         return run_stage2(args, stages[0])
     out = Path(args.out)

@@ -94,6 +94,11 @@ def test_reference_table1_is_copied_exactly():
     assert val("good", "Nets only", "downsampling", "std") == 3.46
     assert val("all", "Random Search", "blur", "mean") == 12.12
     assert TABLE1_ROWS[("good", "Random Search")][-1] == "2:55"
-    for name in ("table2", "table3", "table4", "table5"):
+    for name in ("table3", "table4", "table5"):
         with pytest.raises(ValueError, match="withheld"):
             analysis.reference_table(name)
+    # Table 2: only the two released single-op rows, in the cell space
+    t2 = analysis.reference_table("table2")
+    assert set(t2["method"]) == {"Learnable Grad. only", "Nets only"} and set(t2["space"]) == {"cell"}
+    sel = t2[(t2.method == "Nets only") & (t2.problem == "downsampling") & (t2.stat == "median")]
+    assert sel["value"].item() == 13.06

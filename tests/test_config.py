@@ -216,3 +216,26 @@ def test_saved_config_without_a_harmful_op_field_reads_the_behaviour_it_ran_with
     del old["space"][field]
     assert getattr(dasjax.Config.from_dict(old).space, field) == legacy
     assert dasjax.Config.from_dict(d) == dasjax.make_config()
+
+
+STAGE6_FIELDS = ("cell_skip", "cell_combine", "cell_input", "merge_bias", "merge_norm", "merge_init")
+
+
+@pytest.mark.parametrize("global_skip", [True, False])
+def test_saved_config_without_the_cell_structure_fields_reads_the_cell_it_ran_with(global_skip):
+    """The cell fields of calibration stage 6: a cell config saved before they existed ran with a
+    summed state, the previous cell's output as input, a biased PyTorch-initialised merge conv and
+    no norm, and the skip global_skip said; it reads back that way whatever the defaults.  A
+    sequential config reads today's defaults (the fields change nothing it computes)."""
+    def saved(space):
+        d = json.loads(json.dumps(dasjax.make_config(space=space).science_dict(), default=list))
+        d["space"]["global_skip"] = global_skip
+        for f in STAGE6_FIELDS:
+            del d["space"][f]
+        return d
+
+    cell = dasjax.Config.from_dict(saved("cell")).space
+    assert [getattr(cell, f) for f in STAGE6_FIELDS] == [
+        "global" if global_skip else "none", "sum", "previous", True, "none", "pytorch"]
+    seq = dasjax.Config.from_dict(saved("sequential")).space
+    assert seq == dasjax.make_config(global_skip=global_skip).space          # today's defaults

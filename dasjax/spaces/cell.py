@@ -7,7 +7,11 @@ mixed edge from every predecessor s_0..s_{i-1}, so a cell has N(N+1)/2 = 15 edge
     cell(s_0) = conv_{2->1, k}(concat(s_{N-1}, s_N))     (the merge convolution, bias on)
 
 ``n_cells`` (2) cells run in succession (cell 2's input is cell 1's output), then the global
-skip: ``x_hat = x0 + cell_2(cell_1(x0))``.  Every edge is an :class:`dasjax.ops.OpLayer`
+skip: ``x_hat = x0 + cell_2(cell_1(x0))``.  The paper states none of this structure beyond the 5
+states, the merge of the last two by a 1D convolution and the two cells in succession; each other
+choice is a field (``cell_skip``, ``cell_combine`` = sum or mean of a state's edges, ``cell_input``,
+``merge_kernel``, ``merge_bias``, ``merge_norm``, ``merge_init``; the defaults above, calibration
+stage 6 in docs/calibration.md).  Every edge is an :class:`dasjax.ops.OpLayer`
 with its own parameters (separate per cell and edge).  alpha has one row per edge,
 ordered by target state then source (0>1, 0>2, 1>2, 0>3, 1>3, 2>3, ...), shared by all
 cells (``share_cell_alpha``, default) or one block of rows per cell.
@@ -99,6 +103,9 @@ class CellSpace:
         # _tgt_mask[k, e, t]: slot e of step k adds into state t
         self._tgt_mask = valid[..., None] & (tgt[..., None] == np.arange(self.n_states + 1))
         self._to_edge_order = np.argsort(np.where(valid, sched, sched.size).reshape(-1))[:self.n_edges]
+        # each slot's contribution to its target state: 1 (sum) or 1 / (the target's i inputs) (mean)
+        scale = 1.0 / np.maximum(tgt, 1) if cfg.cell_combine == "mean" else np.ones(tgt.shape)
+        self._edge_scale = np.where(valid, scale, 0.0).astype(np.float32)
 
     @property
     def arch_shape(self) -> tuple[int, int]:
@@ -106,20 +113,37 @@ class CellSpace:
 
     # --- parameters ---------------------------------------------------------------------
     def init(self, key):
-        """Edge op parameters / BN state stacked as (cells, edges, ...), and the merge convs."""
+        """Edge op parameters / BN state stacked as (cells, edges, ...), and the merge convs (with
+        their BN's running statistics under ``merge_norm="batch"``)."""
         k_edges, k_merge = jax.random.split(key)
         keys = jax.random.split(k_edges, (self.n_cells, self.n_edges))
         edge_p, edge_s = jax.vmap(jax.vmap(self.layer.init))(keys)
         merge = jax.vmap(self._merge_init)(jax.random.split(k_merge, self.n_cells))
-        return {"edges": edge_p, "merge": merge}, {"edges": edge_s}
+        state = {"edges": edge_s}
+        if self.cfg.merge_norm == "batch":
+            state["merge"] = {"mean": jnp.zeros((self.n_cells,)), "var": jnp.ones((self.n_cells,))}
+        return {"edges": edge_p, "merge": merge}, state
 
     def _merge_init(self, key):
-        """PyTorch Conv default: weight and bias U(+-1/sqrt(fan_in)), fan_in = 2 * k^ndim."""
+        """The merge conv by ``merge_init``: "pytorch" = Conv's default, weight and bias
+        U(+-1/sqrt(fan_in)) with fan_in = 2 * k^ndim; "average" = 1/2 per state at the centre tap;
+        "zero".  No bias under ``merge_bias=False``; BN's affine (1, 0) under ``merge_norm="batch"``."""
         K = len(self.merge_taps)
-        bound = 1.0 / math.sqrt(2 * K)
-        kw, kb = jax.random.split(key)
-        return {"w": jax.random.uniform(kw, (2, K), minval=-bound, maxval=bound),
-                "b": jax.random.uniform(kb, (), minval=-bound, maxval=bound)}
+        init = self.cfg.merge_init
+        if init == "pytorch":
+            bound = 1.0 / math.sqrt(2 * K)
+            kw, kb = jax.random.split(key)
+            p = {"w": jax.random.uniform(kw, (2, K), minval=-bound, maxval=bound),
+                 "b": jax.random.uniform(kb, (), minval=-bound, maxval=bound)}
+        else:
+            centre = self.merge_taps.index((0,) * self.problem.ndim)
+            w = jnp.zeros((2, K)).at[:, centre].set(0.5) if init == "average" else jnp.zeros((2, K))
+            p = {"w": w, "b": jnp.zeros(())}
+        if not self.cfg.merge_bias:
+            del p["b"]
+        if self.cfg.merge_norm == "batch":
+            p.update(gamma=jnp.ones(()), beta=jnp.zeros(()))
+        return p
 
     def init_alpha(self, key):
         return self.cfg.alpha_init_std * jax.random.normal(key, self.arch_shape)
@@ -129,12 +153,29 @@ class CellSpace:
         return jax.nn.softmax(alpha, axis=-1)
 
     # --- forward ------------------------------------------------------------------------
-    def merge(self, mp, a, b):
-        """conv(2 -> 1, k, 'same', bias) of the channel concatenation of a and b."""
-        out = mp["b"]
+    def merge(self, mp, ms, a, b, train: bool):
+        """conv(2 -> 1, k, 'same', bias) of the channel concatenation of a and b, then the merge
+        norm.  ``ms``: this cell's running BN statistics (None without a norm).  Returns (out, the
+        batch's (mean, var) for the running statistics, or None)."""
+        out = mp.get("b", 0.0)
         for t, off in enumerate(self.merge_taps):
             out = out + mp["w"][0, t] * shift(a, off) + mp["w"][1, t] * shift(b, off)
-        return out
+        if self.cfg.merge_norm == "none":
+            return out, None
+        if train:                                   # BatchNorm over its one channel: every element
+            mean, var = jnp.mean(out), jnp.var(out)
+        else:
+            mean, var = ms["mean"], ms["var"]
+        out = (out - mean) * jax.lax.rsqrt(var + self.cfg.bn_eps) * mp["gamma"] + mp["beta"]
+        return out, (mean, var)
+
+    def _running(self, ms, stats, n):
+        """PyTorch's running-statistics update of the merge BN from a batch's (mean, biased var)."""
+        mean, var = (jax.lax.stop_gradient(v) for v in stats)
+        if self.cfg.bn_unbiased_running_var:
+            var = var * (n / (n - 1))
+        m = self.cfg.bn_momentum
+        return {"mean": (1 - m) * ms["mean"] + m * mean, "var": (1 - m) * ms["var"] + m * var}
 
     def cell_weights(self, weights):
         """(alpha rows, ops) -> (cells, edges, ops)."""
@@ -142,13 +183,13 @@ class CellSpace:
         return jnp.broadcast_to(w, (self.n_cells,) + w.shape[1:])
 
     def apply(self, params, state, weights, batch, key, train: bool):
-        """x_hat = x0 + cells(x0) (or cells(x0) without the global skip).  Returns (x_hat, new_state).
+        """x_hat = x0 + cells(x0) (or as ``cell_skip`` says).  Returns (x_hat, new_state).
 
         One ``lax.scan`` over cells x schedule steps; a step that starts a cell first resets the
         state buffer to (cell input, 0, ..., 0), the cell input being x0 or the previous cell's
-        merged output.
+        output (``cell_input``).
         """
-        C, N = self.n_cells, self.n_states
+        C, N, cfg = self.n_cells, self.n_states, self.cfg
         cells = np.repeat(np.arange(C), N)                     # cell of each step
         rows = np.tile(self._sched, (C, 1))                    # (C*N, width) edge rows
 
@@ -156,33 +197,51 @@ class CellSpace:
             return jax.tree_util.tree_map(lambda a: a[cells[:, None], rows], tree)
 
         starts = np.tile(np.arange(N) == 0, C)                 # the step starts a cell
-        from_x0 = starts & (cells == 0)
-        merge_prev = jax.tree_util.tree_map(lambda a: a[np.maximum(cells - 1, 0)], params["merge"])
+        from_x0 = starts & ((cells == 0) | (cfg.cell_input == "network_input"))
+        prev = np.maximum(cells - 1, 0)                        # the cell a start step finishes
+        merge_prev = jax.tree_util.tree_map(lambda a: a[prev], params["merge"])
+        norm_state = state.get("merge")                        # (C,) running stats, merge_norm="batch"
+        norm_prev = jax.tree_util.tree_map(lambda a: a[prev], norm_state)
         keys = jax.random.split(key, (C, self.n_edges))
         y = batch.y
 
+        def cell_output(mp, ms, buf):
+            """The finished cell held in buf: its merged last two states (plus its input s_0 under
+            cell_skip="per_cell"), and the merge BN's batch statistics."""
+            out, stats = self.merge(mp, ms, buf[-2], buf[-1], train)
+            return (buf[0] + out if cfg.cell_skip == "per_cell" else out), stats
+
         def step(buf, xs):
-            p, s, w, k, src, tgt_mask, start, first, mp = xs
-            cell_in = jnp.where(first, batch.x0, self.merge(mp, buf[-2], buf[-1]))
+            p, s, w, k, src, tgt_mask, scale, start, first, mp, ms = xs
+            prev_out, stats = cell_output(mp, ms, buf)
+            cell_in = jnp.where(first, batch.x0, prev_out)
             buf = jnp.where(start, jnp.zeros_like(buf).at[0].set(cell_in), buf)
             inputs = buf[src]                                                  # (width, B, *S)
             outs, s_new = jax.vmap(lambda pe, se, xe, ke: self.layer.apply(pe, se, xe, y, ke, train))(
                 p, s, inputs, k)                                               # (width, n_ops, B, *S)
             mixed = jax.vmap(mix)(outs, w)                                     # (width, B, *S)
+            if cfg.cell_combine != "sum":
+                mixed = mixed * scale.reshape(scale.shape + (1,) * (mixed.ndim - 1))
             m = tgt_mask.reshape(tgt_mask.shape + (1,) * (mixed.ndim - 1))     # (width, N+1, 1, ...)
-            return buf + jnp.sum(jnp.where(m, mixed[:, None], 0.0), axis=0), s_new
+            return buf + jnp.sum(jnp.where(m, mixed[:, None], 0.0), axis=0), (s_new, stats)
 
         buf = jnp.zeros((N + 1,) + batch.x0.shape, batch.x0.dtype)
         xs = (by_step(params["edges"]), by_step(state["edges"]), by_step(self.cell_weights(weights)),
               by_step(keys), np.tile(self._src, (C, 1)), np.tile(self._tgt_mask, (C, 1, 1)),
-              starts, from_x0, merge_prev)
-        buf, new_state = jax.lax.scan(step, buf, xs)
+              np.tile(self._edge_scale, (C, 1)), starts, from_x0, merge_prev, norm_prev)
+        buf, (edge_state, step_stats) = jax.lax.scan(step, buf, xs)
         last = jax.tree_util.tree_map(lambda a: a[-1], params["merge"])
-        x_last = self.merge(last, buf[-2], buf[-1])
-        new_state = jax.tree_util.tree_map(
-            lambda a: a.reshape((C, -1) + a.shape[2:])[:, self._to_edge_order], new_state)
-        x_hat = batch.x0 + x_last if self.cfg.global_skip else x_last
-        return x_hat, {"edges": new_state}
+        x_last, last_stats = cell_output(last, jax.tree_util.tree_map(lambda a: a[-1], norm_state), buf)
+        new_state = {"edges": jax.tree_util.tree_map(
+            lambda a: a.reshape((C, -1) + a.shape[2:])[:, self._to_edge_order], edge_state)}
+        if norm_state is not None:
+            if train:   # cell c's statistics: from the step starting cell c + 1, the last cell's from above
+                stats = [jnp.concatenate([a[starts][1:], b[None]]) for a, b in zip(step_stats, last_stats)]
+                new_state["merge"] = self._running(norm_state, stats, batch.x0.size)
+            else:
+                new_state["merge"] = norm_state
+        x_hat = batch.x0 + x_last if cfg.cell_skip == "global" else x_last
+        return x_hat, new_state
 
     # --- architectures ------------------------------------------------------------------
     def discretize(self, alpha):
