@@ -15,7 +15,7 @@ works on saved results folders only (trials.csv, config.json, arrays.npz)::
 """
 
 from .architecture import (Edge, architecture_ops, dead_state_readers, dead_state_summary, dead_states, parse_alpha,
-                           parse_cell, parse_ops, parse_sequential)
+                           parse_cell, parse_op_meta, parse_ops, parse_sequential)
 from .curvature import (early_stop_summary, has_curvature, lambda_correlation_table, lambda_trajectories,
                         trajectory_figure)
 from .correlation import (DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlate, correlation_table,
@@ -39,6 +39,6 @@ __all__ = [
     "distribution_figure", "early_stop_summary", "filter_degenerate", "findings_markdown", "has_curvature",
     "lambda_correlation_table", "lambda_trajectories", "trajectory_figure", "find_results_dirs", "latex_table", "load_arrays",
     "load_config", "load_results", "load_results_dir", "mann_whitney", "markdown_table", "parse_alpha",
-    "parse_cell", "parse_ops", "parse_sequential", "reference_table", "results_table", "save_figure",
+    "parse_cell", "parse_op_meta", "parse_ops", "parse_sequential", "reference_table", "results_table", "save_figure",
     "scatter_figure", "summarize", "table1_findings", "trial_arrays", "write_report",
 ]

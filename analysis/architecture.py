@@ -89,7 +89,22 @@ def parse_ops(text) -> list[str]:
     return [str(op) for op in ops]
 
 
-# Ops that map an all-zero state to an all-zero output (a state fed only through them stays zero).
+def parse_op_meta(text) -> dict[str, dict]:
+    """The ``op_meta`` column: {op: {"label", "color", "preserves_zero"}}, as dasjax writes it for
+    every op of a trial (so ops a user registered get their own labels); {} when absent."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return {}
+    text = str(text).strip()
+    if text in ("", "null", "None", "nan"):
+        return {}
+    meta = json.loads(text)
+    if not isinstance(meta, dict):
+        raise ValueError(f"op_meta must be a JSON object, got {text!r}")
+    return meta
+
+
+# Ops that map an all-zero state to an all-zero output (a state fed only through them stays zero);
+# the paper's, for results folders written before op_meta existed.
 ZERO_PRESERVING_OPS = frozenset({"zero", "roll"})
 # Ops that run a CNN F (conv -> BatchNorm -> ReLU -> conv) on their input.
 CNN_OPS = frozenset({"net", "lg"})

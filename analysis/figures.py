@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from .architecture import architecture_ops, is_cell_architecture, parse_cell, parse_ops
+from .architecture import architecture_ops, is_cell_architecture, parse_cell, parse_op_meta, parse_ops
 from .correlation import DEFAULT_THRESHOLD, X, Y, correlate, degenerate_mask, has_one_shot
 from .labels import GROUP_COLORS, label, op_color, op_label, sort_frame, sort_values
 from .load import trial_arrays, trial_row
@@ -229,18 +229,20 @@ def architecture_figure(
     boxes = []
     for r in rows:
         arch = str(r["architecture"])
+        meta = parse_op_meta(r.get("op_meta"))
         if is_cell_architecture(arch):
-            boxes.append([(f"s{e.source}→s{e.target}\n{op_label(e.op)}", e.op) for e in parse_cell(arch)])
+            boxes.append([(f"s{e.source}→s{e.target}\n{op_label(e.op, meta)}", op_color(e.op, meta), e.op)
+                          for e in parse_cell(arch)])
         else:
-            boxes.append([(op_label(op), op) for op in architecture_ops(arch)])
+            boxes.append([(op_label(op, meta), op_color(op, meta), op) for op in architecture_ops(arch)])
     n_cols = max(len(b) for b in boxes)
     fig = Figure(figsize=(2.0 + 0.85 * n_cols, 0.3 + 0.75 * len(rows)), layout="constrained")
     ax = fig.subplots()
     for i, (row_boxes, text) in enumerate(zip(boxes, texts)):
         yy = -i
         ax.text(-0.15, yy, text, ha="right", va="center", fontsize=7)
-        for j, (box_text, op) in enumerate(row_boxes):
-            ax.add_patch(Rectangle((j, yy - 0.35), 0.92, 0.7, facecolor=op_color(op), edgecolor="black", lw=0.6))
+        for j, (box_text, color, op) in enumerate(row_boxes):
+            ax.add_patch(Rectangle((j, yy - 0.35), 0.92, 0.7, facecolor=color, edgecolor="black", lw=0.6))
             ax.text(j + 0.46, yy, box_text, ha="center", va="center", fontsize=6.5,
                     color="black" if op == "zero" else "white")
     ax.set_xlim(-2.2, n_cols)
@@ -252,10 +254,11 @@ def architecture_figure(
 
 
 def alpha_history_figure(alpha_history: np.ndarray, ops: Sequence[str], title: str = "",
-                         panel_titles: Sequence[str] | None = None) -> Figure:
+                         panel_titles: Sequence[str] | None = None, op_meta: dict | None = None) -> Figure:
     """softmax(α) per layer over epochs: one small panel per layer, one line per op.
 
-    `alpha_history` has shape (epochs, layers, ops); `ops` names its last axis."""
+    `alpha_history` has shape (epochs, layers, ops); `ops` names its last axis; `op_meta` (a
+    trial's parsed op_meta column) labels and colours ops the paper does not have."""
     hist = np.asarray(alpha_history, dtype=float)
     if hist.ndim != 3:
         raise ValueError(f"alpha_history must be (epochs, layers, ops), got shape {hist.shape}")
@@ -274,7 +277,7 @@ def alpha_history_figure(alpha_history: np.ndarray, ops: Sequence[str], title: s
             ax.set_axis_off()
             continue
         for k, op in enumerate(ops):
-            ax.plot(x, hist[:, l, k], color=op_color(op), lw=1.2, label=op_label(op))
+            ax.plot(x, hist[:, l, k], color=op_color(op, op_meta), lw=1.2, label=op_label(op, op_meta))
         ax.set_title(panel_titles[l], fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -308,13 +311,15 @@ def alpha_trajectory_figure(df: pd.DataFrame, trial_id: str) -> Figure:
     title = (f"softmax(α): {row['method']}, {label('op_set', row['op_set'])}, "
              f"{label('problem', row['problem'])}, {row['hparams']}, seed {row['seed']}"
              + (f", arch. PSNR {psnr:.2f} dB" if np.isfinite(psnr) else ", diverged"))
-    return alpha_history_figure(hist, parse_ops(row.get("ops")), title=title, panel_titles=panel_titles)
+    return alpha_history_figure(hist, parse_ops(row.get("ops")), title=title, panel_titles=panel_titles,
+                                op_meta=parse_op_meta(row.get("op_meta")))
 
 
-def cell_graph_figure(architecture: str, title: str | None = None) -> Figure:
+def cell_graph_figure(architecture: str, title: str | None = None, op_meta: dict | None = None) -> Figure:
     """A found cell (Figs. 2, 11) as a DAG: nodes s0..sN left to right, one arrow per
-    non-zero edge labelled and coloured by its op; "zero" edges are left out. The last
-    two states feed the cell output (concatenated, then a 1D convolution)."""
+    non-zero edge labelled and coloured by its op (``op_meta``: a trial's parsed op_meta
+    column, for ops the paper does not have); "zero" edges are left out. The last two states
+    feed the cell output (concatenated, then a 1D convolution)."""
     edges = parse_cell(architecture)
     n_nodes = max(max(e.source, e.target) for e in edges) + 1
     fig = Figure(figsize=(1.3 * n_nodes + 1.2, 3.6), layout="constrained")
@@ -346,10 +351,10 @@ def cell_graph_figure(architecture: str, title: str | None = None) -> Figure:
         # Straight arrows between neighbours; longer edges arc above (even span) or
         # below (odd span), higher the further they reach, so labels do not collide.
         rad = 0.0 if span == 1 else (-0.45 if span % 2 == 0 else 0.45)
-        arrow(nodes[e.source], nodes[e.target], rad, color=op_color(e.op), lw=1.6)
+        arrow(nodes[e.source], nodes[e.target], rad, color=op_color(e.op, op_meta), lw=1.6)
         # Midpoint of arc3's quadratic Bezier: mid + rad/2 * (dy, -dx); dy = 0 here.
         ax.text((e.source + e.target) / 2, -0.5 * rad * span + (0.12 if span == 1 else 0.0),
-                op_label(e.op), ha="center", va="center", fontsize=7, color=op_color(e.op),
+                op_label(e.op, op_meta), ha="center", va="center", fontsize=7, color=op_color(e.op, op_meta),
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
                 zorder=5)
     reach = 0.5 * 0.45 * max([e.target - e.source for e in edges] + [1]) + 0.4

@@ -64,13 +64,19 @@ def label(column: str, value: Hashable) -> str:
     return table.get(value, str(value))
 
 
-def op_label(op: str) -> str:
-    """Paper label of an op short name ("lg" -> "Learn. Grad")."""
+def op_label(op: str, meta: dict | None = None) -> str:
+    """Label of an op short name ("lg" -> "Learn. Grad"): from ``meta`` (a trial's parsed
+    ``op_meta``) if it names the op, else the paper's, else the name itself."""
+    if meta and op in meta and meta[op].get("label"):
+        return str(meta[op]["label"])
     return OP_LABELS.get(op, op)
 
 
-def op_color(op: str) -> str:
-    """Fixed colour of an op, so every figure colours "net" the same way."""
+def op_color(op: str, meta: dict | None = None) -> str:
+    """Fixed colour of an op, so every figure colours "net" the same way: from ``meta`` if it
+    gives one, else the paper ops' colours, else a fallback derived from the name."""
+    if meta and op in meta and meta[op].get("color"):
+        return str(meta[op]["color"])
     if op in OP_COLORS:
         return OP_COLORS[op]
     return _FALLBACK_COLORS[sum(map(ord, op)) % len(_FALLBACK_COLORS)]

@@ -16,7 +16,7 @@ from typing import Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .architecture import dead_state_summary, is_cell_architecture
+from .architecture import dead_state_summary, is_cell_architecture, parse_op_meta
 from .correlation import (CORRELATION_GROUPS, DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlation_table,
                           has_one_shot)
 from .figures import (alpha_trajectory_figure, architecture_figure, best_and_worst, cell_graph_figure,
@@ -158,7 +158,7 @@ def _architecture_figures(rep: _Report, sub: pd.DataFrame, prefix: str) -> None:
     trials = pd.concat(picks)
     if all(is_cell_architecture(str(a)) for a in trials["architecture"]):
         for _, r in trials[trials["rank"] == "best"].iterrows():
-            fig = cell_graph_figure(r["architecture"],
+            fig = cell_graph_figure(r["architecture"], op_meta=parse_op_meta(r.get("op_meta")),
                                     title=f"Best {r['method']} cell ({where}, {r['arch_psnr']:.2f} dB)")
             rep.figure(fig, f"{prefix}_cell_{slug(r['method'])}.png", f"Best found cell of {r['method']} ({where})")
     else:

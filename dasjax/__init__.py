@@ -21,6 +21,8 @@ from .api import (METHODS, MethodResult, RetrainResult, SearchResult, fixed_arch
 from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleConfig, SearchConfig,
                      SpaceConfig, make_config)
 from .hparams import H1, H2, HParamSet
+from . import operations
+from .operations import OpInputs, Operation, register_op
 from . import curvature, early_stop, hpo
 from .problems import ImageProblem, Problem, make_problem, psnr
 from . import bsds
@@ -35,4 +37,5 @@ __all__ = [
     "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
     "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
+    "operations", "Operation", "OpInputs", "register_op",
 ]

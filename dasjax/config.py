@@ -73,9 +73,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-ALL_OPS = ("lg", "net", "roll", "noise", "zero")
+from .operations import op_names
+
+# the paper's two op sets; any tuple of registered op names (dasjax.operations) is an op set too
 OP_SETS = {"good": ("lg", "net"), "all": ("lg", "net", "roll", "noise")}
-OP_LABELS = {"lg": "Learn. Grad", "net": "Net", "roll": "Roll", "noise": "Noise", "zero": "Zero"}
 ROLL_AXES = ("signal", "all", "flat")                # SpaceConfig.roll_axes (register #11)
 # the cell space's unstated structure (calibration stage 6)
 CELL_SKIPS = ("global", "per_cell", "none")           # SpaceConfig.cell_skip
@@ -113,13 +114,14 @@ def resolve_op_set(op_set) -> tuple[str, ...]:
         if op_set in OP_SETS:
             return OP_SETS[op_set]
         raise ValueError(f"op_set={op_set!r} is not allowed; choose one of {list(OP_SETS)} "
-                         f"or a tuple of op names from {list(ALL_OPS)}")
+                         f"or a tuple of op names from {list(op_names())}")
     ops = tuple(op_set)
     if not ops:
         raise ValueError("op_set must name at least one operation")
     for op in ops:
-        if op not in ALL_OPS:
-            raise ValueError(f"op_set contains unknown operation {op!r}; allowed: {list(ALL_OPS)}")
+        if op not in op_names():
+            raise ValueError(f"op_set contains unknown operation {op!r}; allowed: {list(op_names())} "
+                             "(add one with dasjax.operations.register_op)")
     if len(set(ops)) != len(ops):
         raise ValueError(f"op_set={ops!r} names an operation twice")
     return ops

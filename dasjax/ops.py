@@ -1,6 +1,7 @@
-"""Candidate operations (spec §2): learnable gradient step, 2-layer CNN, roll, noise, zero.
+"""The layer of candidate operations (:class:`OpLayer`) and the CNN F it runs for the ops that own one.
 
-All functions are pure: ``(params, state, x, ...) -> (out, new_state)``.  Signals have
+The operations themselves are records in :mod:`dasjax.operations` (learnable gradient step,
+2-layer CNN, roll, noise, zero, and any a user registers).  All functions are pure: ``(params, state, x, ...) -> (out, new_state)``.  Signals have
 shape ``(B, *spatial)`` with one channel (1D: ``(B, 50)``; 2D: ``(B, H, W)``).
 
 The CNN ``F`` = conv(1->W, k) -> BatchNorm -> ReLU -> conv(W->1, k) is written with
@@ -36,9 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from .config import SpaceConfig
-
-F_OPS = ("lg", "net")          # ops that own a CNN F
-TAU_OPS = ("lg", "noise")      # ops with a step size tau
+from .operations import OpInputs, get_op, roll  # noqa: F401  (roll: the roll layer, also ops.roll)
 
 
 # --- shifts and patches ----------------------------------------------------------------------
@@ -300,39 +299,26 @@ def _relu_mlp_bwd(block_rows, res, dz):
 relu_mlp.defvjp(_relu_mlp_fwd, _relu_mlp_bwd)
 
 
-# --- the roll layer --------------------------------------------------------------------------
-def roll(x, shift: int, axes: str):
-    """The roll layer on a batch x (B, *S) (``SpaceConfig.roll_axes``): "signal" rolls the signal
-    axes, "all" every axis including the batch axis (sample i receives sample i - shift's signal),
-    "flat" the flattened batch (``torch.roll(x, shift)`` without dims).  Within one trial's batch
-    only, so trials stay independent."""
-    if axes == "signal":
-        return jnp.roll(x, shift, axis=tuple(range(1, x.ndim)))
-    if axes == "all":
-        return jnp.roll(x, shift, axis=tuple(range(x.ndim)))
-    if axes == "flat":
-        return jnp.roll(x.reshape(-1), shift).reshape(x.shape)
-    raise ValueError(f"roll_axes={axes!r} is not allowed")  # pragma: no cover - validated in the config
-
-
 # --- layer of candidate operations -----------------------------------------------------------
 class OpLayer:
     """The candidate operations of one layer (or cell edge), evaluated together.
 
-    ``f_slots`` maps each op that owns a CNN to a slot of the stacked F parameters.
-    In the supernet every such op has its own slot; a discrete network may share one
-    slot between 'lg' and 'net' (only one of them is active), halving its compute.
+    Any registered :class:`dasjax.operations.Operation` can be a candidate.  ``f_slots`` maps
+    each op that owns a CNN to a slot of the stacked F parameters.  In the supernet every such op
+    has its own slot; a discrete network may share one slot between them (only one is active),
+    halving its compute.
     """
 
     def __init__(self, ops: tuple[str, ...], cfg: SpaceConfig, problem, share_f: bool = False):
         self.ops, self.cfg, self.problem = tuple(ops), cfg, problem
-        f_ops = [o for o in self.ops if o in F_OPS]
-        # a frozen lg-F needs its own slot: a shared slot would also freeze the net op's F
-        share_f = share_f and cfg.lg_train_f
+        self.records = tuple(get_op(o) for o in self.ops)
+        f_ops = [r.name for r in self.records if r.uses_cnn]
+        # a frozen F needs its own slot: a shared slot would also freeze the other ops' F
+        share_f = share_f and all(r.cnn_trained(cfg) for r in self.records if r.uses_cnn)
         self.f_slots = {o: (0 if share_f else i) for i, o in enumerate(f_ops)}
         self.n_slots = (1 if f_ops else 0) if share_f else len(f_ops)
-        self.learn_tau = {o: (cfg.tau_learnable if o == "lg" else cfg.noise_tau_learnable)
-                          for o in self.ops if o in TAU_OPS}
+        self.learn_tau = {r.name: r.step_learnable(cfg) for r in self.records if r.step is not False}
+        self.own = tuple(r for r in self.records if r.init is not None)     # ops with parameters of their own
         if cfg.tau_init == "inverse_norm":
             self.tau0 = 1.0 / problem.operator_norm_sq()
         else:
@@ -346,6 +332,9 @@ class OpLayer:
         taus = {o: jnp.asarray(self.tau0, jnp.float32) for o, learn in self.learn_tau.items() if learn}
         if taus:
             params["tau"] = taus
+        if self.own:                # their own keys, so the built-in ops' init does not change
+            own_keys = jax.random.split(jax.random.fold_in(key, 0x6F70), len(self.own))
+            params["own"] = {r.name: r.init(k, self.cfg, self.problem) for r, k in zip(self.own, own_keys)}
         return params, state
 
     def tau(self, params, op):
@@ -354,11 +343,13 @@ class OpLayer:
     def apply(self, params, state, x, y, key, train: bool):
         """All candidate outputs, stacked: (n_ops, B, *S).  Returns (outs, new_state)."""
         new_state = dict(state)
+        fx = None
         if self.n_slots:
             pf = params["f"]
-            if not self.cfg.lg_train_f and "lg" in self.f_slots:   # F of the lg op gets no gradient
-                i = self.f_slots["lg"]
-                pf = jax.tree_util.tree_map(lambda a: a.at[i].set(jax.lax.stop_gradient(a[i])), pf)
+            for r in self.records:                 # a frozen op's F gets no gradient
+                if r.uses_cnn and not r.cnn_trained(self.cfg):
+                    i = self.f_slots[r.name]
+                    pf = jax.tree_util.tree_map(lambda a: a.at[i].set(jax.lax.stop_gradient(a[i])), pf)
             if on_cpu():
                 # one call per slot: a vmap over slots would give every matmul of F a batch
                 # dimension, and XLA's CPU backend runs batched matmuls on a slower path
@@ -370,33 +361,18 @@ class OpLayer:
             else:       # accelerators: one batched kernel for all slots
                 fx, new_state["f"] = jax.vmap(lambda p, s: f_apply(p, s, x, train, self.cfg))(
                     pf, state["f"])
-        need_grad = any(o in ("lg", "noise") for o in self.ops)
+        need_grad = any(r.needs_data_grad for r in self.records)
         g = self.problem.data_grad(x, y) if need_grad else None
         if need_grad and self.cfg.grad_term == "detached":
             g = jax.lax.stop_gradient(g)
+        own = params.get("own", {})
         outs = []
-        for op in self.ops:
-            if op == "lg":
-                t = self.tau(params, "lg")
-                outs.append(x - t * g - t * fx[self.f_slots["lg"]])
-            elif op == "net":
-                outs.append(fx[self.f_slots["net"]])
-            elif op == "roll":
-                outs.append(roll(x, self.cfg.roll_shift, self.cfg.roll_axes))
-            elif op == "noise":
-                t = self.tau(params, "noise")
-                if not (train or self.cfg.noise_eval):
-                    outs.append(x - t * g)
-                    continue
-                noise = self.cfg.noise_layer_std * jax.random.normal(key, x.shape)
-                if self.cfg.noise_form == "gradient":       # a noisy gradient: tau scales the noise
-                    outs.append(x - t * (g + noise))
-                else:
-                    outs.append(x - t * g + noise)
-            elif op == "zero":
-                outs.append(jnp.zeros_like(x))
-            else:  # pragma: no cover - ops are validated in the config
-                raise ValueError(f"unknown op {op!r}")
+        for r in self.records:
+            inp = OpInputs(x=x, y=y, data_grad=g if r.needs_data_grad else None,
+                           cnn=fx[self.f_slots[r.name]] if r.uses_cnn else None,
+                           step=self.tau(params, r.name) if r.step is not False else None,
+                           params=own.get(r.name), key=key, train=train, cfg=self.cfg, problem=self.problem)
+            outs.append(r.apply(inp))
         return jnp.stack(outs), new_state
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .operations import op_metadata
+
 COLUMNS = ["trial_id", "experiment", "space", "problem", "op_set", "method", "hparams", "seed",
-           "one_shot_psnr", "arch_psnr", "architecture", "alpha_softmax", "ops", "diverged", "wall_time_s"]
+           "one_shot_psnr", "arch_psnr", "architecture", "alpha_softmax", "ops", "op_meta", "diverged", "wall_time_s"]
 
 
 def dataset_label(cfg) -> str | None:
@@ -36,6 +38,8 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
     T = len(result.seeds)
     rows, arrays = [], {}
     ops = list(cfg.space.edge_ops)       # alpha's columns (the cell space adds 'zero')
+    # each op's label, colour and zero preservation, for the analysis (which never imports dasjax)
+    op_meta = json.dumps(op_metadata(ops), sort_keys=True)
     dataset = dataset_label(cfg)
     for i in range(T):
         hp = result.hparams[i]
@@ -48,6 +52,7 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
             "hparams": hp, "seed": int(result.seeds[i]),
             "one_shot_psnr": float(result.one_shot_psnr[i]), "arch_psnr": float(result.arch_psnr[i]),
             "architecture": result.arch_strings[i], "alpha_softmax": alpha, "ops": json.dumps(ops),
+            "op_meta": op_meta,
             "diverged": bool(result.diverged[i]), "wall_time_s": float(result.wall_time_s) / T,
         })
         if dataset is not None:

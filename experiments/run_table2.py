@@ -60,7 +60,8 @@ def figures(df, out: Path) -> list[Path]:
             suffix = "" if len(cells) == 1 else f"_cell{c + 1}"
             title = (f"Best DAS cell{suffix.replace('_cell', ' ')}, {label('op_set', op_set)}, "
                      f"blur (seed {best['seed']}, {best['arch_psnr']:.2f} dB)")
-            written.append(analysis.save_figure(analysis.cell_graph_figure(cell, title=title),
+            fig = analysis.cell_graph_figure(cell, title=title, op_meta=analysis.parse_op_meta(best.get("op_meta")))
+            written.append(analysis.save_figure(fig,
                                                 fig_dir / f"fig11_cell_blur_{op_set}{suffix}.png"))
     return written
 

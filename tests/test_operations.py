@@ -1,0 +1,90 @@
+"""The op registry: a user's operation, registered from test code, runs through search, retraining,
+the results rows and the figures without a line changed inside dasjax or analysis."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny
+
+import analysis
+import dasjax
+from dasjax.operations import BUILTIN_OPS, Operation, get_op, op_names, register_op, unregister_op
+from dasjax.ops import OpLayer
+
+
+def shrink(inp):
+    """A gradient step, then soft thresholding by a learnt lam (one ISTA step)."""
+    z = inp.x - inp.step * inp.data_grad
+    lam = jnp.abs(inp.params["lam"])
+    return jnp.sign(z) * jnp.maximum(jnp.abs(z) - lam, 0.0)
+
+
+SHRINK = Operation("shrink", shrink, label="Soft thresh.", color="#00aa88", step=True, needs_data_grad=True,
+                   init=lambda key, cfg, problem: {"lam": jnp.asarray(0.05)}, preserves_zero=False)
+
+
+@pytest.fixture(scope="module")
+def shrink_op():
+    register_op(SHRINK)
+    yield SHRINK
+    unregister_op("shrink")
+
+
+def test_registry_rules(shrink_op):
+    assert op_names()[:5] == tuple(BUILTIN_OPS) and "shrink" in op_names()
+    assert get_op("lg").uses_cnn and get_op("lg").step == "tau_learnable" and get_op("roll").preserves_zero
+    register_op(SHRINK)                                        # the same record again: fine
+    with pytest.raises(ValueError, match="already registered"):
+        register_op(Operation("shrink", shrink))
+    with pytest.raises(ValueError, match="identifier"):
+        Operation("soft-thresh", shrink)
+    with pytest.raises(ValueError, match="built in"):
+        unregister_op("lg")
+    with pytest.raises(ValueError, match="register_op"):
+        dasjax.make_config(op_set=("lg", "ista"))
+    with pytest.raises(ValueError, match="register_op"):
+        get_op("ista")
+
+
+def test_own_parameters_get_gradients(shrink_op):
+    cfg = tiny(op_set=("lg", "shrink"))
+    problem = dasjax.make_problem(cfg.problem)
+    layer = OpLayer(cfg.space.ops, cfg.space, problem)
+    params, state = layer.init(jax.random.key(0))
+    assert float(params["own"]["shrink"]["lam"]) == pytest.approx(0.05) and set(params["tau"]) == {"lg", "shrink"}
+    batch = problem.sample(jax.random.key(1), 8)
+
+    def loss(p):
+        outs, _ = layer.apply(p, state, batch.x0, batch.y, jax.random.key(2), True)
+        return jnp.sum(outs[1] ** 2)
+
+    g = jax.grad(loss)(params)
+    assert float(jnp.abs(g["own"]["shrink"]["lam"])) > 0 and float(jnp.abs(g["tau"]["shrink"])) > 0
+
+
+def test_user_op_runs_through_search_retraining_results_and_figures(shrink_op, tmp_path):
+    cfg = tiny(op_set=("lg", "net", "shrink"))
+    found = dasjax.search(cfg, [0, 1])
+    assert found.alpha.shape == (2, 3, 3) and np.all(np.isfinite(found.one_shot_psnr))
+    assert not np.allclose(found.alpha[:, :, 2], 0.0)          # alpha of the user op moved
+    for arch in found.arch_strings:
+        assert set(analysis.architecture_ops(arch)) <= {"lg", "net", "shrink"}
+    rs = dasjax.run_method(cfg, "Random Sampling", [0, 1, 2], dasjax.H1)
+    assert np.all(np.isfinite(rs.arch_psnr))
+    assert any("shrink" in a for a in rs.arch_strings)
+    rows, _ = dasjax.method_records(rs, experiment="user", cfg=cfg)
+    df = dasjax.save_results(tmp_path / "user", rows, cfg.to_dict())
+    meta = analysis.parse_op_meta(pd.read_csv(tmp_path / "user" / "trials.csv")["op_meta"].iloc[0])
+    assert meta["shrink"] == {"label": "Soft thresh.", "color": "#00aa88", "preserves_zero": False}
+    assert json.loads(df["ops"].iloc[0]) == ["lg", "net", "shrink"]
+    # the figures take label and colour from the results, not from a table inside analysis
+    fig = analysis.architecture_figure(df[df["architecture"].str.contains("shrink")].head(1))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "Soft thresh." in texts
+    colors = {tuple(np.round(p.get_facecolor()[:3], 3)) for p in fig.axes[0].patches}
+    assert (0.0, round(0xaa / 255, 3), round(0x88 / 255, 3)) in colors
+    # an op the analysis knows nothing about gets a fallback label and colour, not an error
+    assert analysis.labels.op_label("mystery") == "mystery" and analysis.labels.op_color("mystery").startswith("#")
