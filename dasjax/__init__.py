@@ -24,7 +24,7 @@ from .hparams import H1, H2, HParamSet
 from . import operations
 from .operations import OpInputs, Operation, register_op
 from . import curvature, early_stop, hpo
-from .problems import ImageProblem, Problem, make_problem, psnr
+from .problems import ImageProblem, InverseProblem, Problem, make_problem, psnr, register_problem
 from . import bsds
 from .results import method_records, save_results
 from .spaces import make_space
@@ -37,5 +37,5 @@ __all__ = [
     "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
     "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
-    "operations", "Operation", "OpInputs", "register_op",
+    "operations", "Operation", "OpInputs", "register_op", "InverseProblem", "register_problem",
 ]

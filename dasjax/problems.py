@@ -10,9 +10,20 @@ so ``A x = A_H x A_W^T`` and ``A^T r = A_H^T r A_W`` (exact adjoint again); deno
 Images have shape ``(batch, H, W)``: random ``crop_size`` crops for training, the held-out
 test images for evaluation (:meth:`ImageProblem.eval_sets`).
 
-Every problem offers the same interface to the rest of the package: ``ndim``, ``forward``,
-``adjoint``, ``data_grad``, ``operator_norm_sq``, ``sample(key, batch_size, split)`` and
-``eval_sets(key, n_batches, batch_size)``.
+Every problem offers the same interface to the rest of the package, written down as the
+:class:`InverseProblem` protocol.  Problems are registered by name (:func:`register_problem`), so
+a user's problem is one call away: ``ProblemConfig.name`` accepts every registered name, and
+every runner and API function builds the problem from the config through :func:`make_problem`.
+The quickest user problem is a subclass of :class:`Problem` with its own ``matrix`` (the paper's
+cosine signals, measured by the user's A)::
+
+    class Inpainting(dasjax.Problem):          # keep every other sample
+        @cached_property
+        def matrix(self):
+            return np.eye(self.cfg.n_points, dtype=np.float32)[::2]
+
+    dasjax.register_problem("inpainting", Inpainting)
+    cfg = dasjax.make_config(problem="inpainting")
 """
 from __future__ import annotations
 
@@ -20,6 +31,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -121,9 +133,34 @@ class EvalSet:
     batch: object
 
 
+@runtime_checkable
+class InverseProblem(Protocol):
+    """What the search spaces, the training loops and the evaluation use of a problem.
+
+    Signals have shape (B, *signal_shape), measurements (B, *measurement_shape).  A problem must
+    be hashable, and ``cache_id`` must tell apart problems that compile to different programs."""
+    cfg: Any                    # its ProblemConfig
+    ndim: int                   # signal dimensions (1 or 2): the CNN's patches and the merge taps
+    is_image: bool
+
+    @property
+    def cache_id(self) -> Any: ...
+    @property
+    def signal_shape(self) -> tuple[int, ...]: ...
+    @property
+    def measurement_shape(self) -> tuple[int, ...]: ...
+    def forward(self, x): ...                       # A x
+    def adjoint(self, r): ...                       # A^T r
+    def data_grad(self, x, y): ...                  # A^T (A x - y), the gradient layers' data term
+    def operator_norm_sq(self) -> float: ...        # ||A||^2 (tau_init="inverse_norm")
+    def sample(self, key, batch_size: int, split: str = "train") -> "Batch": ...
+    def eval_sets(self, key, n_batches: int, batch_size: int) -> list["EvalSet"]: ...
+
+
 class Problem:
     """A linear inverse problem y = A x + n on 1D cosine signals, with its exact adjoint.
-    Hashable by its config."""
+    Hashable by its config.  A subclass may replace ``matrix`` (A) to measure the same signals
+    another way; ``input_matrix`` then gives x0 = A^T y (or y under x0="measurement")."""
 
     ndim = 1
     is_image = False
@@ -138,12 +175,12 @@ class Problem:
         return type(other) is type(self) and other.cfg == self.cfg
 
     def __repr__(self):
-        return f"Problem({self.cfg!r})"
+        return f"{type(self).__name__}({self.cfg!r})"
 
     @property
     def cache_id(self):
         """Everything about the problem that shapes a compiled program (used in cache keys)."""
-        return self.cfg
+        return (type(self).__qualname__, self.cfg) if type(self) is not Problem else self.cfg
 
     # --- operators ------------------------------------------------------------------------
     @cached_property
@@ -430,9 +467,66 @@ class ImageProblem:
         return sets
 
 
+def _image_problem(cfg: ProblemConfig):
+    from .bsds import load_images
+    return ImageProblem(cfg, load_images(cfg))
+
+
+@dataclass(frozen=True)
+class ProblemEntry:
+    factory: Callable[[ProblemConfig], Any]     # ProblemConfig -> an InverseProblem
+    image: bool = False                         # 2D images (the BSDS data fields apply)
+
+
+_PROBLEMS: dict[str, ProblemEntry] = {}
+
+
+def register_problem(name: str, factory: Callable[[ProblemConfig], Any], image: bool = False,
+                     replace: bool = False) -> None:
+    """Make ``ProblemConfig(name=name)`` build ``factory(cfg)``, an :class:`InverseProblem` (a
+    :class:`Problem` subclass is one).  ``replace=True`` redefines a name."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"problem name {name!r} must be a non-empty string")
+    if not callable(factory):
+        raise ValueError(f"problem {name!r}: the factory must be callable, got {factory!r}")
+    if name in _PROBLEMS and not replace and _PROBLEMS[name].factory is not factory:
+        raise ValueError(f"problem {name!r} is already registered; pass replace=True to redefine it")
+    _PROBLEMS[name] = ProblemEntry(factory, image)
+
+
+def unregister_problem(name: str) -> None:
+    """Remove a user problem (the paper's cannot be removed)."""
+    if name in ("blur", "downsampling", "image_denoise", "image_blur"):
+        raise ValueError(f"problem {name!r} is built in and cannot be removed")
+    _PROBLEMS.pop(name, None)
+
+
+def problem_names() -> tuple[str, ...]:
+    return tuple(_PROBLEMS)
+
+
+def problem_entry(name: str) -> ProblemEntry:
+    try:
+        return _PROBLEMS[name]
+    except KeyError:
+        raise ValueError(f"problem={name!r} is not allowed; choose one of {list(_PROBLEMS)} "
+                         "(add one with dasjax.register_problem)") from None
+
+
+for _name in ("blur", "downsampling"):                # 1D cosine signals
+    register_problem(_name, Problem)
+for _name in ("image_denoise", "image_blur"):         # 2D natural images, the BSDS300 protocol
+    register_problem(_name, _image_problem, image=True)
+
+
 def make_problem(cfg: ProblemConfig):
-    """The problem a config names: :class:`Problem` (1D) or :class:`ImageProblem` (2D, loads the images)."""
-    if cfg.is_image:
-        from .bsds import load_images
-        return ImageProblem(cfg, load_images(cfg))
-    return Problem(cfg)
+    """The problem a config names, from the registry: :class:`Problem` (1D), :class:`ImageProblem`
+    (2D, loads the images), or a user's."""
+    problem = problem_entry(cfg.name).factory(cfg)
+    if not isinstance(problem, InverseProblem):
+        missing = [m for m in ("cfg", "ndim", "is_image", "cache_id", "signal_shape", "measurement_shape",
+                               "forward", "adjoint", "data_grad", "operator_norm_sq", "sample", "eval_sets")
+                   if not hasattr(problem, m)]
+        raise TypeError(f"problem {cfg.name!r}: the factory returned {type(problem).__name__}, which lacks "
+                        f"{missing} of the InverseProblem interface (dasjax.problems.InverseProblem)")
+    return problem

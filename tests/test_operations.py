@@ -88,3 +88,39 @@ def test_user_op_runs_through_search_retraining_results_and_figures(shrink_op, t
     assert (0.0, round(0xaa / 255, 3), round(0x88 / 255, 3)) in colors
     # an op the analysis knows nothing about gets a fallback label and colour, not an error
     assert analysis.labels.op_label("mystery") == "mystery" and analysis.labels.op_color("mystery").startswith("#")
+
+
+# --- a user's inverse problem ------------------------------------------------------------------------
+class Inpainting(dasjax.Problem):
+    """The paper's cosine signals with every other sample missing (a user-supplied A)."""
+
+    @property
+    def matrix(self):
+        return np.eye(self.cfg.n_points, dtype=np.float32)[::2]
+
+
+def test_user_problem_runs_through_the_engine():
+    dasjax.register_problem("inpainting", Inpainting)
+    try:
+        cfg = tiny(problem="inpainting", op_set="good")
+        problem = dasjax.make_problem(cfg.problem)
+        assert isinstance(problem, dasjax.InverseProblem) and problem.measurement_shape == (cfg.problem.n_points // 2,)
+        batch = problem.sample(jax.random.key(0), 4)
+        np.testing.assert_allclose(np.asarray(batch.x0), np.asarray(problem.adjoint(batch.y)), atol=1e-6)
+        assert problem.cache_id != dasjax.make_problem(tiny(op_set="good").problem).cache_id
+        found = dasjax.search(cfg, [0, 1])
+        assert np.all(np.isfinite(found.one_shot_psnr))
+        lg = dasjax.run_method(cfg, "Learnable Grad. only", [0], dasjax.H1)
+        assert np.isfinite(lg.arch_psnr).all()
+        with pytest.raises(ValueError, match="already registered"):
+            dasjax.register_problem("inpainting", dasjax.Problem)
+    finally:
+        dasjax.problems.unregister_problem("inpainting")
+    with pytest.raises(ValueError, match="register_problem"):
+        tiny(problem="inpainting")
+    dasjax.register_problem("broken", lambda cfg: object())
+    try:
+        with pytest.raises(TypeError, match="InverseProblem"):
+            dasjax.make_problem(dasjax.ProblemConfig(name="broken"))
+    finally:
+        dasjax.problems.unregister_problem("broken")
