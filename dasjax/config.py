@@ -319,7 +319,10 @@ class SpaceConfig:
     merge_init: str = "pytorch"
 
     def __post_init__(self):
-        _choice("space", self.space, ("sequential", "cell"))
+        from .spaces import space_names            # the registry (dasjax.spaces imports this module)
+        if self.space not in space_names():
+            raise ValueError(f"space={self.space!r} is not allowed; choose one of {list(space_names())} "
+                             "(add one with dasjax.spaces.register_space)")
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
         _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
         _choice("grad_term", self.grad_term, ("differentiable", "detached"))

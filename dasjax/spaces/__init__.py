@@ -1,22 +1,78 @@
-"""Search spaces.  Each space exposes the same interface:
+"""Search spaces, registered by name.
 
-``kind``, ``ops`` (alpha's columns), ``arch_shape``, ``layer`` (the :class:`dasjax.ops.OpLayer`
-of one layer / edge), ``init(key) -> (params, state)``, ``init_alpha(key)``, ``weights(alpha)``,
-``apply(params, state, weights, batch, key, train) -> (x_hat, state)``,
-``discretize(alpha) -> one-hot``, ``random_architecture(key) -> one-hot``,
-``fixed_architecture(op) -> one-hot``, ``arch_string(one_hot) -> str``, ``parse_arch(str)``.
+A space is an object with the :class:`SearchSpace` interface, built by ``factory(space_config,
+problem, share_f=...)``.  :func:`register_space` makes ``SpaceConfig(space=name)`` valid and
+:func:`make_space` build it; search, retraining and the baselines use nothing else of a space.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, runtime_checkable
+
 from .cell import CellSpace
 from .sequential import SequentialSpace
 
-SPACES = {"sequential": SequentialSpace, "cell": CellSpace}
+
+@runtime_checkable
+class SearchSpace(Protocol):
+    """What search, retraining, evaluation and the results use of a search space.
+
+    ``weights`` are softmax(alpha) in the supernet and a one-hot architecture in a discrete
+    network, so one ``apply`` serves both (and architectures batch together)."""
+    kind: str                     # the registered name
+    ops: tuple[str, ...]          # alpha's columns (the candidates of every row)
+    layer: Any                    # the OpLayer of one row (its n_slots / f_slots: F sharing)
+    problem: Any                  # the InverseProblem
+
+    @property
+    def arch_shape(self) -> tuple[int, int]: ...                    # (rows, candidates)
+    def init(self, key): ...                                         # -> (params, state)
+    def init_alpha(self, key): ...
+    def weights(self, alpha): ...                                    # alpha -> mixing weights
+    def apply(self, params, state, weights, batch, key, train: bool): ...   # -> (x_hat, state)
+    def discretize(self, alpha): ...                                 # -> one-hot (rows, candidates)
+    def random_architecture(self, key): ...
+    def fixed_architecture(self, op: str): ...                       # every row uses op
+    def arch_string(self, one_hot) -> str: ...
+    def parse_arch(self, text: str): ...
+
+
+SPACES: dict[str, Callable[..., Any]] = {}
+
+
+def register_space(name: str, factory: Callable[..., Any], replace: bool = False) -> None:
+    """Make ``SpaceConfig(space=name)`` build ``factory(space_config, problem, share_f=...)``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"space name {name!r} must be a non-empty string")
+    if name in SPACES and not replace and SPACES[name] is not factory:
+        raise ValueError(f"space {name!r} is already registered; pass replace=True to redefine it")
+    SPACES[name] = factory
+
+
+def unregister_space(name: str) -> None:
+    if name in ("sequential", "cell"):
+        raise ValueError(f"space {name!r} is built in and cannot be removed")
+    SPACES.pop(name, None)
+
+
+def space_names() -> tuple[str, ...]:
+    return tuple(SPACES)
+
+
+register_space("sequential", SequentialSpace)
+register_space("cell", CellSpace)
 
 
 def make_space(cfg, problem, share_f: bool = False):
-    """The search space named by ``cfg.space.space``."""
+    """The search space named by ``cfg.space.space``, from the registry."""
     if cfg.space.space not in SPACES:
-        raise ValueError(f"space={cfg.space.space!r} is not allowed; choose one of {list(SPACES)}")
-    return SPACES[cfg.space.space](cfg.space, problem, share_f=share_f)
+        raise ValueError(f"space={cfg.space.space!r} is not allowed; choose one of {list(SPACES)} "
+                         "(add one with dasjax.spaces.register_space)")
+    space = SPACES[cfg.space.space](cfg.space, problem, share_f=share_f)
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space {cfg.space.space!r}: the factory returned {type(space).__name__}, which lacks "
+                        "part of the SearchSpace interface (dasjax.spaces.SearchSpace)")
+    return space
 
 
-__all__ = ["CellSpace", "SequentialSpace", "SPACES", "make_space"]
+__all__ = ["CellSpace", "SequentialSpace", "SPACES", "SearchSpace", "make_space", "register_space",
+           "space_names", "unregister_space"]

@@ -1,5 +1,6 @@
-"""The op registry: a user's operation, registered from test code, runs through search, retraining,
-the results rows and the figures without a line changed inside dasjax or analysis."""
+"""The registries: a user's operation, problem and search space, registered from test code, run
+through search, retraining, the results rows and the figures without a line changed inside dasjax
+or analysis."""
 import json
 
 import jax
@@ -124,3 +125,41 @@ def test_user_problem_runs_through_the_engine():
             dasjax.make_problem(dasjax.ProblemConfig(name="broken"))
     finally:
         dasjax.problems.unregister_problem("broken")
+
+
+# --- a user's search space ---------------------------------------------------------------------------
+class ResidualSequential(dasjax.spaces.SequentialSpace):
+    """The sequential space with a skip around every layer: x^(j+1) = x^(j) + mixed layer(x^(j))."""
+    kind = "residual_sequential"
+
+    def apply(self, params, state, weights, batch, key, train):
+        x, new_state = batch.x0, []
+        for j in range(self.n_layers):
+            p = jax.tree_util.tree_map(lambda a: a[j], params)
+            s = jax.tree_util.tree_map(lambda a: a[j], state)
+            outs, s_new = self.layer.apply(p, s, x, batch.y, jax.random.fold_in(key, j), train)
+            x = x + dasjax.ops.mix(outs, weights[j])
+            new_state.append(s_new)
+        return x, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *new_state)
+
+
+def test_user_space_runs_through_search_and_retraining():
+    dasjax.spaces.register_space("residual_sequential", ResidualSequential)
+    try:
+        cfg = tiny(space="residual_sequential", op_set="good")
+        space = dasjax.make_space(cfg, dasjax.make_problem(cfg.problem))
+        assert isinstance(space, dasjax.spaces.SearchSpace) and space.kind == "residual_sequential"
+        found = dasjax.search(cfg, [0])
+        assert np.isfinite(found.one_shot_psnr).all() and found.arch_strings[0].count("-") == 2
+        assert np.isfinite(dasjax.retrain(cfg, found.architecture, [0]).arch_psnr).all()
+    finally:
+        dasjax.spaces.unregister_space("residual_sequential")
+    with pytest.raises(ValueError, match="register_space"):
+        tiny(space="residual_sequential")
+    dasjax.spaces.register_space("broken", lambda cfg, problem, share_f=False: object())
+    try:
+        with pytest.raises(TypeError, match="SearchSpace"):
+            c = tiny(space="broken")
+            dasjax.make_space(c, dasjax.make_problem(c.problem))
+    finally:
+        dasjax.spaces.unregister_space("broken")
