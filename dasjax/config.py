@@ -87,6 +87,7 @@ MERGE_INITS = ("pytorch", "average", "zero")          # SpaceConfig.merge_init
 # the paper's 1D problems (the table runners' default); every registered problem is allowed
 # (dasjax.problems.register_problem: these two, the 2D image problems and the user's)
 PROBLEMS = ("blur", "downsampling")
+IMAGE_PROBLEMS = ("image_denoise", "image_blur")   # the paper's 2D problems (Table 4's runner)
 EMBEDDED_IMAGES = ("grace_hopper", "s1045", "jacksboro_dem")   # matplotlib's bundled sample data
 
 
