@@ -74,6 +74,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .operations import op_names
+from .registry import PROBLEMS as PROBLEM_REGISTRY
+from .registry import SPACES as SPACE_REGISTRY
 
 # the paper's two op sets; any tuple of registered op names (dasjax.operations) is an op set too
 OP_SETS = {"good": ("lg", "net"), "all": ("lg", "net", "roll", "noise")}
@@ -175,12 +177,10 @@ class ProblemConfig:
     @property
     def is_image(self) -> bool:
         """True for the 2D image problems (spec §8) and user problems registered as images."""
-        from .problems import problem_entry        # the registry (dasjax.problems imports this module)
-        return problem_entry(self.name).image
+        return PROBLEM_REGISTRY.get(self.name).image
 
     def __post_init__(self):
-        from .problems import problem_entry
-        problem_entry(self.name)                   # a registered problem, else a clear error
+        PROBLEM_REGISTRY.get(self.name)            # a registered problem, else a clear error
         _positive("n_points", self.n_points, integer=True)
         _nonneg("noise_std", self.noise_std)
         _positive("blur_sigma", self.blur_sigma)
@@ -320,10 +320,7 @@ class SpaceConfig:
     merge_init: str = "pytorch"
 
     def __post_init__(self):
-        from .spaces import space_names            # the registry (dasjax.spaces imports this module)
-        if self.space not in space_names():
-            raise ValueError(f"space={self.space!r} is not allowed; choose one of {list(space_names())} "
-                             "(add one with dasjax.spaces.register_space)")
+        SPACE_REGISTRY.get(self.space)             # a registered space, else a clear error
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
         _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
         _choice("grad_term", self.grad_term, ("differentiable", "detached"))

@@ -39,6 +39,7 @@ import numpy as np
 
 from . import streams
 from .config import ProblemConfig
+from .registry import PROBLEMS
 
 
 def gaussian_taps(size: int, sigma: float, spacing: float = 1.0) -> np.ndarray:
@@ -478,45 +479,32 @@ class ProblemEntry:
     image: bool = False                         # 2D images (the BSDS data fields apply)
 
 
-_PROBLEMS: dict[str, ProblemEntry] = {}
-
-
 def register_problem(name: str, factory: Callable[[ProblemConfig], Any], image: bool = False,
                      replace: bool = False) -> None:
     """Make ``ProblemConfig(name=name)`` build ``factory(cfg)``, an :class:`InverseProblem` (a
     :class:`Problem` subclass is one).  ``replace=True`` redefines a name."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"problem name {name!r} must be a non-empty string")
     if not callable(factory):
         raise ValueError(f"problem {name!r}: the factory must be callable, got {factory!r}")
-    if name in _PROBLEMS and not replace and _PROBLEMS[name].factory is not factory:
-        raise ValueError(f"problem {name!r} is already registered; pass replace=True to redefine it")
-    _PROBLEMS[name] = ProblemEntry(factory, image)
+    PROBLEMS.add(name, ProblemEntry(factory, image), replace=replace)
 
 
 def unregister_problem(name: str) -> None:
     """Remove a user problem (the paper's cannot be removed)."""
-    if name in ("blur", "downsampling", "image_denoise", "image_blur"):
-        raise ValueError(f"problem {name!r} is built in and cannot be removed")
-    _PROBLEMS.pop(name, None)
+    PROBLEMS.remove(name)
 
 
 def problem_names() -> tuple[str, ...]:
-    return tuple(_PROBLEMS)
+    return PROBLEMS.names()
 
 
 def problem_entry(name: str) -> ProblemEntry:
-    try:
-        return _PROBLEMS[name]
-    except KeyError:
-        raise ValueError(f"problem={name!r} is not allowed; choose one of {list(_PROBLEMS)} "
-                         "(add one with dasjax.register_problem)") from None
+    return PROBLEMS.get(name)
 
 
 for _name in ("blur", "downsampling"):                # 1D cosine signals
-    register_problem(_name, Problem)
+    PROBLEMS.add(_name, ProblemEntry(Problem), builtin=True)
 for _name in ("image_denoise", "image_blur"):         # 2D natural images, the BSDS300 protocol
-    register_problem(_name, _image_problem, image=True)
+    PROBLEMS.add(_name, ProblemEntry(_image_problem, image=True), builtin=True)
 
 
 def make_problem(cfg: ProblemConfig):

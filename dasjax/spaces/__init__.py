@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from ..registry import SPACES
 from .cell import CellSpace
 from .sequential import SequentialSpace
 
@@ -36,38 +37,28 @@ class SearchSpace(Protocol):
     def parse_arch(self, text: str): ...
 
 
-SPACES: dict[str, Callable[..., Any]] = {}
-
-
 def register_space(name: str, factory: Callable[..., Any], replace: bool = False) -> None:
     """Make ``SpaceConfig(space=name)`` build ``factory(space_config, problem, share_f=...)``."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"space name {name!r} must be a non-empty string")
-    if name in SPACES and not replace and SPACES[name] is not factory:
-        raise ValueError(f"space {name!r} is already registered; pass replace=True to redefine it")
-    SPACES[name] = factory
+    if not callable(factory):
+        raise ValueError(f"space {name!r}: the factory must be callable, got {factory!r}")
+    SPACES.add(name, factory, replace=replace)
 
 
 def unregister_space(name: str) -> None:
-    if name in ("sequential", "cell"):
-        raise ValueError(f"space {name!r} is built in and cannot be removed")
-    SPACES.pop(name, None)
+    SPACES.remove(name)
 
 
 def space_names() -> tuple[str, ...]:
-    return tuple(SPACES)
+    return SPACES.names()
 
 
-register_space("sequential", SequentialSpace)
-register_space("cell", CellSpace)
+SPACES.add("sequential", SequentialSpace, builtin=True)
+SPACES.add("cell", CellSpace, builtin=True)
 
 
 def make_space(cfg, problem, share_f: bool = False):
     """The search space named by ``cfg.space.space``, from the registry."""
-    if cfg.space.space not in SPACES:
-        raise ValueError(f"space={cfg.space.space!r} is not allowed; choose one of {list(SPACES)} "
-                         "(add one with dasjax.spaces.register_space)")
-    space = SPACES[cfg.space.space](cfg.space, problem, share_f=share_f)
+    space = SPACES.get(cfg.space.space)(cfg.space, problem, share_f=share_f)
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space {cfg.space.space!r}: the factory returned {type(space).__name__}, which lacks "
                         "part of the SearchSpace interface (dasjax.spaces.SearchSpace)")

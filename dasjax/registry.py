@@ -1,0 +1,49 @@
+"""Name -> object tables for the parts a user can add: inverse problems and search spaces.
+
+This module imports nothing from dasjax, so the config can check names against the tables
+without importing the modules that fill them (:mod:`dasjax.problems`, :mod:`dasjax.spaces`; both
+load with ``import dasjax``).  Operations have their own module, :mod:`dasjax.operations`, and
+methods :mod:`dasjax.methods`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class Registry:
+    """A table of named entries; ``builtin`` names cannot be removed or silently replaced."""
+
+    def __init__(self, kind: str, how_to_add: str):
+        self.kind, self.how_to_add = kind, how_to_add
+        self._entries: dict[str, Any] = {}
+        self.builtin: set[str] = set()
+
+    def add(self, name: str, entry: Any, replace: bool = False, builtin: bool = False) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.kind} name {name!r} must be a non-empty string")
+        if name in self._entries and not replace and self._entries[name] != entry:
+            raise ValueError(f"{self.kind} {name!r} is already registered; pass replace=True to redefine it")
+        self._entries[name] = entry
+        if builtin:
+            self.builtin.add(name)
+
+    def remove(self, name: str) -> None:
+        if name in self.builtin:
+            raise ValueError(f"{self.kind} {name!r} is built in and cannot be removed")
+        self._entries.pop(name, None)
+
+    def get(self, name: str) -> Any:
+        if name not in self._entries:
+            raise ValueError(f"{self.kind}={name!r} is not allowed; choose one of {list(self._entries)} "
+                             f"(add one with {self.how_to_add})")
+        return self._entries[name]
+
+    def __contains__(self, name) -> bool:
+        return name in self._entries
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+
+PROBLEMS = Registry("problem", "dasjax.register_problem")
+SPACES = Registry("space", "dasjax.spaces.register_space")
