@@ -81,6 +81,17 @@ def _parse_value(text: str):
         return text
 
 
+def parse_set_items(items) -> dict:
+    """``--set FIELD=VALUE`` items -> {field: value}; values read as JSON, true / false / none."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--set {item!r} must look like FIELD=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _parse_value(v.strip())
+    return out
+
+
 def _positive(name, value):
     if value is not None and value <= 0:
         raise UsageError(f"--{name}={value} must be a positive integer")
@@ -118,11 +129,7 @@ def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
     for name in ("epochs", "width", "batch_size", "chunk_size"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    for item in args.set:
-        if "=" not in item:
-            raise UsageError(f"--set {item!r} must look like FIELD=VALUE")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = _parse_value(v.strip())
+    overrides.update(parse_set_items(args.set))
     try:
         make_config(**overrides)
     except ValueError as e:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dasjax.experiment import UsageError, main_guard  # noqa: E402
+from dasjax.experiment import UsageError, main_guard, parse_set_items  # noqa: E402
 from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
@@ -101,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--problems", default=None, help="comma list of problems for every table (default: each table's own)")
     ap.add_argument("--out", default=None, help="folder (default results/all-<preset>)")
     ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a config field in every table, e.g. --set noise_std=0.01 (repeatable)")
     ap.add_argument("--yes", action="store_true", help="do not wait: start right after the plan")
     args = ap.parse_args(argv)
     if args.preset is None:
@@ -115,12 +117,16 @@ def main(argv=None) -> int:
     if args.trials is not None and args.trials <= 0:
         raise UsageError(f"--trials={args.trials} must be a positive integer")
     out = Path(args.out or f"results/all-{args.preset}")
+    sets = parse_set_items(args.set)
 
     import dasjax
     plan, total = [], 0.0
     for t in tables:
         p = get_preset(args.preset, t)
-        cfg = dasjax.make_config(**p.overrides)
+        try:
+            cfg = dasjax.make_config(**{**p.overrides, **sets})
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         trials = args.trials or (100 if (t == "table2" and args.preset == "paper") else p.trials)
         plan.append((t, trials, planned_steps(t, trials, cfg.search.epochs, cfg.search.steps_per_epoch, cfg), cfg))
     width = plan[0][3].space.width
@@ -140,7 +146,8 @@ def main(argv=None) -> int:
         script = load_script(t)
         argv_t = ["--preset", args.preset, "--out", str(out / t), "--trials", str(trials)] + \
                  (["--overwrite"] if args.overwrite else []) + \
-                 (["--problems", args.problems] if args.problems and t not in NO_PROBLEMS else [])
+                 (["--problems", args.problems] if args.problems and t not in NO_PROBLEMS else []) + \
+                 [a for item in args.set for a in ("--set", item)]
         t0 = time.perf_counter()
         code = main_guard(script.main, argv_t)
         walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,

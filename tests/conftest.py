@@ -1,6 +1,8 @@
 """Shared tiny configurations; compiled programs are reused through module-scoped fixtures."""
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "")
@@ -15,6 +17,29 @@ import dasjax  # noqa: E402
 
 jax.config.update("jax_enable_x64", False)
 
+_XLA_CACHE = {"JAX_COMPILATION_CACHE_DIR": None, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def pytest_configure(config):
+    """One XLA compilation cache on disk for the whole run, shared by the xdist workers and by the
+    subprocesses tests start: most of a tiny test's time is compiling, and the same programs (and
+    eager primitives) recur across processes.  Fresh per run, so CI and a local run pay the same."""
+    if hasattr(config, "workerinput") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return                                   # a worker (inherits the controller's), or the user's own
+    folder = tempfile.mkdtemp(prefix="dasjax-tests-xla-cache-")
+    config._dasjax_xla_cache = folder
+    os.environ.update({k: v or folder for k, v in _XLA_CACHE.items()})
+    # this process imported jax already: the variables only reach the workers and subprocesses
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_dasjax_xla_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 def tiny(**kw):
     """A few-second config: width 4, 3 layers, batch 16, 2 epochs x 3 steps."""
@@ -28,6 +53,11 @@ def tiny(**kw):
 # the harmful-op readings before calibration stage 5 (signal-axis roll, noise std 0.10 added after
 # the step): for the toy tests whose seeds or dynamics were built under them
 HARMFUL_OPS_BEFORE_STAGE5 = dict(roll_axes="signal", noise_layer_std=0.10, noise_form="additive")
+
+
+# the tiny() shapes as runner flags: the runners' own pipeline, at the tiny programs' compile cost
+# (the smoke preset's 10 layers of width 8 compile several times longer)
+TINY_CLI = ["--set", "width=4", "--set", "batch_size=16", "--set", "n_layers=3", "--set", "steps_per_epoch=3"]
 
 
 @pytest.fixture(scope="session")

@@ -56,44 +56,67 @@ REGISTER_VARIANTS = [
 HP = dasjax.H1.replace(name="probe", alpha_lr=0.05, alpha_warmup=True, theta_scheduler=True)
 
 
-def probe(cfg, hp=HP):
-    """Cheap fingerprint of everything a config drives: data, two search steps, eval, schedule."""
-    space = make_space(cfg, dasjax.make_problem(cfg.problem))
-    hps, types, _ = resolve_hparams(hp, 1)
-    hps = jax.tree_util.tree_map(lambda x: x[0], hps)
-    prog = SearchProgram(cfg, space, types)
-    key = jax.random.key(0)
-    st = prog.init(key, hps)
-    metrics = []
-    for _ in range(2):
-        st, m = prog.step(st, key, hps)
-        metrics.append(jnp.stack(m))
-    batch = space.problem.sample(jax.random.key(1), 4)
-    psnr = evaluate_psnr(space, st.params, st.bn, space.weights(st.alpha), key, n_batches=1, batch_size=4)
-    sched = jnp.stack([lr_factor(e * cfg.search.steps_per_epoch, warmup=1.0, scheduler=1.0, epochs=50,
-                                 steps_per_epoch=cfg.search.steps_per_epoch, cfg=cfg.schedule)
-                       for e in range(50)])
-    leaves = [jnp.ravel(x) for x in jax.tree_util.tree_leaves((st.params, st.bn))]
-    return {"alpha": np.asarray(st.alpha), "loss": np.asarray(jnp.stack(metrics)),
-            "theta": np.asarray(jnp.concatenate(leaves)) if cfg.space.width == 4 else None,
-            "x0": np.asarray(batch.x0), "x": np.asarray(batch.x), "psnr": float(psnr),
-            "sched": np.asarray(sched)}
+class Probe:
+    """Cheap fingerprint of everything a config drives, in parts computed on demand, cheapest first:
+    the schedule, the data, then two search steps and the eval.  A field that changes an early part
+    is told apart without the search steps (eager, ``jax.disable_jit``: nothing is compiled)."""
+
+    PARTS = ("sched", "data", "search")
+
+    def __init__(self, cfg, hp=HP):
+        self.cfg, self.hp, self._done = cfg, hp, {}
+
+    def part(self, name) -> dict:
+        if name not in self._done:
+            with jax.disable_jit():
+                self._done[name] = getattr(self, "_" + name)()
+        return self._done[name]
+
+    def _sched(self):
+        cfg = self.cfg
+        return {"sched": np.asarray(jnp.stack([
+            lr_factor(e * cfg.search.steps_per_epoch, warmup=1.0, scheduler=1.0, epochs=50,
+                      steps_per_epoch=cfg.search.steps_per_epoch, cfg=cfg.schedule) for e in range(50)]))}
+
+    def _data(self):
+        batch = dasjax.make_problem(self.cfg.problem).sample(jax.random.key(1), 4)
+        return {"x0": np.asarray(batch.x0), "x": np.asarray(batch.x)}
+
+    def _search(self):
+        cfg = self.cfg
+        space = make_space(cfg, dasjax.make_problem(cfg.problem))
+        hps, types, _ = resolve_hparams(self.hp, 1)
+        hps = jax.tree_util.tree_map(lambda x: x[0], hps)
+        prog = SearchProgram(cfg, space, types)
+        key = jax.random.key(0)
+        st = prog.init(key, hps)
+        metrics = []
+        for _ in range(2):
+            st, m = prog.step(st, key, hps)
+            metrics.append(jnp.stack(m))
+        psnr = evaluate_psnr(space, st.params, st.bn, space.weights(st.alpha), key, n_batches=1, batch_size=4)
+        leaves = [jnp.ravel(x) for x in jax.tree_util.tree_leaves((st.params, st.bn))]
+        return {"alpha": np.asarray(st.alpha), "loss": np.asarray(jnp.stack(metrics)),
+                "theta": np.asarray(jnp.concatenate(leaves)) if cfg.space.width == 4 else None,
+                "psnr": float(psnr)}
 
 
-def differs(a, b):
-    for k in a:
-        x, y = a[k], b[k]
-        if x is None or y is None or np.shape(x) != np.shape(y):
-            return True
-        if not np.allclose(x, y, rtol=1e-6, atol=1e-7):
-            return True
+def differs(a: Probe, b: Probe) -> bool:
+    """Whether the two fingerprints differ, comparing part by part and stopping at the first difference."""
+    for name in Probe.PARTS:
+        pa, pb = a.part(name), b.part(name)
+        for k in pa:
+            x, y = pa[k], pb[k]
+            if x is None or y is None or np.shape(x) != np.shape(y):
+                return True
+            if not np.allclose(x, y, rtol=1e-6, atol=1e-7):
+                return True
     return False
 
 
 @pytest.fixture(scope="module")
 def default_probes():
-    with jax.disable_jit():
-        return {p: probe(tiny(op_set="all", problem=p)) for p in ("blur", "downsampling")}
+    return {p: Probe(tiny(op_set="all", problem=p)) for p in ("blur", "downsampling")}
 
 
 @pytest.mark.parametrize("override,section,field", REGISTER_VARIANTS,
@@ -102,9 +125,7 @@ def test_register_variant_is_a_live_field(override, section, field, default_prob
     cfg = tiny(op_set="all", **override)
     default = dasjax.Config()
     assert getattr(getattr(cfg, section), field) != getattr(getattr(default, section), field)
-    with jax.disable_jit():
-        got = probe(cfg)
-    assert differs(got, default_probes[cfg.problem.name]), f"{section}.{field} changed nothing"
+    assert differs(Probe(cfg), default_probes[cfg.problem.name]), f"{section}.{field} changed nothing"
 
 
 def test_register_defaults_match_spec():
@@ -126,9 +147,8 @@ def test_theta_optimizer_variant_and_schedule_values():
     """Register #15 (theta optimizer) and the exact "Linear" step / warm-up values of spec §6.3."""
     sgd = dasjax.H1.replace(name="H1-sgd", theta_optimizer="Gradient Descent")
     assert sgd.theta_optimizer == "sgd"
-    with jax.disable_jit():
-        assert differs(probe(tiny(op_set="all"), sgd.replace(alpha_lr=0.05, theta_scheduler=True)),
-                       probe(tiny(op_set="all")))
+    assert differs(Probe(tiny(op_set="all"), sgd.replace(alpha_lr=0.05, theta_scheduler=True)),
+                   Probe(tiny(op_set="all")))
     cfg = dasjax.ScheduleConfig()
     f = [float(lr_factor(e, warmup=0.0, scheduler=1.0, epochs=50, steps_per_epoch=1, cfg=cfg)) for e in range(50)]
     assert f[17] == 1.0 and f[18] == pytest.approx(0.1) and f[31] == pytest.approx(0.01) and f[43] == pytest.approx(1e-3)

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import load_script, tiny
+from conftest import TINY_CLI, load_script, tiny
 
 import dasjax
 from dasjax.api import resolve_hparams
@@ -100,11 +100,11 @@ def test_bad_cli_input_is_one_line_exit_2(table1, tmp_path, capsys, args, needle
 def test_output_folder_checks(table1, tmp_path, capsys):
     out = tmp_path / "out"
     base = ["--preset", "smoke", "--out", str(out), "--trials", "1", "--rows", "lg_only", "--problems", "blur",
-            "--no-figures"]
+            "--no-figures"] + TINY_CLI
     assert dasjax.experiment.main_guard(table1.main, base) == 0
     before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     # a different configuration in the same folder is refused, and nothing changes
-    code = dasjax.experiment.main_guard(table1.main, base + ["--width", "6"])
+    code = dasjax.experiment.main_guard(table1.main, base + ["--set", "width=6"])
     assert code == 2 and "different configuration" in capsys.readouterr().err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
     # a folder written before a config field existed still resumes: the missing field reads its default
@@ -116,7 +116,7 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     assert dasjax.experiment.main_guard(table1.main, base) == 0
     assert "already done, skipped" in capsys.readouterr().out
     # ... unless --overwrite
-    assert dasjax.experiment.main_guard(table1.main, base + ["--width", "6", "--overwrite"]) == 0
+    assert dasjax.experiment.main_guard(table1.main, base + ["--set", "width=6", "--overwrite"]) == 0
     # an unwritable folder (a path below a regular file)
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -161,7 +161,7 @@ def test_table3_smoke_end_to_end(tmp_path, capsys):
     incumbent = tmp_path / "incumbent.json"
     incumbent.write_text(dasjax.hparams.get("BOHB-Blur").replace(name="HPO-one-shot-blur-all").to_json())
     args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
-            "--op-sets", "all", "--sets", f"H1,{incumbent}", "--no-figures"]
+            "--op-sets", "all", "--sets", f"H1,{incumbent}", "--no-figures"] + TINY_CLI
     assert dasjax.experiment.main_guard(table3.main, args) == 0
     df = pd.read_csv(out / "trials.csv")
     assert sorted(df["hparams"].unique()) == ["H1", "HPO-one-shot-blur-all"] and len(df) == 4
@@ -179,7 +179,7 @@ def test_run_all_smoke_end_to_end(tmp_path, capsys):
     out = tmp_path / "all"
     assert dasjax.experiment.main_guard(run_all.main, ["--preset", "smoke", "--tables", "table1,table3",
                                                        "--trials", "1", "--problems", "blur",
-                                                       "--out", str(out)]) == 0
+                                                       "--out", str(out)] + TINY_CLI) == 0
     printed = capsys.readouterr().out
     assert "estimated total" in printed and printed.index("estimated total") < printed.index("[table1]")
     report = (out / "report.md").read_text()

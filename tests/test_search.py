@@ -61,13 +61,15 @@ def test_chunking_does_not_change_results(batched, tiny_cfg):
 
 def test_batch_axis_roll_keeps_trials_independent_and_deterministic():
     """roll_axes="all" mixes the samples of a trial's batch, never the trials of a chunk: trial i
-    alone equals trial i in a batch, and a rerun is bitwise identical (training and evaluation)."""
+    gives the same result beside other partners, and a rerun is bitwise identical (training and
+    evaluation).  The seeds rotated: every trial sits at another place, beside other trials, in the
+    same compiled program."""
     cfg = tiny(op_set="all", roll_axes="all")
     arch = np.tile(np.eye(4)[[2, 0, 2]], (len(SEEDS), 1, 1))        # roll-lg-roll for every trial
     full = dasjax.retrain(cfg, arch, SEEDS)
-    one = dasjax.retrain(cfg, arch[1:2], [SEEDS[1]])
+    rotated = dasjax.retrain(cfg, arch, SEEDS[1:] + SEEDS[:1])
     np.testing.assert_array_equal(dasjax.retrain(cfg, arch, SEEDS).arch_psnr, full.arch_psnr)
-    assert abs(one.arch_psnr[0] - full.arch_psnr[1]) <= 1e-4
+    np.testing.assert_allclose(rotated.arch_psnr, np.roll(full.arch_psnr, -1), atol=1e-4)
     assert np.isfinite(full.arch_psnr).all() and len(set(np.round(full.arch_psnr, 4))) == len(SEEDS)
 
 
@@ -85,7 +87,7 @@ def test_second_order_hypergradient_matches_finite_differences():
     """d/d alpha of L_val(theta - xi grad L_train(theta, alpha), alpha), autodiff vs central FD (float64)."""
     # the gradient layers' data term must be differentiable here: detached (the default), autodiff
     # leaves out its path on purpose and no longer equals the objective's finite differences
-    cfg = tiny(op_set="all", order=2, n_layers=2, width=3, batch_size=8, unroll_lr=0.05,
+    cfg = tiny(op_set="all", order=2, n_layers=1, width=3, batch_size=8, unroll_lr=0.05,
                grad_term="differentiable")
     space = make_space(cfg, dasjax.make_problem(cfg.problem))
     hp, types, _ = resolve_hparams("H1", 1)

@@ -28,8 +28,9 @@ def test_das_single_freezes_weights_and_moves_alpha():
     keys = dasjax.batch.trial_keys(seeds)
     st = jax.vmap(prog.init)(keys, hp, params, bn)
     alpha0 = np.asarray(st.alpha)
+    epoch = jax.jit(jax.vmap(prog.epoch))             # one compile for every epoch
     for _ in range(cfg.search.epochs):
-        st, m = jax.jit(jax.vmap(prog.epoch))(st, keys, hp)
+        st, m = epoch(st, keys, hp)
     for a, b in zip(jax.tree_util.tree_leaves((st.params, st.bn)), jax.tree_util.tree_leaves((params, bn))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))        # bit-identical frozen ops
     assert np.abs(np.asarray(st.alpha) - alpha0).max() > 1e-3               # alpha moved
