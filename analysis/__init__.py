@@ -25,6 +25,7 @@ from .figures import (alpha_history_figure, alpha_trajectory_figure, architectur
                       cell_graph_figure, distribution_figure, save_figure, scatter_figure)
 from .load import (REQUIRED_COLUMNS, ResultsFormatError, find_results_dirs, load_arrays, load_config,
                    load_results, load_results_dir, trial_arrays)
+from .power import findings_power, power_curve, trials_needed
 from .reference import reference_table
 from .report import write_report
 from .stats import GROUP_COLUMNS, bootstrap_ci, compare, compare_all, describe, mann_whitney, summarize
@@ -35,7 +36,7 @@ __all__ = [
     "ResultsFormatError", "Table", "alpha_history_figure", "alpha_trajectory_figure",
     "architecture_figure", "architecture_ops", "best_and_worst", "bootstrap_ci", "cell_graph_figure",
     "compare", "compare_all", "correlate", "correlation_table", "dead_state_readers", "dead_state_summary",
-    "dead_states", "degenerate_mask", "describe",
+    "dead_states", "degenerate_mask", "describe", "findings_power", "power_curve", "trials_needed",
     "distribution_figure", "early_stop_summary", "filter_degenerate", "findings_markdown", "has_curvature",
     "lambda_correlation_table", "lambda_trajectories", "trajectory_figure", "find_results_dirs", "latex_table", "load_arrays",
     "load_config", "load_results", "load_results_dir", "mann_whitney", "markdown_table", "parse_alpha",
