@@ -328,7 +328,8 @@ class Evaluator:
         self.stages = 2 if objective == "arch" else 1      # search + retraining, each `epochs` long
 
     def __call__(self, configs: Sequence[HParamSet], seeds: Sequence[Sequence[int]], epochs: int) -> list[dict]:
-        from .api import run_method, search
+        from .methods import run_method
+        from .stages import search
         cfg = self.cfg.replace(epochs=int(epochs))
         out: list[dict | None] = [None] * len(configs)
         for types, idx in hpmod.group_by_optimizer(configs).items():

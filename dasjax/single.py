@@ -15,8 +15,8 @@ import optax
 from flax import struct
 
 from . import streams
-from .api import (MethodResult, _ckpt, _label, _run_kw, _seeds, fixed_architectures, resolve_hparams,
-                  retrain)
+from .stages import (MethodResult, as_seeds, checkpoint_path, fixed_architectures, resolve_hparams, retrain,
+                     row_label, run_kwargs)
 from .batch import run_batched, trial_keys
 from .evaluate import evaluate_psnr
 from .optim import make_optimizer
@@ -116,24 +116,24 @@ def das_single(cfg, seeds, hparams="BOHB-DAS-single", *, pretrain_hparams="H1", 
     if cfg.space.space != "sequential":
         raise ValueError(f"space={cfg.space.space!r}: DAS-single is defined for the sequential space "
                          "(paper App. B); use space='sequential'")
-    seeds = _seeds(seeds)
+    seeds = as_seeds(seeds)
     T = len(seeds)
     good = cfg.replace(op_set="good")
     pre = {}
     for op in ("lg", "net"):
         pre[op] = retrain(good, fixed_architectures(good, op, T), seeds, pretrain_hparams, keep_params=True,
-                          progress=progress, desc=_label(cfg, f"DAS-single pretrain {op}"),
-                          checkpoint=_ckpt(checkpoint_dir, f"pretrain_{op}"))
+                          progress=progress, desc=row_label(cfg, f"DAS-single pretrain {op}"),
+                          checkpoint=checkpoint_path(checkpoint_dir, f"pretrain_{op}"))
     space = make_space(cfg, make_problem(cfg.problem))
     params, bn = transplant(space, seeds, pre["lg"], pre["net"])
     hp, types, names = resolve_hparams(hparams, T)
     out = run_batched(SingleLevelProgram(cfg, space, types), trial_keys(seeds), hp, (params, bn),
-                      n_epochs=cfg.search.epochs, desc=_label(cfg, "DAS-single search"),
-                      **_run_kw(cfg, progress, _ckpt(checkpoint_dir, "search")))
+                      n_epochs=cfg.search.epochs, desc=row_label(cfg, "DAS-single search"),
+                      **run_kwargs(cfg, progress, checkpoint_path(checkpoint_dir, "search")))
     f = out.final
     arch = f["architecture"]
-    r = retrain(cfg, arch, seeds, hparams, progress=progress, desc=_label(cfg, "DAS-single retrain"),
-                checkpoint=_ckpt(checkpoint_dir, "retrain"))
+    r = retrain(cfg, arch, seeds, hparams, progress=progress, desc=row_label(cfg, "DAS-single retrain"),
+                checkpoint=checkpoint_path(checkpoint_dir, "retrain"))
     wall = out.wall_time_s + r.wall_time_s + sum(p.wall_time_s for p in pre.values())
     arrays = {**out.metrics, **r.history}
     return MethodResult("DAS-single", seeds, names, r.arch_psnr, f["one_shot_psnr"],

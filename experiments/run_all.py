@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dasjax.experiment import UsageError, main_guard, parse_set_items  # noqa: E402
+from table_runner import UsageError, main_guard, parse_set_items  # noqa: E402
 from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax import hparams as hpmod  # noqa: E402
-from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
+from table_runner import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
 
 ROWS = [Row("das", "all", "DAS"), Row("das_single", "all", "DAS-single")]

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dasjax import __version__  # noqa: E402
 from dasjax import hpo  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
-from dasjax.experiment import (DEFAULT_HPARAMS, Row, UsageError, _parse_value, build_parser,  # noqa: E402
+from table_runner import (DEFAULT_HPARAMS, Row, UsageError, _parse_value, build_parser,  # noqa: E402
                                check_out_dir, env_summary, main_guard, resolve)
 from dasjax.results import atomic_write_text  # noqa: E402
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax.experiment import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
+from table_runner import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
 from dasjax.results import atomic_write_text  # noqa: E402
 

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.config import make_config  # noqa: E402
-from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
+from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, run_fingerprint, run_rows)
 
 ROWS = [

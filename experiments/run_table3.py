@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax.experiment import (Row, add_sets_option, build_parser, check_out_dir, env_summary,  # noqa: E402
+from table_runner import (Row, add_sets_option, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur"]

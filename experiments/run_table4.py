@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.bsds import DatasetError, WHERE_TO_GET, fallback_message, load_images, resolve_source  # noqa: E402
 from dasjax.config import IMAGE_PROBLEMS, make_config  # noqa: E402
-from dasjax.experiment import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
+from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, row_dir, run_fingerprint, run_rows)
 
 ROWS = [

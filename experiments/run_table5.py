@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dasjax.experiment import (Row, UsageError, add_sets_option, build_parser, check_out_dir,  # noqa: E402
+from table_runner import (Row, UsageError, add_sets_option, build_parser, check_out_dir,  # noqa: E402
                                env_summary, finish_table, main_guard, parse_sets, resolve, run_fingerprint,
                                run_set_rows)
 

@@ -12,6 +12,7 @@ from conftest import load_script, tiny
 
 import analysis
 import dasjax
+import table_runner
 from dasjax.ops import f_apply
 from dasjax.spaces import CellSpace, make_space
 from dasjax.spaces.cell import edge_schedule
@@ -303,7 +304,7 @@ def test_table2_smoke_end_to_end(batched, tmp_path, capsys):
                    "--set", "progress=false"]
     args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
             "--rows", "lg_only,nets_only,das_good,rs_good"] + tiny_shapes
-    assert dasjax.experiment.main_guard(table2.main, args) == 0
+    assert table_runner.main_guard(table2.main, args) == 0
     printed = capsys.readouterr().out
     assert "| Op set | Method |" in printed and "Learn" in printed
     df = pd.read_csv(out / "trials.csv")
@@ -329,5 +330,5 @@ def test_table2_smoke_end_to_end(batched, tmp_path, capsys):
             del (d if f.name == "run.json" else d["run"])["config"]["space"][field]
         f.write_text(json.dumps(d))
     capsys.readouterr()
-    assert dasjax.experiment.main_guard(table2.main, args) == 0
+    assert table_runner.main_guard(table2.main, args) == 0
     assert capsys.readouterr().out.count("already done, skipped") == 4

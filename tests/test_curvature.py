@@ -7,6 +7,7 @@ import pytest
 from conftest import HARMFUL_OPS_BEFORE_STAGE5, TINY_CLI, tiny
 
 import dasjax
+import table_runner
 from dasjax.curvature import alpha_lambda_max, es_fires, es_stop_epoch, lambda_max, lanczos_lambda_max
 from dasjax.spaces import make_space
 
@@ -276,7 +277,7 @@ def test_run_curvature_smoke_end_to_end(tmp_path, capsys):
     args = ["--preset", "smoke", "--out", str(out), "--trials", "4", "--problems", "blur", "--rows", "es_good,ada_good",
             "--set", "es_window=1", "--set", "es_lag=1", "--set", "es_start_epoch=0", "--set", "es_factor=1.000001",
             "--set", "ada_max_rollbacks=1", "--set", "curvature_every=1"] + TINY_CLI
-    assert dasjax.experiment.main_guard(script.main, args) == 0
+    assert table_runner.main_guard(script.main, args) == 0
     printed = capsys.readouterr().out
     assert "| good ops. | DAS-ES |" in printed and "Final lambda_max vs architecture PSNR" in printed
     df = pd.read_csv(out / "trials.csv")
@@ -299,7 +300,7 @@ def test_run_curvature_smoke_end_to_end(tmp_path, capsys):
         assert (out / f).exists() and (out / f).stat().st_size > 0, f
     md = (out / "curvature.md").read_text()
     assert "Early stopping" in md and "spearman_rho" in md
-    assert dasjax.experiment.main_guard(script.main, args) == 0
+    assert table_runner.main_guard(script.main, args) == 0
     assert capsys.readouterr().out.count("already done, skipped") == 2
 
 

@@ -15,6 +15,7 @@ import pytest
 from conftest import load_script, tiny
 
 import dasjax
+import table_runner
 from dasjax import hparams as hpmod
 from dasjax import hpo
 
@@ -211,7 +212,7 @@ def test_run_hpo_smoke_end_to_end(tmp_path, capsys):
     out = tmp_path / "hpo"
     args = TINY_FLAGS + ["--out", str(out), "--iterations", "1", "--max-budget", "3", "--min-budget", "1",
                          "--sampler", "random", "--fix", "alpha_optimizer=sgd", "--objective", "one-shot"]
-    assert dasjax.experiment.main_guard(run_hpo.main, args) == 0
+    assert table_runner.main_guard(run_hpo.main, args) == 0
     printed = capsys.readouterr().out
     assert "[hpo] incumbent: configuration" in printed and "bracket s=1: 3 x 1 epochs, 1 x 3 epochs" in printed
     inc = hpmod.load(out / "incumbent.json")
@@ -230,17 +231,17 @@ def test_run_hpo_smoke_end_to_end(tmp_path, capsys):
     table1 = load_script("run_table1")
     targs = table1.build_parser("t1", table1.ROWS).parse_args(["--preset", "smoke", "--hparams",
                                                                str(out / "incumbent.json")])
-    assert dasjax.experiment.resolve(targs, "table1", table1.ROWS, log=lambda *_: None)[5] == inc
+    assert table_runner.resolve(targs, "table1", table1.ROWS, log=lambda *_: None)[5] == inc
     # a rerun of the same command reuses every evaluation and writes the same incumbent
     before = (out / "incumbent.json").read_text()
-    assert dasjax.experiment.main_guard(run_hpo.main, args) == 0
+    assert table_runner.main_guard(run_hpo.main, args) == 0
     assert "reusing 4 earlier evaluations" in capsys.readouterr().out
     assert (out / "incumbent.json").read_text() == before
     # bad input: one line, exit code 2
     for bad, needle in [(["--eta", "1"], "--eta"), (["--problems", "blur,downsampling"], "--problems"),
                         (["--fix", "alpha_lr=5"], "--fix"), (["--epochs", "3"], "--max-budget"),
                         (["--max-budget", "2", "--min-budget", "0.2"], "round to epochs")]:
-        code = dasjax.experiment.main_guard(run_hpo.main, args[:-2] + ["--out", str(tmp_path / "bad")] + bad)
+        code = table_runner.main_guard(run_hpo.main, args[:-2] + ["--out", str(tmp_path / "bad")] + bad)
         err = capsys.readouterr().err.strip()
         assert code == 2 and needle in err and "\n" not in err, (bad, err)
     assert json.loads((out / "run.json").read_text())["objective"] == "one-shot"

@@ -12,6 +12,7 @@ from conftest import tiny
 
 import analysis
 import dasjax
+import table_runner
 from dasjax.operations import BUILTIN_OPS, Operation, get_op, op_names, register_op, unregister_op
 from dasjax.ops import OpLayer
 
@@ -163,3 +164,39 @@ def test_user_space_runs_through_search_and_retraining():
             dasjax.make_space(c, dasjax.make_problem(c.problem))
     finally:
         dasjax.spaces.unregister_space("broken")
+
+
+# --- a user's method ---------------------------------------------------------------------------------
+def best_single_op(cfg, seeds, hparams, **kw):
+    """Per seed, the better of the two single-op baselines (a method built from other methods)."""
+    lg = dasjax.run_method(cfg, "Learnable Grad. only", seeds, hparams, **kw)
+    nets = dasjax.run_method(cfg, "Nets only", seeds, hparams, **kw)
+    pick = np.where(nets.arch_psnr >= lg.arch_psnr, 1, 0)
+    best = [(lg, nets)[p] for p in pick]
+    return dasjax.stages.MethodResult(
+        "Best single op", lg.seeds, lg.hparams, np.where(pick, nets.arch_psnr, lg.arch_psnr),
+        np.full(len(pick), np.nan), [b.arch_strings[i] for i, b in enumerate(best)], None,
+        lg.diverged & nets.diverged, lg.wall_time_s + nets.wall_time_s, lg.compile_time_s, {})
+
+
+def test_user_method_runs_through_the_table_runner(tmp_path):
+    dasjax.register_method(dasjax.Method("Best single op", best_single_op))
+    try:
+        rows = [table_runner.Row("best_single", "good", "Best single op"), table_runner.Row("lg_only", "good",
+                                                                                           "Learnable Grad. only")]
+        overrides = dict(width=4, n_layers=3, batch_size=16, steps_per_epoch=3, epochs=2, eval_batches=2,
+                         progress=False, fast_compile=True)
+        df = table_runner.run_rows(table="user", rows=rows, problems=["blur"], seeds=[0, 1], overrides=overrides,
+                                   hp=dasjax.H1, out=tmp_path / "user", log=lambda *a: None)
+        mine, lg = df[df.method == "Best single op"], df[df.method == "Learnable Grad. only"]
+        assert len(mine) == 2 and (mine["arch_psnr"].to_numpy() >= lg["arch_psnr"].to_numpy() - 1e-6).all()
+        assert (tmp_path / "user" / "runs" / "blur" / "best_single" / "trials.csv").exists()
+        assert "Best single op" in analysis.markdown_table(df)
+        with pytest.raises(ValueError, match="already registered"):
+            dasjax.register_method(dasjax.Method("Best single op", best_single_op))
+    finally:
+        dasjax.methods.unregister_method("Best single op")
+    with pytest.raises(ValueError, match="register_method"):
+        dasjax.run_method(tiny(), "Best single op", [0])
+    with pytest.raises(ValueError, match="built in"):
+        dasjax.methods.unregister_method("DAS")

@@ -8,6 +8,7 @@ import pytest
 from conftest import TINY_CLI, load_script, tiny
 
 import dasjax
+import table_runner
 from dasjax.api import resolve_hparams
 from dasjax.batch import run_batched, trial_keys
 from dasjax.results import atomic_write_text
@@ -89,7 +90,7 @@ def table1():
 ])
 def test_bad_cli_input_is_one_line_exit_2(table1, tmp_path, capsys, args, needle):
     out = tmp_path / "out"
-    code = dasjax.experiment.main_guard(table1.main, ["--preset", "smoke", "--out", str(out)] + args
+    code = table_runner.main_guard(table1.main, ["--preset", "smoke", "--out", str(out)] + args
                                         if "--preset" not in args else ["--out", str(out)] + args)
     err = capsys.readouterr().err.strip()
     assert code == 2
@@ -101,10 +102,10 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     out = tmp_path / "out"
     base = ["--preset", "smoke", "--out", str(out), "--trials", "1", "--rows", "lg_only", "--problems", "blur",
             "--no-figures"] + TINY_CLI
-    assert dasjax.experiment.main_guard(table1.main, base) == 0
+    assert table_runner.main_guard(table1.main, base) == 0
     before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     # a different configuration in the same folder is refused, and nothing changes
-    code = dasjax.experiment.main_guard(table1.main, base + ["--set", "width=6"])
+    code = table_runner.main_guard(table1.main, base + ["--set", "width=6"])
     assert code == 2 and "different configuration" in capsys.readouterr().err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
     # a folder written before a config field existed still resumes: the missing field reads its default
@@ -113,14 +114,14 @@ def test_output_folder_checks(table1, tmp_path, capsys):
         fp = d if f.name == "run.json" else d["run"]
         del fp["config"]["space"]["lg_train_f"]
         f.write_text(json.dumps(d))
-    assert dasjax.experiment.main_guard(table1.main, base) == 0
+    assert table_runner.main_guard(table1.main, base) == 0
     assert "already done, skipped" in capsys.readouterr().out
     # ... unless --overwrite
-    assert dasjax.experiment.main_guard(table1.main, base + ["--set", "width=6", "--overwrite"]) == 0
+    assert table_runner.main_guard(table1.main, base + ["--set", "width=6", "--overwrite"]) == 0
     # an unwritable folder (a path below a regular file)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code = dasjax.experiment.main_guard(table1.main, ["--preset", "smoke", "--out", str(blocker / "sub")])
+    code = table_runner.main_guard(table1.main, ["--preset", "smoke", "--out", str(blocker / "sub")])
     assert code == 2 and "not writable" in capsys.readouterr().err
 
 
@@ -129,7 +130,7 @@ def test_table1_smoke_end_to_end(table1, tmp_path, capsys):
     out = tmp_path / "t1"
     args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
             "--rows", "lg_only,das_good,rs_good,rsearch_good"]
-    assert dasjax.experiment.main_guard(table1.main, args) == 0
+    assert table_runner.main_guard(table1.main, args) == 0
     printed = capsys.readouterr().out
     assert "| Op set | Method |" in printed and "(16.49," in printed     # paper value beside ours
     df = pd.read_csv(out / "trials.csv")
@@ -149,7 +150,7 @@ def test_table1_smoke_end_to_end(table1, tmp_path, capsys):
         assert (out / f).exists() and (out / f).stat().st_size > 0, f
     assert not (out / "runs/blur/das_good/checkpoint").exists()
     # rerunning the same command skips every finished row
-    assert dasjax.experiment.main_guard(table1.main, args) == 0
+    assert table_runner.main_guard(table1.main, args) == 0
     assert capsys.readouterr().out.count("already done, skipped") == 4
 
 
@@ -162,14 +163,14 @@ def test_table3_smoke_end_to_end(tmp_path, capsys):
     incumbent.write_text(dasjax.hparams.get("BOHB-Blur").replace(name="HPO-one-shot-blur-all").to_json())
     args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
             "--op-sets", "all", "--sets", f"H1,{incumbent}", "--no-figures"] + TINY_CLI
-    assert dasjax.experiment.main_guard(table3.main, args) == 0
+    assert table_runner.main_guard(table3.main, args) == 0
     df = pd.read_csv(out / "trials.csv")
     assert sorted(df["hparams"].unique()) == ["H1", "HPO-one-shot-blur-all"] and len(df) == 4
     assert "| all ops. | H1 |" in (out / "table3.md").read_text()
     capsys.readouterr()
-    assert dasjax.experiment.main_guard(table3.main, args + ["--sets", "H7"]) == 2
+    assert table_runner.main_guard(table3.main, args + ["--sets", "H7"]) == 2
     # --hparams would be ignored by a table of several sets: refused, pointing at --sets
-    assert dasjax.experiment.main_guard(table3.main, args + ["--hparams", str(incumbent)]) == 2
+    assert table_runner.main_guard(table3.main, args + ["--hparams", str(incumbent)]) == 2
     assert "--sets H1," in capsys.readouterr().err
 
 
@@ -177,7 +178,7 @@ def test_run_all_smoke_end_to_end(tmp_path, capsys):
     """run_all.py --preset smoke on two tables, reduced to 1 trial on blur; the plan is printed first."""
     run_all = load_script("run_all")
     out = tmp_path / "all"
-    assert dasjax.experiment.main_guard(run_all.main, ["--preset", "smoke", "--tables", "table1,table3",
+    assert table_runner.main_guard(run_all.main, ["--preset", "smoke", "--tables", "table1,table3",
                                                        "--trials", "1", "--problems", "blur",
                                                        "--out", str(out)] + TINY_CLI) == 0
     printed = capsys.readouterr().out
@@ -186,7 +187,7 @@ def test_run_all_smoke_end_to_end(tmp_path, capsys):
     assert "Table 1" in report and "Table 3" in report
     walls = pd.read_csv(out / "wall_times.csv")
     assert list(walls["table"]) == ["table1", "table3"] and (walls["exit_code"] == 0).all()
-    assert dasjax.experiment.main_guard(run_all.main, ["--tables", "table9"]) == 2
+    assert table_runner.main_guard(run_all.main, ["--tables", "table9"]) == 2
 
 
 def test_table4_smoke_end_to_end(tmp_path, capsys, monkeypatch):
@@ -195,7 +196,7 @@ def test_table4_smoke_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DASJAX_BSDS300", raising=False)
     table4 = load_script("run_table4")
     out = tmp_path / "t4"
-    assert dasjax.experiment.main_guard(table4.main, ["--preset", "smoke", "--out", str(out), "--trials", "1",
+    assert table_runner.main_guard(table4.main, ["--preset", "smoke", "--out", str(out), "--trials", "1",
                                                       "--set", "n_layers=2"]) == 0
     printed = capsys.readouterr().out
     assert "NOT BSDS300" in printed and "BSDS300-images.tgz" in printed        # says so, and where to get it
@@ -214,7 +215,7 @@ def test_table4_smoke_end_to_end(tmp_path, capsys, monkeypatch):
     # an existing folder without images: one line, exit 2, nothing written
     empty = tmp_path / "empty"
     empty.mkdir()
-    code = dasjax.experiment.main_guard(table4.main, ["--preset", "smoke", "--out", str(tmp_path / "t4e"),
+    code = table_runner.main_guard(table4.main, ["--preset", "smoke", "--out", str(tmp_path / "t4e"),
                                                       "--data-dir", str(empty)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "empty" in err and err.count("\n") == 0 and not (tmp_path / "t4e").exists()

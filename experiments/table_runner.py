@@ -22,12 +22,12 @@ import jax
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from . import hparams as hpmod
-from .api import method_config, random_methods, run_method
-from .config import PROBLEMS, Config, make_config
-from .presets import PRESETS, default_preset_name, get_preset
-from .results import atomic_write_text, method_records, save_results
+from dasjax import __version__
+from dasjax import hparams as hpmod
+from dasjax.config import PROBLEMS, Config, make_config
+from dasjax.methods import get_method, method_config, run_group, run_method
+from dasjax.presets import PRESETS, default_preset_name, get_preset
+from dasjax.results import atomic_write_text, method_records, save_results
 
 
 class UsageError(ValueError):
@@ -252,15 +252,14 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
             log(f"[{table}] {problem} / {row.op_set} ops / {row.method}: {len(seeds)} trials ...")
             t0 = time.perf_counter()
             ckpt_dir = path / "checkpoint"
-            if row.method in ("Random Sampling", "Random Search"):
-                partner = next((r for r in pending if r.op_set == row.op_set and
-                                r.method in ("Random Sampling", "Random Search")), None)
-                both = partner is not None or row.method == "Random Search"
-                sampling, searching = random_methods(cfg, seeds, hp, n_candidates=None if both else 1,
-                                                     checkpoint_dir=ckpt_dir, keep_params=keep_params)
-                results = {"Random Sampling": sampling, "Random Search": searching}
+            group = get_method(row.method).group
+            if group is not None:        # the pending rows of its group (same op set) share one run
+                partners = [r for r in pending if r.op_set == row.op_set and r.method != row.method
+                            and get_method(r.method).group == group]
+                results = run_group(cfg, [row.method] + [r.method for r in partners], seeds, hp,
+                                    checkpoint_dir=ckpt_dir, keep_params=keep_params)
                 done = [(row, results[row.method])]
-                if partner is not None:
+                for partner in partners:
                     pending.remove(partner)
                     done.append((partner, results[partner.method]))
             else:
@@ -310,7 +309,7 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
     """Rows = (op set, hyperparameter set).  For each problem x op set, every set that shares
     optimizer types with another runs in the same batched program (``dasjax.run_sets``); each
     set is saved as ``OUT/runs/<problem>/<op_set>/<set>/`` and skipped when a rerun finds it done."""
-    from .api import run_sets
+    from dasjax.methods import run_sets
     walls = []
     for problem in problems:
         for op_set in op_sets:

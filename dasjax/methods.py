@@ -1,0 +1,270 @@
+"""Methods, registered by name: the rows of the paper's tables, and any a user adds.
+
+A method is a :class:`Method` record whose ``run(cfg, seeds, hparams, *, progress, checkpoint_dir,
+keep_params)`` returns a :class:`dasjax.stages.MethodResult`, one entry per seed.  Every runner
+(``dasjax.run_method``, the table scripts, ``run_sets``, HPO) dispatches through the registry,
+so a user's method runs through the same results folders and analysis::
+
+    def das_twice_the_epochs(cfg, seeds, hparams, **kw):
+        return dasjax.run_method(cfg.replace(search_epochs=2 * cfg.search.epochs), "DAS", seeds, hparams, **kw)
+
+    dasjax.register_method(dasjax.Method("DAS-long", das_twice_the_epochs))
+
+Methods of one ``group`` can share work: :func:`run_group` runs the group's runner once for
+every requested member (random sampling and random search come from one retraining).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import hparams as hpmod
+from .config import Config
+from .stages import (MethodResult, as_seeds, candidate_keys, checkpoint_path, fixed_architectures,
+                     param_arrays, random_architectures, retrain, row_label, search)
+
+#: lambda_max interval of DAS-ES / DAS-ADA when the config has tracking off (register #34): every 2
+#: epochs, as RobustDARTS's DARTS-ADA runs (--report_freq_hessian 2); experiments/run_curvature.py's default
+CURVATURE_EVERY = 2
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method: ``run(cfg, seeds, hparams, *, progress=None, checkpoint_dir=None,
+    keep_params=False) -> MethodResult``.  ``configure(cfg) -> cfg``: the config it actually runs
+    with (recorded in results folders; None = unchanged).  ``group``: the name of a group runner
+    (:func:`register_group`) that produces this method together with the group's others."""
+    name: str
+    run: Callable[..., MethodResult]
+    configure: Callable[[Config], Config] | None = None
+    group: str | None = None
+
+    def config(self, cfg: Config) -> Config:
+        return cfg if self.configure is None else self.configure(cfg)
+
+
+_METHODS: dict[str, Method] = {}
+_GROUPS: dict[str, Callable[..., dict]] = {}
+
+
+def register_method(method: Method, replace: bool = False) -> Method:
+    if not isinstance(method, Method):
+        raise TypeError(f"register_method takes a Method, got {type(method).__name__}")
+    if method.name in _METHODS and not replace and _METHODS[method.name] is not method:
+        raise ValueError(f"method {method.name!r} is already registered; pass replace=True to redefine it")
+    if method.group is not None and method.group not in _GROUPS:
+        raise ValueError(f"method {method.name!r}: group {method.group!r} has no runner; register_group it first")
+    _METHODS[method.name] = method
+    return method
+
+
+def unregister_method(name: str) -> None:
+    if name in BUILTIN_METHODS:
+        raise ValueError(f"method {name!r} is built in and cannot be removed")
+    _METHODS.pop(name, None)
+
+
+def register_group(name: str, runner: Callable[..., dict]) -> None:
+    """``runner(cfg, seeds, hparams, methods, *, progress, checkpoint_dir, keep_params) -> {method:
+    MethodResult}`` for the requested member ``methods`` of the group."""
+    _GROUPS[name] = runner
+
+
+def get_method(name: str) -> Method:
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise ValueError(f"method={name!r} is not allowed; choose one of {list(_METHODS)} "
+                         "(add one with dasjax.register_method)") from None
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(_METHODS)
+
+
+def method_config(cfg: Config, method: str) -> Config:
+    """The config ``method`` actually runs with (DAS-ES / DAS-ADA switch early stopping on)."""
+    return get_method(method).config(cfg)
+
+
+def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
+               checkpoint_dir=None, keep_params: bool = False) -> MethodResult:
+    """Run one method for every seed as batched programs.
+
+    With ``checkpoint_dir``, each stage checkpoints there and a rerun resumes where it stopped.
+    With ``keep_params``, the retrained networks' parameters and BatchNorm statistics are returned
+    in ``arrays`` (names "params/..." and "bn/...", leading trial axis), e.g. to denoise images with
+    the best trial later (rebuild with :func:`dasjax.batch.unflatten_named`).
+    """
+    m = get_method(method)
+    return m.run(m.config(cfg), as_seeds(seeds), hparams, progress=progress, checkpoint_dir=checkpoint_dir,
+                 keep_params=keep_params)
+
+
+def run_group(cfg: Config, methods, seeds, hparams="H1", *, progress=None, checkpoint_dir=None,
+              keep_params: bool = False) -> dict[str, MethodResult]:
+    """Run several methods of one group with one call of the group's runner: {method: result}."""
+    groups = {get_method(m).group for m in methods}
+    if len(groups) != 1 or None in groups:
+        raise ValueError(f"run_group: {list(methods)} are not members of one group")
+    (group,) = groups
+    return _GROUPS[group](cfg, as_seeds(seeds), hparams, tuple(methods), progress=progress,
+                          checkpoint_dir=checkpoint_dir, keep_params=keep_params)
+
+
+# --- the paper's methods ----------------------------------------------------------------------------
+def fixed_op_method(op: str) -> Callable[..., MethodResult]:
+    """A single-op baseline: every layer (edge) uses ``op``, retrained from scratch."""
+    def run(cfg, seeds, hparams, *, progress=None, checkpoint_dir=None, keep_params=False):
+        name = _FIXED_NAMES[op]
+        if op not in cfg.space.ops:
+            raise ValueError(f"method {name!r} needs op {op!r}, which op set {list(cfg.space.ops)} lacks")
+        T = len(seeds)
+        r = retrain(cfg, fixed_architectures(cfg, op, T), seeds, hparams, progress=progress,
+                    desc=row_label(cfg, name), checkpoint=checkpoint_path(checkpoint_dir, "retrain"),
+                    keep_params=keep_params)
+        arrays = {**r.history, **(param_arrays(r) if keep_params else {})}
+        return MethodResult(name, seeds, r.hparams, r.arch_psnr, np.full(T, np.nan), r.arch_strings, None,
+                            r.diverged, r.wall_time_s, r.compile_time_s, arrays)
+    return run
+
+
+_FIXED_NAMES = {"lg": "Learnable Grad. only", "net": "Nets only"}
+
+
+def early_stop_config(mode: str) -> Callable[[Config], Config]:
+    """DAS with ``early_stop=mode``: "none" (DAS), "es" (DAS-ES) or "ada" (DAS-ADA); the latter two
+    switch lambda_max tracking on every CURVATURE_EVERY epochs if it is off."""
+    def configure(cfg):
+        if cfg.search.early_stop == mode:
+            return cfg
+        if mode != "none" and cfg.search.curvature_every == 0:
+            return cfg.replace(early_stop=mode, curvature_every=CURVATURE_EVERY)
+        return cfg.replace(early_stop=mode)
+    return configure
+
+
+def das_method(name: str) -> Callable[..., MethodResult]:
+    """DAS (or a variant whose config switches early stopping on): search, then retrain the argmax."""
+    def run(cfg, seeds, hparams, *, progress=None, checkpoint_dir=None, keep_params=False):
+        s = search(cfg, seeds, hparams, progress=progress, desc=row_label(cfg, f"{name} search"),
+                   checkpoint=checkpoint_path(checkpoint_dir, "search"))
+        r = retrain(cfg, s.architecture, seeds, hparams, progress=progress, desc=row_label(cfg, f"{name} retrain"),
+                    checkpoint=checkpoint_path(checkpoint_dir, "retrain"), keep_params=keep_params)
+        arrays = {**s.history, **r.history, **(param_arrays(r) if keep_params else {})}
+        columns = {}
+        for key, v in s.curvature.items():
+            if np.ndim(v) == 1:
+                columns[key] = v
+            else:
+                arrays[key] = v
+        return MethodResult(name, seeds, s.hparams, r.arch_psnr, s.one_shot_psnr, s.arch_strings,
+                            s.alpha_softmax, s.diverged | r.diverged, s.wall_time_s + r.wall_time_s,
+                            s.compile_time_s + r.compile_time_s, arrays, columns)
+    return run
+
+
+def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candidates=None,
+                   checkpoint_dir=None, keep_params: bool = False):
+    """Random Sampling and Random Search from one batched retraining of n x T random architectures.
+
+    Candidate 0 of each seed is that seed's Random-Sampling trial; Random Search reports the
+    best of the seed's ``n`` candidates by architecture validation PSNR (as the paper does).
+    Returns (random_sampling, random_search) MethodResults (random_search is None when n = 1).
+    ``keep_params``: as in :func:`run_method` (the reported candidate's network per trial).
+    """
+    seeds = as_seeds(seeds)
+    T = len(seeds)
+    n = cfg.retrain.n_random_search if n_candidates is None else n_candidates
+    keys = candidate_keys(seeds, n)
+    archs = random_architectures(cfg, keys)
+    hp_names = hparams if isinstance(hparams, (str, hpmod.HParamSet)) or hparams is None \
+        else list(hparams) * n
+    r = retrain(cfg, archs, np.tile(seeds, n), hp_names, keys=keys, progress=progress,
+                desc=row_label(cfg, f"random archs ({n}x{T})"), checkpoint=checkpoint_path(checkpoint_dir, "retrain"),
+                keep_params=keep_params)
+    psnr = r.arch_psnr.reshape(n, T)
+    nan = np.full(T, np.nan)
+    per_trial = {**r.history, **(param_arrays(r) if keep_params else {})}
+    hist = {k: v.reshape((n, T) + v.shape[1:]) for k, v in per_trial.items()}
+    share = r.wall_time_s / n           # wall time of T trainings
+    sampling = MethodResult("Random Sampling", seeds, r.hparams[:T], psnr[0], nan, r.arch_strings[:T], None,
+                            r.diverged[:T], share, r.compile_time_s, {k: v[0] for k, v in hist.items()})
+    if n == 1:
+        return sampling, None
+    best = np.argmax(np.where(np.isfinite(psnr), psnr, -np.inf), axis=0)
+    pick = best * T + np.arange(T)
+    searching = MethodResult("Random Search", seeds, r.hparams[:T], r.arch_psnr[pick], nan,
+                             [r.arch_strings[i] for i in pick], None, np.all(r.diverged.reshape(n, T), 0),
+                             r.wall_time_s, r.compile_time_s,
+                             {k: v[best, np.arange(T)] for k, v in hist.items()})
+    return sampling, searching
+
+
+def _random_group(cfg, seeds, hparams, methods, *, progress=None, checkpoint_dir=None, keep_params=False):
+    """Random search needs n candidates per seed; random sampling alone needs one."""
+    sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
+                                         n_candidates=None if "Random Search" in methods else 1,
+                                         checkpoint_dir=checkpoint_dir, keep_params=keep_params)
+    results = {"Random Sampling": sampling, "Random Search": searching}
+    return {m: results[m] for m in methods}
+
+
+def _random_member(name: str) -> Callable[..., MethodResult]:
+    def run(cfg, seeds, hparams, **kw):
+        return _random_group(cfg, seeds, hparams, (name,), **kw)[name]
+    return run
+
+
+def _das_single(cfg, seeds, hparams, *, progress=None, checkpoint_dir=None, keep_params=False):
+    from .single import das_single           # DAS-single's programs load only when it runs
+    return das_single(cfg, seeds, hparams, progress=progress, checkpoint_dir=checkpoint_dir)
+
+
+def run_sets(cfg: Config, method: str, sets, seeds, *, progress=None, checkpoint_dir=None) -> dict:
+    """Run ``method`` under K hyperparameter sets x T seeds; returns {set name: MethodResult}.
+
+    Sets that share optimizer types run as ONE batched program over a (K*T) trial axis; sets with
+    other optimizer types form separate groups.  A set's results do not depend on which other sets
+    share its batch (trials are independent and keyed by their seed alone).
+    """
+    seeds = as_seeds(seeds)
+    sets = [hpmod.get(s) for s in sets]
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sets: names must be unique, got {names}")
+    out: dict = {}
+    for types, idx in hpmod.group_by_optimizer(sets).items():
+        group = [sets[i] for i in idx]
+        per_trial = [s for s in group for _ in seeds]
+        tiled = np.tile(seeds, len(group))
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "-".join(types)
+        res = run_method(cfg, method, tiled, per_trial, progress=progress, checkpoint_dir=ckpt)
+        T = len(seeds)
+        for g, s in enumerate(group):
+            sl = slice(g * T, (g + 1) * T)
+            out[s.name] = MethodResult(
+                method, seeds, res.hparams[sl], res.arch_psnr[sl], res.one_shot_psnr[sl],
+                res.arch_strings[sl], None if res.alpha_softmax is None else res.alpha_softmax[sl],
+                res.diverged[sl], res.wall_time_s / len(group), res.compile_time_s,
+                {k: v[sl] for k, v in res.arrays.items()}, {k: v[sl] for k, v in res.columns.items()})
+    return {n: out[n] for n in names}
+
+
+register_group("random", _random_group)
+BUILTIN_METHODS = (
+    Method("Learnable Grad. only", fixed_op_method("lg")),
+    Method("Nets only", fixed_op_method("net")),
+    Method("DAS", das_method("DAS"), configure=early_stop_config("none")),
+    Method("Random Sampling", _random_member("Random Sampling"), group="random"),
+    Method("Random Search", _random_member("Random Search"), group="random"),
+    Method("DAS-single", _das_single),
+    Method("DAS-ES", das_method("DAS-ES"), configure=early_stop_config("es")),
+    Method("DAS-ADA", das_method("DAS-ADA"), configure=early_stop_config("ada")),
+)
+BUILTIN_METHODS = {m.name: m for m in BUILTIN_METHODS}
+for _m in BUILTIN_METHODS.values():
+    register_method(_m)

@@ -1,0 +1,78 @@
+"""The package's import graph: no cycles inside dasjax/ or analysis/, and neither imports the other."""
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def _module(path: Path, pkg_root: Path) -> str:
+    rel = path.relative_to(pkg_root.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def import_graph(package: str) -> dict[str, set[str]]:
+    """module -> the modules of the same top-level package it imports (anywhere in the file,
+    function-level imports included), from the source alone."""
+    root = ROOT / package
+    modules = {_module(p, root): p for p in root.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        is_pkg = path.name == "__init__.py"
+        base = name.split(".") if is_pkg else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    anchor = base[:len(base) - node.level + 1]
+                    mod = ".".join(anchor + ([node.module] if node.module else []))
+                else:
+                    mod = node.module or ""
+                targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            else:
+                continue
+            for t in targets:
+                top = t.split(".")[0]
+                if top in ("dasjax", "analysis"):
+                    while t and t not in modules and t.split(".")[0] in ("dasjax", "analysis"):
+                        t = t.rsplit(".", 1)[0] if "." in t else ""
+                    if t or top != package:
+                        deps.add(t or top)
+        deps.discard(name)
+        graph[name] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle found by a depth-first search (the package __init__ is skipped: it gathers the API)."""
+    found, state, stack = [], {}, []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for d in sorted(graph.get(n, ())):
+            if d not in graph or "." not in d:           # another package, or a package __init__
+                continue
+            if state.get(d) == 1:
+                found.append(stack[stack.index(d):] + [d])
+            elif d not in state:
+                visit(d)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state and "." in n:
+            visit(n)
+    return found
+
+
+def test_no_import_cycles_and_the_two_packages_stay_apart():
+    dasjax_graph, analysis_graph = import_graph("dasjax"), import_graph("analysis")
+    assert cycles(dasjax_graph) == []
+    assert cycles(analysis_graph) == []
+    assert not {d for deps in analysis_graph.values() for d in deps if d.split(".")[0] == "dasjax"}
+    assert not {d for deps in dasjax_graph.values() for d in deps if d.split(".")[0] == "analysis"}
