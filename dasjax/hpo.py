@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from . import hparams as hpmod
+from . import methods, stages
 from .hparams import HParamSet
 
 OBJECTIVES = ("one-shot", "arch")
@@ -328,18 +329,16 @@ class Evaluator:
         self.stages = 2 if objective == "arch" else 1      # search + retraining, each `epochs` long
 
     def __call__(self, configs: Sequence[HParamSet], seeds: Sequence[Sequence[int]], epochs: int) -> list[dict]:
-        from .methods import run_method
-        from .stages import search
         cfg = self.cfg.replace(epochs=int(epochs))
         out: list[dict | None] = [None] * len(configs)
         for types, idx in hpmod.group_by_optimizer(configs).items():
             per_trial = [configs[i] for i in idx for _ in seeds[i]]
             flat = [int(s) for i in idx for s in seeds[i]]
             if self.objective == "one-shot":
-                r = search(cfg, flat, per_trial, progress=self.progress, desc=f"hpo {epochs}ep {'/'.join(types)}")
+                r = stages.search(cfg, flat, per_trial, progress=self.progress, desc=f"hpo {epochs}ep {'/'.join(types)}")
                 one_shot, arch = r.one_shot_psnr, np.full(len(flat), np.nan)
             else:
-                r = run_method(cfg, "DAS", flat, per_trial, progress=self.progress)
+                r = methods.run_method(cfg, "DAS", flat, per_trial, progress=self.progress)
                 one_shot, arch = r.one_shot_psnr, r.arch_psnr
             score = one_shot if self.objective == "one-shot" else arch
             pos = 0
@@ -407,7 +406,7 @@ def hyperband(evaluate: Callable, *, space: SearchSpace | None = None, iteration
         raise ValueError(f"trials={trials!r} must be >= 1")
     schedule = hyperband_schedule(max_budget, eta, min_budget)
     prop = make_sampler(sampler, space, seed, log=log, **(sampler_kw or {}))
-    stages = getattr(evaluate, "stages", 1)
+    n_stages = getattr(evaluate, "stages", 1)
     cache = {} if previous is None else {(int(r["config_id"]), int(r["epochs"])): r
                                          for r in previous.to_dict("records")}
     rows: list[dict] = []
@@ -445,7 +444,7 @@ def hyperband(evaluate: Callable, *, space: SearchSpace | None = None, iteration
                 obj = float(r["objective"])
                 diverged = bool(r["diverged"]) or not math.isfinite(obj)
                 obj = -math.inf if diverged else obj
-                cost = rung.epochs * trials * stages
+                cost = rung.epochs * trials * n_stages
                 cumulative += cost
                 hp = sets[j]
                 rows.append({"iteration": it, "bracket": bracket.s, "rung": i, "budget": rung.budget,

@@ -118,7 +118,7 @@ def test_arch_objective_uses_the_retrained_psnr(monkeypatch):
         return dasjax.MethodResult(method, np.asarray(seeds), [h.name for h in hparams], arch,
                                    arch + 100, [f"a{s}" for s in seeds], None, div, 2.0 * T, 1.0, {})
 
-    monkeypatch.setattr(dasjax.api, "run_method", fake_run_method)
+    monkeypatch.setattr(dasjax.methods, "run_method", fake_run_method)
     space = hpo.SearchSpace()
     rng = np.random.default_rng(0)
     configs = [space.to_hparams({**space.sample(rng), "alpha_optimizer": o}, n)
