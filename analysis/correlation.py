@@ -31,7 +31,7 @@ RESULT_KEYS = (
 
 def degenerate_mask(df: pd.DataFrame, mode: str = "none", threshold: float = DEFAULT_THRESHOLD,
                     x: str = X, y: str = Y) -> pd.Series:
-    """True for the trials a degenerate filter removes (App. A, spec register #27).
+    """True for the trials a degenerate filter removes (App. A, register #27).
 
     "none": nothing. "search": one-shot PSNR < threshold. "all": one-shot OR
     architecture PSNR < threshold. NaN values are never "< threshold", so a

@@ -1,7 +1,7 @@
 """The paper's published numbers, as data, to print beside our own.
 
 Stored: Table 1 (sequential space, architecture validation PSNR, 75 trials), copied exactly from
-spec §9 / paper Table 1, and Table 2's two single-op rows (cell space, 100 trials), released for
+paper Table 1, and Table 2's two single-op rows (cell space, 100 trials), released for
 calibrating the cell space.  The other numbers of Tables 2-5 are withheld on purpose as held-out
 checks, so nothing is stored for them.
 """

@@ -39,7 +39,7 @@ def finite(values) -> np.ndarray:
 
 def describe(values, ddof: int = 0) -> dict[str, float]:
     """max, mean, median, min, std (with `ddof`; default 0 = numpy's population std,
-    spec register #29) over the finite values, and n_finite. NaNs when none is finite;
+    register #29) over the finite values, and n_finite. NaNs when none is finite;
     std is NaN when n_finite <= ddof."""
     x = finite(values)
     out = {"n_finite": int(x.size)}

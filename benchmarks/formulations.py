@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How to write the 2-layer CNN F for T trials with per-trial weights (issue #5, DESIGN.md ideas).
+"""How to write the 2-layer CNN F for T trials with per-trial weights (issue #5; the ideas are listed below).
 
 The cost of every step is the CNN F = conv(1->W, k) -> BatchNorm (batch statistics) -> ReLU ->
 conv(W->1, k), run by each Net / Learnable-Grad. op.  This script times one training step

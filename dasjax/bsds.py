@@ -1,4 +1,4 @@
-"""Image data of the 2D experiment (paper §4.4, spec §8): a local BSDS300 folder, or an embedded default.
+"""Image data of the 2D experiment (paper §4.4, docs/bsds.md): a local BSDS300 folder, or an embedded default.
 
 BSDS300 (Berkeley Segmentation Dataset, 200 train + 100 test images of 481x321 or 321x481 pixels)
 is read from a LOCAL folder in the layout it is distributed in::

@@ -1,6 +1,6 @@
 """Configuration: frozen, validated dataclasses.
 
-Every choice the paper leaves open (spec §13, the "register") is a field here with
+Every choice the paper leaves open (docs/register.md, the "register") is a field here with
 the spec's default, so a user can switch it.  Static choices (problem, op set,
 optimizer *type*) live in the hashable config; numbers that may differ per trial
 (learning rates, weight decays, warm-up / scheduler switches) live in
@@ -48,13 +48,13 @@ Register rows and the fields that implement them:
 ext  row blocks of the fused F (speed only)      SpaceConfig.f_block_rows ("auto": 400*64/width rows
                                                   on several CPU cores at once, else 0 = off)
  25   BSDS: denoising (text) vs blur (caption)     ProblemConfig.name ("image_denoise"; "image_blur")
- §8   BSDS blur kernel (7x7, sigma unstated)       ProblemConfig.kernel_size (7), image_blur_sigma (1.0 px)
- §8   BSDS grayscale, 40x40 crops, batch 128       ITU-R 601 luma; crop_size (40); batch_size (128)
- §8   BSDS noise level                             ProblemConfig.noise_std (0.10, ~25/255)
- §8   BSDS evaluation protocol                     eval_images ("full" test images; "center_crop"),
+ ext  BSDS blur kernel (7x7, sigma unstated)       ProblemConfig.kernel_size (7), image_blur_sigma (1.0 px)
+ ext  BSDS grayscale, 40x40 crops, batch 128       ITU-R 601 luma; crop_size (40); batch_size (128)
+ ext  BSDS noise level                             ProblemConfig.noise_std (0.10, ~25/255)
+ ext  BSDS evaluation protocol                     eval_images ("full" test images; "center_crop"),
                                                    eval_crop_size (256), eval_noise_seed (0)
- §8   BSDS validation batches of the search        ProblemConfig.val_split ("train": fresh crops)
- §8   BSDS300 folder / no-internet fallback        ProblemConfig.data_dir (None: $DASJAX_BSDS300,
+ ext  BSDS validation batches of the search        ProblemConfig.val_split ("train": fresh crops)
+ ext  BSDS300 folder / no-internet fallback        ProblemConfig.data_dir (None: $DASJAX_BSDS300,
                                                    else the embedded sample images, NOT BSDS300)
  30   lambda_max: estimator                        SearchConfig.curvature_method ("auto"), curvature_iters (20)
  31   DARTS-ES rule: windows, lag, growth factor   SearchConfig.es_window (5), es_lag (5), es_factor (1.3)
@@ -133,7 +133,7 @@ def resolve_op_set(op_set) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ProblemConfig:
-    """The inverse problem: 1D cosine signals (spec §1) or 2D natural images (spec §8).
+    """The inverse problem: 1D cosine signals (paper §4.1) or 2D natural images (paper §4.4).
 
     The 2D problems (``image_denoise``: A = I; ``image_blur``: a 7x7 Gaussian blur) read
     grayscale images from a BSDS300 folder (``data_dir``, see :mod:`dasjax.bsds`) and train on
@@ -158,7 +158,7 @@ class ProblemConfig:
     freq_max: float = 2 * math.pi      # f ~ U[0, freq_max]
     psnr_peak: float = 1.0             # register #7
     psnr_mode: str = "per_sample"      # register #7: "per_sample" (mean of PSNRs) | "pooled"
-    # --- 2D images (spec §8; every item NOT STATED in the paper) ---
+    # --- 2D images (docs/bsds.md; every item NOT STATED in the paper) ---
     data_dir: str | None = None        # BSDS300 folder (images/train, images/test); None: $DASJAX_BSDS300,
     #                                    and without it the embedded sample images; "embedded" forces those
     crop_size: int = 40                # random square training crops (DnCNN standard)
@@ -176,7 +176,7 @@ class ProblemConfig:
 
     @property
     def is_image(self) -> bool:
-        """True for the 2D image problems (spec §8) and user problems registered as images."""
+        """True for the 2D image problems (paper §4.4) and user problems registered as images."""
         return PROBLEM_REGISTRY.get(self.name).image
 
     def __post_init__(self):
@@ -236,12 +236,12 @@ class ProblemConfig:
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    """Search space and candidate operations (spec §2, §3, §4).
+    """Search space and candidate operations (paper §3.1).
 
     The cell fields (register #19-#22) only matter for ``space="cell"``; ``n_layers``
     only for ``space="sequential"``.  The cell space appends the zero op to the op set.
     """
-    space: str = "sequential"          # "sequential" | "cell" (non-sequential, spec §4)
+    space: str = "sequential"          # "sequential" | "cell" (non-sequential, paper §3.1.2)
     op_set: Any = "good"               # "good" | "all" | tuple of op names
     n_layers: int = 10
     width: int = 64                    # register #10
@@ -265,7 +265,7 @@ class SpaceConfig:
     # "gradient" = x - tau (A^T(Ax - y) + std * eps), a noisy gradient whose noise the learnable step
     # size tau scales (the paper's "gradient layer with white Gaussian noise" read as a noisy gradient)
     noise_form: str = "gradient"       # calibration stage 5 (docs/calibration.md; was "additive")
-    noise_tau_learnable: bool = True   # spec §2.4 flag
+    noise_tau_learnable: bool = True   # register #9 flag
     roll_shift: int = 1                # register #11
     # register #11, "rolls the inputs in all dimensions": "signal" = the signal axes only (a spatial
     # roll, which the next convolution can undo); "all" = every axis, the batch axis included
@@ -293,7 +293,7 @@ class SpaceConfig:
     # less for the shared cache. 0 = no blocks; "auto": 400 * 64 / width rows for a program whose
     # trials run side by side on several CPU cores (dasjax.batch), else 0
     f_block_rows: int | str = "auto"
-    # --- cell space (spec §4) ---
+    # --- cell space (docs/cell_space.md) ---
     cell_states: int = 5               # register #19: states s_1..s_N per cell, each fed by all predecessors
     n_cells: int = 2                   # cells in succession (cell 2's input = cell 1's output)
     merge_kernel: int = 1              # register #22: kernel of the conv merging concat(s_N-1, s_N)
@@ -394,7 +394,7 @@ class SpaceConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """Meaning of "warm up" and the "Linear" scheduler (spec §6.3, register #16/#17)."""
+    """Meaning of "warm up" and the "Linear" scheduler (register #16/#17)."""
     warmup_epochs: int = 5             # register #17: W = E // 10
     warmup_mode: str = "ramp"          # "ramp": lr*(e+1)/W | "ramp_from_zero": lr*e/W | "freeze": lr 0 for W epochs
     kind: str = "multistep"            # register #16: "multistep" (x gamma at milestones) | "linear_decay"
@@ -425,7 +425,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """The DAS search loop (spec §5)."""
+    """The DAS search loop (paper §3, Eq. 2)."""
     epochs: int = 50
     steps_per_epoch: int = 19          # 19 x 128 = 2432 samples per epoch
     batch_size: int = 128
@@ -505,7 +505,7 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class RetrainConfig:
-    """Retraining of discrete architectures (spec §7, register #18)."""
+    """Retraining of discrete architectures (paper §3, register #18)."""
     epochs: int = 50
     steps_per_epoch: int = 19
     batch_size: int = 128

@@ -1,4 +1,4 @@
-"""Evaluation: PSNR of a network in eval mode on fresh validation samples (spec §1.7, §7).
+"""Evaluation: PSNR of a network in eval mode on fresh validation samples (register #7, paper §4.1).
 
 Both the one-shot PSNR (supernet, softmax(alpha) weights) and the architecture PSNR
 (retrained discrete network, one-hot weights) use this function.  The problem says what it is

@@ -1,4 +1,4 @@
-"""Hyperparameter sets as data (paper App. E, spec §6).
+"""Hyperparameter sets as data (paper App. E).
 
 A :class:`HParamSet` is a named, hashable record.  Its numeric fields become
 per-trial arrays (:class:`HParams`) that are *traced*, so trials with different
@@ -86,7 +86,7 @@ class HParamSet:
         return cls(**d)
 
 
-# --- The paper's named sets (exact values of spec §6.2, §6.4, §6.5) -------------------------
+# --- The paper's named sets (exact values of paper Tables 7, 8, 9) --------------------------
 H1 = HParamSet("H1", theta_lr=0.001, theta_wd=1e-8, theta_warmup=False,
                alpha_lr=0.001, alpha_wd=0.001, alpha_warmup=True, alpha_scheduler=True,
                alpha_optimizer="sgd")

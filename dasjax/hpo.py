@@ -1,6 +1,6 @@
 """Hyperparameter optimisation of DAS: bracket-synchronous Hyperband with random or TPE proposals.
 
-The paper tuned its DAS hyperparameters with BOHB (spec §6.4, §6.6, register #26): Hyperband
+The paper tuned its DAS hyperparameters with BOHB (paper §4.1, Table 8, register #26): Hyperband
 over the number of epochs, with a model-based sampler in place of Hyperband's random one.
 This module gives the same loop on the batched engine:
 
@@ -12,7 +12,7 @@ This module gives the same loop on the batched engine:
 * **Survivors restart** at the larger budget, as hpbandster's BOHB does: a rung at ``b`` epochs
   is a fresh ``b``-epoch run with the configuration's own seeds.  Continuing a 6-epoch run to
   18 epochs is not an 18-epoch run here, because the "Linear" scheduler's milestones depend on
-  the total epoch count (spec §6.3) and the objective "arch" retrains from scratch anyway.
+  the total epoch count (register #16) and the objective "arch" retrains from scratch anyway.
 * **Proposals**: :class:`RandomSampler`, or :class:`TPESampler` (BOHB-style: Optuna's
   Tree-structured Parzen Estimator, fitted on the observations of the largest budget that has
   enough of them; a fraction of the proposals stays random).  Optuna is an optional dependency
@@ -50,7 +50,7 @@ SAMPLERS = ("random", "tpe", "auto")
 INSTALL_HINT = 'the TPE sampler needs Optuna: pip install "dasjax[hpo]" (or pip install optuna)'
 
 
-# --- search space (spec §6.4) ------------------------------------------------------------------
+# --- search space (paper Table 8) --------------------------------------------------------------
 @dataclass(frozen=True)
 class LogUniform:
     """A number drawn uniformly in log space from [low, high]."""
@@ -84,7 +84,7 @@ class Categorical:
         return any(v == c and type(v) is type(c) for c in self.choices)
 
 
-# The search ranges of the paper's Table 8 (spec §6.4); the theta optimizer (Adam, register #15)
+# The search ranges of the paper's Table 8 (App. E); the theta optimizer (Adam, register #15)
 # and the theta scheduler (constant) are not listed hyperparameters and stay fixed.
 PAPER_SPACE = {
     "theta_lr": LogUniform(1e-5, 1.0),
@@ -169,7 +169,7 @@ def hyperband_schedule(max_budget: float, eta: float = 3, min_budget: float | No
     s_max = floor(log_eta(max_budget / min_budget)), B = (s_max + 1) * R with R = max/min;
     bracket s starts n = ceil(B/R * eta^s / (s+1)) configurations at r = max_budget * eta^-s,
     and rung i keeps floor(n * eta^-i) of them at r * eta^i.  ``min_budget`` defaults to
-    max_budget / 9 (spec §6.6).  The smallest budget actually used is max_budget / eta^s_max.
+    max_budget / 9 (register #26).  The smallest budget actually used is max_budget / eta^s_max.
     """
     if not (isinstance(eta, (int, float)) and eta > 1):
         raise ValueError(f"eta={eta!r} must be a number > 1")

@@ -6,7 +6,7 @@ shape ``(B, *spatial)`` with one channel (1D: ``(B, 50)``; 2D: ``(B, H, W)``).
 
 The CNN ``F`` = conv(1->W, k) -> BatchNorm -> ReLU -> conv(W->1, k) is written with
 small matmuls, which batch well over a leading trial axis (a vmapped ``lax.conv``
-over per-trial weights becomes a slow grouped convolution on CPU, see DESIGN.md):
+over per-trial weights becomes a slow grouped convolution on CPU, see docs/results/bench_cpu_formulations.txt):
 
 * conv 1->W: stack the K = k^d shifted copies of x into patches (B, *S, K), then
   ``patches @ w1`` (K, W);

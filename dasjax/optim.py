@@ -7,7 +7,7 @@
   Geiping's training code [GC] (a candidate for the unstated theta optimizer, register #15).
 * Schedules are plain functions of the update count (optax's built-in warm-up
   schedules do not accept traced peak values).  Epoch e = count // steps_per_epoch:
-  - warm-up (on/off traced): lr * (e + 1) / W for e < W (spec §6.3; other modes are flags);
+  - warm-up (on/off traced): lr * (e + 1) / W for e < W (register #17; other modes are flags);
   - "Linear" scheduler (on/off traced): MultiStepLR, x gamma at epochs E // 2.667, E // 1.6,
     E // 1.142 (18, 31, 43 for E = 50), counted from the end of the warm-up; or a true
     linear decay to 0 (``ScheduleConfig.kind = "linear_decay"``).

@@ -55,7 +55,7 @@ PRESETS = {
 # The other counts stay as they are: their committed results were made with them.
 CPU_TRIALS = {"table1": 25, "table2": 3, "table3": 8, "curvature": 13}
 
-# Table 4 (2D images, spec §8): the paper ran 3 trials per row.  One 2D step moves 32x the pixels of a
+# Table 4 (2D images, paper §4.4): the paper ran 3 trials per row.  One 2D step moves 32x the pixels of a
 # 1D step (128 crops of 40x40 vs 128 signals of 50) and costs 78-106x its time on the 2-core CPU
 # (7.3 s per DAS step, 2.0 s per retraining step at batch 128, measured under load; docs/bsds.md).
 # So the cpu preset keeps width 64 and the 40x40 crops but runs 10 epochs x 15 steps of 32 crops

@@ -1,4 +1,4 @@
-"""Inverse problems y = A x + n: 1D cosine signals (spec §1) and 2D natural images (spec §8), PSNR.
+"""Inverse problems y = A x + n: 1D cosine signals (paper §4.1) and 2D natural images (paper §4.4), PSNR.
 
 1D: with 50 samples the operators are tiny, so they are dense matrices built once in
 numpy: ``A x`` is ``x @ A.T`` and the adjoint ``A^T r`` is ``r @ A``, which makes
@@ -252,7 +252,7 @@ class Problem:
         """A fresh batch of (clean, measured, network input); every call with a new key is new data.
 
         ``split`` ("train" / "val") does not matter here: training and validation samples come from
-        the same generator, independent streams of keys tell them apart (spec §1.9)."""
+        the same generator, independent streams of keys tell them apart (paper §4.1, docs/design.md)."""
         ks, kn = jax.random.split(key)
         x = self.sample_signals(ks, batch_size)
         y = self.measure(kn, x)
@@ -266,14 +266,14 @@ class Problem:
 
 def psnr_from_mse(mse, peak: float = 1.0, mode: str = "per_sample"):
     """PSNR in dB from per-sample MSEs: "per_sample" averages 10 log10(peak^2 / mse_b) over samples
-    (inversefed's batched=False, spec §1.7); "pooled" is 10 log10(peak^2 / mean mse)."""
+    (inversefed's batched=False, register #7); "pooled" is 10 log10(peak^2 / mean mse)."""
     if mode == "pooled":
         return 10.0 * jnp.log10(peak ** 2 / jnp.mean(mse))
     return jnp.mean(10.0 * jnp.log10(peak ** 2 / mse))
 
 
 def psnr(x_hat, x, peak: float = 1.0, mode: str = "per_sample"):
-    """PSNR in dB of a batch (peak 1 by default, spec §1.7)."""
+    """PSNR in dB of a batch (peak 1 by default, register #7)."""
     mse = jnp.mean((x_hat - x) ** 2, axis=tuple(range(1, x.ndim)))
     return psnr_from_mse(mse, peak, mode)
 
@@ -309,7 +309,7 @@ class _CropPool:
 
 
 class ImageProblem:
-    """2D denoising (A = I) or Gaussian deblurring of grayscale natural images (spec §8).
+    """2D denoising (A = I) or Gaussian deblurring of grayscale natural images (paper §4.4, register #25).
 
     Training (and search) batches are ``batch_size`` random ``crop_size`` crops of the training
     images with fresh noise; the final PSNRs are computed on the test images (full, or centre

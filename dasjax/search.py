@@ -1,4 +1,4 @@
-"""DAS search (spec §5): alternating alpha / theta steps, first order or exact second order.
+"""DAS search (paper §3, Eq. 2): alternating alpha / theta steps, first order or exact second order.
 
 Everything here is written for ONE trial; :mod:`dasjax.batch` vmaps it over the trial axis.
 Per iteration (DARTS order):

@@ -1,4 +1,4 @@
-"""DAS-single (paper App. B, spec §7.1): search alpha alone over frozen, pretrained operations.
+"""DAS-single (paper App. B, register #28): search alpha alone over frozen, pretrained operations.
 
 1. Pretrain a Learnable-Grad-only and a Nets-only network per seed (the standard recipe).
 2. Copy layer j of each into layer j's 'lg' and 'net' operations of the supernet and freeze them

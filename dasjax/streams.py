@@ -1,4 +1,4 @@
-"""Independent random streams per purpose (DESIGN.md: one key per trial, ``fold_in`` per purpose).
+"""Independent random streams per purpose (docs/design.md: one key per trial, ``fold_in`` per purpose).
 
 A trial's numbers depend only on its own key, never on how many trials run beside it.
 """

@@ -1,4 +1,4 @@
-"""Retraining a discrete architecture from scratch (spec §7, register #18).
+"""Retraining a discrete architecture from scratch (paper §3, register #18).
 
 The architecture is a one-hot ``(layers, ops)`` array, an input like any other, so
 different architectures retrain together as one vmapped program.  The network is the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Calibration of the unstated data settings on the single-op baselines (spec §15.3, issue #3).
+"""Calibration of the unstated data settings on the single-op baselines (docs/calibration.md, issue #3).
 
 Trains Learnable-Grad-only and Nets-only (full width 64, 50 epochs, H1 "Param." rows) for
 every candidate setting: sigma_n in {0.10, 0.01} x blur units in {omega, linspace, pixel} x

@@ -6,8 +6,8 @@
     python experiments/run_hpo.py --preset paper --objective arch --problems blur          # BOHB-Blur (2x cost)
     python experiments/run_table1.py --hparams results/hpo-one-shot-blur-paper/incumbent.json
 
-Searches the spec §6.4 space (log-uniform learning rates / weight decays, categorical warm-ups,
-alpha scheduler and alpha optimizer) for one problem and op set (default: all ops, spec §6.6).
+Searches the paper's Table 8 space (log-uniform learning rates / weight decays, categorical warm-ups,
+alpha scheduler and alpha optimizer) for one problem and op set (default: all ops, register #26).
 The budget is the number of epochs (search, and retraining with --objective arch); eta = 3 and
 min budget = max budget / 9 give the rungs 50/9, 50/3, 50 -> 6, 17, 50 epochs (rounded half up).
 One iteration is one Hyperband bracket (the paper ran 128).  Each rung is evaluated as one
@@ -50,11 +50,11 @@ def build_hpo_parser() -> argparse.ArgumentParser:
     p.set_defaults(problems="blur", op_sets="all", trials=1, rows="good,all")
     for action in p._actions:          # shared flags that mean something else (or nothing) here
         if action.dest == "trials":
-            action.help = "seeds per configuration; the objective is their mean PSNR (spec §6.6: 1)"
+            action.help = "seeds per configuration; the objective is their mean PSNR (docs/hpo.md: 1)"
         elif action.dest == "problems":
             action.help = "the problem to tune on (one of ['blur', 'downsampling'])"
         elif action.dest == "op_sets":
-            action.help = "the operation set to tune with (one of ['good', 'all']; spec §6.6: all)"
+            action.help = "the operation set to tune with (one of ['good', 'all']; register #26: all)"
         elif action.dest == "seed":
             action.help = "seed of the proposals; configuration c runs with seeds seed + c*trials, ..."
         elif action.dest == "no_figures":

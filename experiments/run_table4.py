@@ -7,7 +7,7 @@
 
 Rows: DnCNN (= Nets only), DAS and Random Sampling, each one batched program over its trials
 (3 at the paper preset), on grayscale 40x40 training crops in batches of 128 with sigma = 0.1
-noise (A = I), evaluated on the test images (spec §8; every unstated choice is a config field:
+noise (A = I), evaluated on the test images (docs/bsds.md; every unstated choice is a config field:
 ``--set eval_images=center_crop``, ``--problems image_blur`` for the 7x7 blur + noise variant of
 the caption, ...).
 

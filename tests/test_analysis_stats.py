@@ -45,7 +45,7 @@ def test_summarize_counts_stats_and_cis():
     row = s[(s.problem == "blur") & (s.op_set == "good") & (s.method == "DAS")].iloc[0]
     x = A[np.isfinite(A)]
     assert (row["n"], row["n_diverged"], row["n_finite"]) == (14, 2, 12)
-    assert row["std"] == pytest.approx(np.std(x))  # default ddof=0 (spec register #29)
+    assert row["std"] == pytest.approx(np.std(x))  # default ddof=0 (register #29)
     for stat, fn in (("median", np.median), ("mean", np.mean)):
         ref = sps.bootstrap((x,), fn, n_resamples=500, method="percentile",
                             rng=np.random.default_rng(3)).confidence_interval

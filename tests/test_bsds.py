@@ -1,4 +1,4 @@
-"""2D images (spec §8): the separable operator and its adjoint, the 2D CNN, the BSDS300 loader
+"""2D images (paper §4.4): the separable operator and its adjoint, the 2D CNN, the BSDS300 loader
 (generated folders with corrupt files, empty folders, absent folders), crops, the test-set
 evaluation, and batch invariance of the 2D supernet."""
 import dataclasses

@@ -1,4 +1,4 @@
-"""The non-sequential (cell) search space (spec §4): topology, the zero cell, the discrete cell
+"""The non-sequential (cell) search space (paper §3.1.2): topology, the zero cell, the discrete cell
 against the cell written out by hand, batch invariance / determinism, Table 2 end to end."""
 import json
 import re

@@ -14,7 +14,7 @@ from dasjax.optim import lr_factor
 from dasjax.search import SearchProgram
 from dasjax.spaces import make_space
 
-# (flat override, section, field) for every unstated choice of spec §13 that the core implements
+# (flat override, section, field) for every unstated choice of docs/register.md that the core implements
 REGISTER_VARIANTS = [
     ({"noise_std": 0.01}, "problem", "noise_std"),                  # 1
     ({"noise_layer_std": 0.3}, "space", "noise_layer_std"),         # 2
@@ -144,7 +144,7 @@ def test_register_defaults_match_spec():
 
 
 def test_theta_optimizer_variant_and_schedule_values():
-    """Register #15 (theta optimizer) and the exact "Linear" step / warm-up values of spec §6.3."""
+    """Register #15 (theta optimizer) and the exact "Linear" step / warm-up values of register #16/#17."""
     sgd = dasjax.H1.replace(name="H1-sgd", theta_optimizer="Gradient Descent")
     assert sgd.theta_optimizer == "sgd"
     assert differs(Probe(tiny(op_set="all"), sgd.replace(alpha_lr=0.05, theta_scheduler=True)),

@@ -41,7 +41,7 @@ def test_schedule_matches_hand_computed_values():
     #   s=1: n = ceil(3 * 3/2) = ceil(4.5) = 5 at 3   -> 5 @ 3, floor(5/3) = 1 @ 9
     #   s=0: n = ceil(3 * 1/1) = 3 at 9               -> 3 @ 9
     assert shape(hpo.hyperband_schedule(9, 3, 1)) == [[(9, 1), (3, 3), (1, 9)], [(5, 3), (1, 9)], [(3, 9)]]
-    # the paper's setting (spec §6.6): 50/9, 50/3, 50 -> 5.56, 16.67, 50 -> 6, 17, 50 epochs (half up)
+    # the paper's setting (register #26): 50/9, 50/3, 50 -> 5.56, 16.67, 50 -> 6, 17, 50 epochs (half up)
     paper = hpo.hyperband_schedule(50, 3)
     assert shape(paper) == [[(9, 6), (3, 17), (1, 50)], [(5, 17), (1, 50)], [(3, 50)]]
     assert paper[0].rungs[0].budget == pytest.approx(50 / 9)

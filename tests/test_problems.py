@@ -28,7 +28,7 @@ def test_operator_shapes_and_kernel():
     ds = make_problem(dasjax.ProblemConfig(name="downsampling"))
     assert blur.matrix.shape == (50, 50)
     assert ds.matrix.shape == (13, 50)      # stride-4 pick of 0, 4, ..., 48
-    # spec §1.4 table: omega units ~ [0.109, 0.141, 0.164, 0.173, ...]; linspace [0, .003, .166, .664, ...]
+    # register #3 readings: omega units ~ [0.109, 0.141, 0.164, 0.173, ...]; linspace [0, .003, .166, .664, ...]
     np.testing.assert_allclose(blur_kernel(dasjax.ProblemConfig()), [0.109, 0.141, 0.164, 0.173, 0.164, 0.141, 0.109], atol=1e-3)
     np.testing.assert_allclose(blur_kernel(dasjax.ProblemConfig(blur_units="linspace")),
                                [0.000, 0.003, 0.166, 0.664, 0.166, 0.003, 0.000], atol=1e-3)

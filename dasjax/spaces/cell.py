@@ -1,4 +1,4 @@
-"""Non-sequential (cell) search space (spec §4, register #19-#23).
+"""Non-sequential (cell) search space (paper §3.1.2, register #19-#23).
 
 A cell has one input node s_0 and ``N = cell_states`` (5) states.  State s_i receives one
 mixed edge from every predecessor s_0..s_{i-1}, so a cell has N(N+1)/2 = 15 edges::

@@ -1,4 +1,4 @@
-"""Sequential search space (spec §3): 10 mixed layers x^(j+1) = sum_t w_jt o_t(x^(j)), global skip.
+"""Sequential search space (paper §3.1.1, Fig. 1): 10 mixed layers x^(j+1) = sum_t w_jt o_t(x^(j)), global skip.
 
 The same :meth:`SequentialSpace.apply` evaluates the supernet (``weights = softmax(alpha)``)
 and a discrete architecture (``weights`` = a one-hot ``(layers, ops)`` array), so different
