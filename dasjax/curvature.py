@@ -5,7 +5,7 @@ the Hessian of L_val with respect to alpha, and the DARTS-ES stopping rule (host
 
 The Hessian is never materialised: power iteration on Hessian-vector products (the gradient
 of <grad f, v>, reverse over reverse), so the estimate vmaps over trials at the memory cost of
-a few gradients (``jax.hessian`` under vmap tried to allocate 148 GB; docs/curvature.md).  Reverse over
+a few gradients (``jax.hessian`` under vmap tried to allocate 148 GB).  Reverse over
 reverse, not ``jax.jvp`` of ``jax.grad``: the CNN's hand-written backward pass
 (:func:`dasjax.ops.relu_mlp`, a ``custom_vjp``) has no forward-mode rule.
 """
