@@ -23,6 +23,7 @@ import numpy as np
 
 from . import hparams as hpmod
 from .config import Config
+from .registry import Registry
 from .stages import (MethodResult, as_seeds, candidate_keys, checkpoint_path, fixed_architectures,
                      param_arrays, random_architectures, retrain, row_label, search)
 
@@ -46,25 +47,21 @@ class Method:
         return cfg if self.configure is None else self.configure(cfg)
 
 
-_METHODS: dict[str, Method] = {}
+_METHODS = Registry("method", "dasjax.register_method")
 _GROUPS: dict[str, Callable[..., dict]] = {}
 
 
 def register_method(method: Method, replace: bool = False) -> Method:
     if not isinstance(method, Method):
         raise TypeError(f"register_method takes a Method, got {type(method).__name__}")
-    if method.name in _METHODS and not replace and _METHODS[method.name] is not method:
-        raise ValueError(f"method {method.name!r} is already registered; pass replace=True to redefine it")
     if method.group is not None and method.group not in _GROUPS:
         raise ValueError(f"method {method.name!r}: group {method.group!r} has no runner; register_group it first")
-    _METHODS[method.name] = method
+    _METHODS.add(method.name, method, replace=replace)
     return method
 
 
 def unregister_method(name: str) -> None:
-    if name in BUILTIN_METHODS:
-        raise ValueError(f"method {name!r} is built in and cannot be removed")
-    _METHODS.pop(name, None)
+    _METHODS.remove(name)
 
 
 def register_group(name: str, runner: Callable[..., dict]) -> None:
@@ -74,15 +71,11 @@ def register_group(name: str, runner: Callable[..., dict]) -> None:
 
 
 def get_method(name: str) -> Method:
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise ValueError(f"method={name!r} is not allowed; choose one of {list(_METHODS)} "
-                         "(add one with dasjax.register_method)") from None
+    return _METHODS.get(name)
 
 
 def method_names() -> tuple[str, ...]:
-    return tuple(_METHODS)
+    return _METHODS.names()
 
 
 def method_config(cfg: Config, method: str) -> Config:
@@ -268,3 +261,4 @@ BUILTIN_METHODS = (
 BUILTIN_METHODS = {m.name: m for m in BUILTIN_METHODS}
 for _m in BUILTIN_METHODS.values():
     register_method(_m)
+    _METHODS.builtin.add(_m.name)

@@ -1,9 +1,9 @@
-"""Name -> object tables for the parts a user can add: inverse problems and search spaces.
+"""Name -> object tables for the parts a user can add: inverse problems, search spaces, methods.
 
 This module imports nothing from dasjax, so the config can check names against the tables
 without importing the modules that fill them (:mod:`dasjax.problems`, :mod:`dasjax.spaces`; both
-load with ``import dasjax``).  Operations have their own module, :mod:`dasjax.operations`, and
-methods :mod:`dasjax.methods`.
+load with ``import dasjax``).  The method table lives in :mod:`dasjax.methods`; operations still
+have their own table in :mod:`dasjax.operations`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class Registry:
     def add(self, name: str, entry: Any, replace: bool = False, builtin: bool = False) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"{self.kind} name {name!r} must be a non-empty string")
-        if name in self._entries and not replace and self._entries[name] != entry:
+        if name in self._entries and not replace and self._entries[name] is not entry:
             raise ValueError(f"{self.kind} {name!r} is already registered; pass replace=True to redefine it")
         self._entries[name] = entry
         if builtin:
