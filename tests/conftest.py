@@ -58,8 +58,7 @@ def tiny(**kw):
 HARMFUL_OPS_BEFORE_STAGE5 = dict(roll_axes="signal", noise_layer_std=0.10, noise_form="additive")
 
 
-# the tiny() shapes as runner flags: the runners' own pipeline, at the tiny programs' compile cost
-# (the smoke preset's 10 layers of width 8 compile several times longer)
+# the tiny() shapes as runner flags, for the runner tests that check the pipeline, not the preset
 TINY_CLI = ["--set", "width=4", "--set", "batch_size=16", "--set", "n_layers=3", "--set", "steps_per_epoch=3"]
 
 

@@ -59,7 +59,8 @@ HP = dasjax.H1.replace(name="probe", alpha_lr=0.05, alpha_warmup=True, theta_sch
 class Probe:
     """Cheap fingerprint of everything a config drives, in parts computed on demand, cheapest first:
     the schedule, the data, then two search steps and the eval.  A field that changes an early part
-    is told apart without the search steps (eager, ``jax.disable_jit``: nothing is compiled)."""
+    is told apart without the search steps (run eagerly under ``jax.disable_jit``: no whole-program
+    compile per variant)."""
 
     PARTS = ("sched", "data", "search")
 
