@@ -29,6 +29,8 @@ from dasjax.methods import get_method, method_config, run_group, run_method
 from dasjax.presets import PRESETS, default_preset_name, get_preset
 from dasjax.results import atomic_write_text, method_records, save_results
 
+import folder_lock
+
 
 class UsageError(ValueError):
     """Bad command-line input: printed as one line, exit code 2, nothing written."""
@@ -213,6 +215,10 @@ def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
         probe.unlink()
     except OSError as e:
         raise UsageError(f"--out {out} is not writable: {e.strerror or e}") from None
+    try:
+        folder_lock.acquire(out)
+    except folder_lock.FolderBusy as e:
+        raise UsageError(str(e)) from None
     if overwrite and marker.exists() and _normalized(json.loads(marker.read_text())) != fingerprint:
         for child in ("runs", "report", "figures"):
             shutil.rmtree(out / child, ignore_errors=True)
@@ -290,12 +296,16 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
 
 
 def main_guard(fn, argv=None) -> int:
-    """Run ``fn(argv)``; a UsageError becomes one line on stderr and exit code 2."""
+    """Run ``fn(argv)``; a UsageError becomes one line on stderr and exit code 2.  The results
+    folders ``fn`` locked are given back when it returns (:mod:`folder_lock`)."""
+    mark = folder_lock.held()
     try:
         return fn(argv) or 0
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        folder_lock.release_since(mark)
 
 
 def env_summary() -> str:

@@ -1,0 +1,92 @@
+"""One writer per results folder: a lock file that names its owner (host and pid).
+
+A runner takes the lock of its ``--out`` folder before it writes anything and gives it back when
+its ``main`` returns (:func:`table_runner.main_guard`) or the process exits.  A second run on the
+same folder is refused with the owner's name.  A lock whose owner process is gone (same host, pid
+no longer alive: a killed run) is taken over, with a message.  A lock from another host cannot be
+checked from here: the refusal says which file to delete once that run is known to be gone.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+LOCK_NAME = ".dasjax.lock"
+_HELD: list[Path] = []
+
+
+class FolderBusy(RuntimeError):
+    """The folder is locked by another live run."""
+
+
+def _me() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # exists, owned by someone else
+        return True
+    return True
+
+
+def _owner(path: Path) -> dict | None:
+    try:
+        d = json.loads(path.read_text())
+        return d if isinstance(d, dict) and "host" in d and "pid" in d else None
+    except (OSError, ValueError):
+        return None
+
+
+def acquire(folder: Path, log=print) -> Path:
+    """Take the lock of ``folder`` (which must exist) for this process; return the lock file."""
+    path = Path(folder) / LOCK_NAME
+    me = _me()
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _owner(path)
+            if owner is not None and (owner["host"], owner["pid"]) == (me["host"], me["pid"]):
+                if path not in _HELD:
+                    _HELD.append(path)
+                return path                                   # ours already (a second call in-process)
+            if owner is None or (owner["host"] == me["host"] and not _alive(owner["pid"])):
+                who = "an unreadable lock" if owner is None else f"host {owner['host']}, pid {owner['pid']}"
+                log(f"[lock] {folder}: taking over the lock of a run that is gone ({who})")
+                path.unlink(missing_ok=True)
+                continue
+            since = owner.get("started", "?")
+            hint = "" if owner["host"] == me["host"] else f"; if that run is gone, delete {path}"
+            raise FolderBusy(f"--out {folder} is in use by another run (host {owner['host']}, pid {owner['pid']}, "
+                             f"since {since}); wait for it or use another --out{hint}") from None
+        with os.fdopen(fd, "w") as f:
+            json.dump({**me, "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
+        _HELD.append(path)
+        return path
+    raise FolderBusy(f"--out {folder}: could not take its lock ({path}); another run keeps taking it")
+
+
+def held() -> int:
+    """How many locks this process holds (for :func:`release_since`)."""
+    return len(_HELD)
+
+
+def release_since(mark: int = 0) -> None:
+    """Give back the locks taken since ``held()`` returned ``mark`` (those still ours)."""
+    me = _me()
+    while len(_HELD) > mark:
+        path = _HELD.pop()
+        owner = _owner(path)
+        if owner is not None and (owner["host"], owner["pid"]) == (me["host"], me["pid"]):
+            path.unlink(missing_ok=True)
+
+
+atexit.register(release_since, 0)
