@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .stats import finite, mann_whitney
+from .stats import finite, group_keys, mann_whitney
 
 MIN_PILOT = 10          # finite trials per row below which an estimate is flagged (see the docstring)
 DEFAULT_GRID = (5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 300, 400)
@@ -74,11 +74,12 @@ def trials_needed(df: pd.DataFrame, target: float, statistic: str = "median", va
     when even the largest count in the grid misses the target (``reached`` False)."""
     if not target > 0:
         raise ValueError(f"target={target} must be > 0 (dB)")
-    by = [c for c in by if c in df.columns]
+    by = group_keys(df, by)
     rows = []
     for key, sel in df.groupby(by, sort=False) if by else [((), df)]:
+        key = key if isinstance(key, tuple) else (key,)
         x = finite(sel[value])
-        name = " / ".join(map(str, key if isinstance(key, tuple) else (key,)))
+        name = " / ".join(map(str, key))
         small = _warn_small(name or "trials", x.size)
         now = ci_half_width(x, max(x.size, 1), statistic, confidence_level, n_resamples, seed) if x.size else np.nan
         needed, at = np.nan, np.nan
@@ -87,7 +88,7 @@ def trials_needed(df: pd.DataFrame, target: float, statistic: str = "median", va
             if w <= target:
                 needed, at = n, w
                 break
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n_pilot": int(x.size),
+        rows.append({**dict(zip(by, key)), "n_pilot": int(x.size),
                      "half_width_now": now, "target": float(target), "needed": needed, "half_width_at_needed": at,
                      "reached": bool(np.isfinite(needed)), "small_pilot": small})
     return pd.DataFrame(rows)
