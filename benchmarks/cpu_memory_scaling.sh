@@ -2,7 +2,7 @@
 # Does streaming over an array scale from one core to two?  One single-threaded numpy process
 # (a *= 1.0001 over an array of the given size, read + write counted), then two at once pinned to
 # cores 0 and 1.  Working sets that fit a core's cache scale; larger ones compete for the shared
-# L3 cache and memory bandwidth (issue #5; README "Performance").  Linux (taskset).
+# L3 cache and memory bandwidth (issue #5; docs/performance.md).  Linux (taskset).
 # Output: docs/results/cpu_memory_scaling.txt
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1

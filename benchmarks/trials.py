@@ -41,8 +41,8 @@ import pandas as pd  # noqa: E402
 import dasjax  # noqa: E402
 from dasjax.api import make_search_program, resolve_hparams  # noqa: E402
 from dasjax.batch import _Compiled, default_chunk_size, default_trials_at_once, resolve_devices, trial_keys  # noqa: E402
+from dasjax.plan import plan_for  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
-from dasjax.ops import resolve_f_backward, resolve_f_block_rows, trials_side_by_side  # noqa: E402
 from dasjax.spaces import make_space  # noqa: E402
 from dasjax.train import RetrainProgram  # noqa: E402
 
@@ -54,13 +54,13 @@ def build(stage, cfg, T, n_devices=1, at_once=None):
     hp, types, _ = resolve_hparams("H1", T)
     keys = trial_keys(range(T))
     if stage == "retrain":
-        space = make_space(cfg, problem, share_f=cfg.retrain.share_f)
+        space = make_space(cfg, problem, share_f=cfg.retrain.share_f, n_devices=n_devices)
         archs = jax.numpy.asarray(dasjax.random_architectures(cfg, keys))
         comp = _Compiled(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1, n_devices=n_devices,
                          at_once=at_once)
         return (comp, *comp.put((keys, hp, (archs,))))
     c = cfg.replace(order=2) if stage == "search2" else cfg
-    space = make_space(c, problem)
+    space = make_space(c, problem, n_devices=n_devices)
     comp = _Compiled(make_search_program(c, space, types), keys, hp, (), 1, n_devices=n_devices, at_once=at_once)
     return (comp, *comp.put((keys, hp, ())))
 
@@ -152,11 +152,11 @@ def main(argv=None):
                          "(default: as the runner; CPU: one trial per device, accelerators: all T)")
     ap.add_argument("--precision", default="float32", help="matmul_precision (float32 | tensorfloat32 | ...)")
     ap.add_argument("--f-backward", default="auto",
-                    help="SpaceConfig.f_backward (auto | fused | fused_f | autodiff), or a comma list measured one "
+                    help="RunConfig.f_backward (auto | fused | fused_f | autodiff), or a comma list measured one "
                          "after another; the table's 'backward b/l' column gives what the batched program and the "
                          "loop used")
     ap.add_argument("--f-block-rows", default="auto",
-                    help="SpaceConfig.f_block_rows (auto | 0 = no blocks | N), or a comma list measured one after "
+                    help="RunConfig.f_block_rows (auto | 0 = no blocks | N), or a comma list measured one after "
                          "another; the table's 'rows b/l' column gives what the batched program and the loop used")
     ap.add_argument("--csv", default=None, help="write the table here (rewritten after every row)")
     args = ap.parse_args(argv)
@@ -184,12 +184,11 @@ def main(argv=None):
             n_dev = resolve_devices(args.devices, T)
             for ((fb, br), c), ch in itertools.product(cfgs.items(), chunks):
                 r = measure(stage, c, T, args.reps, n_dev, at_once, None if ch == "runner" else int(ch))
-                with trials_side_by_side(n_dev > 1):        # as the batched program was traced
-                    rows_b = resolve_f_block_rows(c.space.f_block_rows, c.space.width)
-                    fb_b = resolve_f_backward(fb)
+                batched_plan, loop_plan = plan_for(c, n_dev), plan_for(c, 1)   # as the two programs were built
+                rows_b, fb_b = batched_plan.f_block_rows, batched_plan.f_backward
                 r.update(problem=args.problem, space=args.space, precision=args.precision, f_backward_setting=fb,
-                         f_backward=fb_b, f_backward_loop=resolve_f_backward(fb),
-                         f_block_rows=rows_b, f_block_rows_loop=resolve_f_block_rows(c.space.f_block_rows, c.space.width),
+                         f_backward=fb_b, f_backward_loop=loop_plan.f_backward,
+                         f_block_rows=rows_b, f_block_rows_loop=loop_plan.f_block_rows,
                          backend=jax.default_backend(), device=d.device_kind)
                 rows.append(r)
                 print(f"{stage:8s} {T:4d} {fb_b + '/' + r['f_backward_loop']:>16s} {rows_b:>4d}/{r['f_block_rows_loop']:<4d} {n_dev:3d} "

@@ -1,7 +1,7 @@
 """One XLA host device per CPU core, so that trials run side by side on a multi-core CPU.
 
 JAX's CPU backend is one device by default, and one trial's step cannot keep several cores
-busy (its operations are small and memory-bound; README "Performance").  With one host device
+busy (its operations are small and memory-bound; docs/performance.md).  With one host device
 per core, :func:`dasjax.batch.run_batched` shards the trial axis over the cores, each core
 running its own trials one after another.  The number of host devices must be chosen before
 JAX starts its CPU backend, so ``import dasjax`` sets it (``jax_num_cpu_devices``) unless:

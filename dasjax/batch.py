@@ -13,24 +13,30 @@ every chunk.  Within a chunk the trials are sharded over the local devices (on a
 trials at a time (vmapped), the next group after it inside the same program (``lax.map``).
 By default (:func:`default_chunk_size`) a chunk on an accelerator is all trials; on a CPU it is
 one group of ``trials_at_once`` trials per device, so each core runs its own trial and no
-``lax.map`` is needed (measured 1.4-1.6x faster, README "Performance").
+``lax.map`` is needed (measured 1.4-1.6x faster, docs/performance.md).
+
+The pieces live in their own modules: compilation and its cache (:mod:`dasjax.compiled`), where
+trials run and how many at once (:mod:`dasjax.placement`), checkpoints (:mod:`dasjax.checkpoints`);
+this module is the chunk and epoch loop.
 Trials are independent, so none of this changes results.
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import sys
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .ops import on_cpu, trials_side_by_side
+from .checkpoints import fingerprint, flatten_named, load_checkpoint, save_checkpoint, unflatten_named  # noqa: F401
+from .compiled import (TRIAL_AXIS, CompiledProgram, compiled_for, memory_stats,  # noqa: F401
+                       trial_mesh, _CACHE, _fill_value)
+from .placement import (default_chunk_size, default_trials_at_once, device_memory_bytes,  # noqa: F401
+                        fit_chunk, on_cpu, resolve_devices)
+
+_Compiled = CompiledProgram      # the name benchmarks/ used
 
 
 @dataclass
@@ -55,187 +61,15 @@ def _pad_index(start: int, stop: int, size: int) -> np.ndarray:
     return idx
 
 
-def memory_stats(compiled) -> dict:
-    """XLA's own memory analysis of a compiled call (bytes), where the backend provides it."""
-    try:
-        m = compiled.memory_analysis()
-    except Exception:  # pragma: no cover - backend without analysis
-        return {}
-    if m is None:  # pragma: no cover
-        return {}
-    keys = ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes",
-            "alias_size_in_bytes", "generated_code_size_in_bytes")
-    out = {k: int(getattr(m, k, 0)) for k in keys}
-    out["peak_estimate_bytes"] = (out["argument_size_in_bytes"] + out["output_size_in_bytes"]
-                                  + out["temp_size_in_bytes"] - out["alias_size_in_bytes"])
-    return out
+def _take(tree, idx):
+    return jax.tree_util.tree_map(lambda x: x[idx], tree)
 
 
-class _Compiled:
-    """AOT-compiled vmapped init / epoch / finalize of one program for one chunk shape."""
-
-    def __init__(self, program, keys, hp, inputs, epochs_per_call, fast_compile=False, n_devices=1,
-                 at_once=None):
-        t0 = time.perf_counter()
-        self.n_devices = int(n_devices)
-        self.n_trials = int(keys.shape[0])          # per call (a chunk), padding included
-        n_local = self.n_trials // self.n_devices
-        # trials each device runs at once (vmapped); None: all of its share, one vmap
-        self.at_once = None if at_once is None or int(at_once) >= n_local else int(at_once)
-        self.mesh = trial_mesh(self.n_devices) if self.n_devices > 1 else None
-        cfg = getattr(program, "cfg", None)
-        precision = cfg.space.matmul_precision if cfg is not None else "float32"
-        with jax.default_matmul_precision(None if precision == "default" else precision), \
-                trials_side_by_side(self.n_devices > 1):
-            self._build(program, keys, hp, inputs, epochs_per_call, fast_compile)
-        self.compile_time_s = time.perf_counter() - t0
-        self.memory = memory_stats(self._epochs)
-
-    def _build(self, program, keys, hp, inputs, epochs_per_call, fast_compile):
-        # init runs once: LLVM optimisation of its unrolled PRNG code costs seconds and buys nothing
-        cheap = {"xla_backend_optimization_level": 0}
-        opts = cheap if fast_compile else {}
-        n_in = len(inputs)
-
-        def init(k, h, *xs):
-            return program.init(k, h, *xs)
-
-        def epochs(state, k, h, e0):
-            # e0 (the epoch index at the start of the call) is NOT vmapped, so a program can branch on
-            # it with lax.cond without executing both branches for every trial
-            def one(s, i):
-                return program.epoch(s, k, h, epoch=e0 + i)
-            return jax.lax.scan(one, state, jnp.arange(epochs_per_call))
-
-        batched_epochs = jax.vmap(epochs, in_axes=(0, 0, 0, None))
-        if self.at_once is not None:
-            batched_epochs = self._mapped(epochs, getattr(program, "finished", None))
-
-        if self.mesh is None:
-            jit_kw = dict(init={}, epochs={}, finalize={})
-        else:   # the trial axis split over the mesh: every leaf's leading axis, e0 replicated
-            sh = self.trial_sharding
-            rep = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
-            jit_kw = dict(init=dict(in_shardings=(sh,) * (2 + n_in), out_shardings=sh),
-                          epochs=dict(in_shardings=(sh, sh, sh, rep), out_shardings=sh),
-                          finalize=dict(in_shardings=(sh, sh, sh), out_shardings=sh))
-        self.init = jax.jit(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in), **jit_kw["init"]).lower(
-            keys, hp, *inputs).compile(compiler_options=cheap)
-        state_shape = jax.eval_shape(jax.vmap(init, in_axes=(0, 0) + (0,) * n_in), keys, hp, *inputs)
-        e0 = jax.ShapeDtypeStruct((), jnp.int32)
-        compiled = jax.jit(batched_epochs, donate_argnums=0, **jit_kw["epochs"]).lower(
-            state_shape, keys, hp, e0).compile(compiler_options=opts)
-        self._epochs = compiled
-        self.epochs = lambda state, k, h, epoch=0: compiled(state, k, h, self._scalar(epoch))
-        self.finalize = jax.jit(jax.vmap(program.finalize), **jit_kw["finalize"]).lower(
-            state_shape, keys, hp).compile(compiler_options=opts)
-        self.finished = None
-        if hasattr(program, "finished"):
-            fin_kw = {} if self.mesh is None else dict(in_shardings=(self.trial_sharding,))
-            self.finished = jax.jit(jax.vmap(program.finished), **fin_kw).lower(state_shape).compile(
-                compiler_options=cheap)
-
-    def _mapped(self, epochs, finished):
-        """The epoch call over a chunk whose trials run ``at_once`` at a time on each device, one group
-        after another (``lax.map``) inside the one compiled program.  With one trial at a time, a trial
-        the program reports ``finished`` is skipped (``lax.cond``): its state stays as it is and its
-        metrics are the program's "finished" values (NaN; integers -1), as the program itself would
-        return them."""
-        m = self.at_once
-
-        def local(state, k, h, e0):
-            def one(args):
-                s, kk, hh = args
-                run = lambda: epochs(s, kk, hh, e0)  # noqa: E731
-                if finished is None or m > 1:
-                    return run()
-                fill = jax.tree_util.tree_map(lambda sd: jnp.full(sd.shape, _fill_value(sd.dtype), sd.dtype),
-                                              jax.eval_shape(run)[1])
-                return jax.lax.cond(finished(s), lambda: (s, fill), run)
-            return jax.lax.map(one, (state, k, h), batch_size=None if m == 1 else m)
-
-        if self.mesh is None:
-            return local
-        spec = jax.sharding.PartitionSpec(TRIAL_AXIS)
-        # each device maps over its own slice of the trial axis: no communication.  check_vma=False:
-        # single-trial programs start scan carries from constants, which the varying-axis type check
-        # rejects; with no collectives in the program there is nothing for it to protect
-        return jax.shard_map(local, mesh=self.mesh, in_specs=(spec, spec, spec, jax.sharding.PartitionSpec()),
-                             out_specs=spec, check_vma=False)
-
-    @property
-    def trial_sharding(self):
-        return None if self.mesh is None else jax.sharding.NamedSharding(
-            self.mesh, jax.sharding.PartitionSpec(TRIAL_AXIS))
-
-    def _scalar(self, epoch):
-        e = jnp.asarray(epoch, jnp.int32)
-        if self.mesh is not None:
-            e = jax.device_put(e, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
-        return e
-
-    def put(self, tree):
-        """Place per-trial inputs on the mesh (a no-op on one device)."""
-        return tree if self.mesh is None else jax.device_put(tree, self.trial_sharding)
-
-
-_CACHE: dict = {}
-_CACHE_SIZE = 16
-
-
-def _compiled_for(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices=1,
-                  at_once=None) -> _Compiled:
-    """Compiled programs are reused across calls with the same static description and shapes."""
-    shapes = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), (keys, hp, tuple(inputs)))
-    key = (getattr(program, "cache_key", id(program)), str(shapes), epochs_per_call, fast_compile, n_devices,
-           at_once)
-    if key not in _CACHE:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _Compiled(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices, at_once)
-    return _CACHE[key]
-
-
-TRIAL_AXIS = "trials"
-
-
-def trial_mesh(n_devices: int) -> jax.sharding.Mesh:
-    """A 1D mesh over the first ``n_devices`` local devices, its one axis named ``trials``."""
-    devs = jax.local_devices()
-    if not 1 <= n_devices <= len(devs):
-        raise ValueError(f"devices={n_devices}: this process sees {len(devs)} local device(s) "
-                         f"({devs[0].platform}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
-                         "(set before importing jax) makes N host devices")
-    return jax.sharding.Mesh(np.array(devs[:n_devices]), (TRIAL_AXIS,))
-
-
-def resolve_devices(devices: int | None, n_trials: int) -> int:
-    """Devices to shard the trial axis over: ``None`` = every local device (never more than trials)."""
-    n = jax.local_device_count() if devices is None else int(devices)
-    if devices is not None:
-        trial_mesh(n)                       # validates against the local devices
-    return max(1, min(n, n_trials))
-
-
-def device_memory_bytes() -> int | None:
-    """Memory of one local accelerator as its allocator reports it (None on the CPU)."""
-    if on_cpu():
-        return None
-    try:
-        stats = jax.local_devices()[0].memory_stats() or {}
-    except Exception:  # pragma: no cover - backend without memory stats
-        return None
-    return int(stats["bytes_limit"]) if "bytes_limit" in stats else None
-
-
-def fit_chunk(chunk: int, peak_bytes: int, budget_bytes: int | None, n_devices: int) -> int:
-    """The largest chunk (a multiple of ``n_devices``) whose per-device peak fits ``budget_bytes``,
-    from XLA's estimate ``peak_bytes`` for ``chunk`` trials (memory grows linearly with trials)."""
-    if not budget_bytes or peak_bytes <= budget_bytes:
-        return chunk
-    per_trial = peak_bytes * n_devices / chunk          # the estimate is per device: chunk / n_devices trials
-    fit = int(budget_bytes // per_trial) * n_devices
-    return max(n_devices, min(chunk, fit))
+def _pad_index(start: int, stop: int, size: int) -> np.ndarray:
+    idx = np.arange(start, stop)
+    if len(idx) < size:
+        idx = np.concatenate([idx, np.full(size - len(idx), idx[0])])
+    return idx
 
 
 def _progress(total, desc, enabled):
@@ -246,97 +80,12 @@ def _progress(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="epoch", leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
-def flatten_named(tree) -> dict:
-    """{"a": {"b": x}} -> {"a/b": x}: nested outputs (e.g. trained params) as named arrays."""
-    flat = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        flat["/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)] = leaf
-    return flat
-
-
-def unflatten_named(flat: dict, prefix: str, like):
-    """Inverse of :func:`flatten_named` for the subtree ``prefix`` shaped like ``like``."""
-    paths = [prefix + "/" + "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
-                                     for k in path)
-             for path, _ in jax.tree_util.tree_flatten_with_path(like)[0]]
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), [flat[p] for p in paths])
-
-
-def _fill_value(dtype):
-    """The epoch metric of a finished trial (see ``program.finished``): NaN; integers -1; booleans False."""
-    if np.issubdtype(dtype, np.floating):
-        return np.nan
-    if np.issubdtype(dtype, np.bool_):
-        return False
-    return -1
-
-
 def _finished_fill(v: np.ndarray) -> np.ndarray:
     return np.full_like(v, _fill_value(v.dtype))
 
 
 def _print_flush(msg: str) -> None:
     print(msg, flush=True)
-
-
-# --- checkpoints ---------------------------------------------------------------------------------
-def _fingerprint(program, keys, hp, inputs, n_epochs, chunk) -> str:
-    """Identifies a run: a checkpoint is only resumed by the run that wrote it."""
-    h = hashlib.sha256(repr(getattr(program, "cache_key", type(program).__name__)).encode())
-    h.update(np.asarray(jax.random.key_data(keys)).tobytes())
-    for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
-        h.update(np.asarray(leaf).tobytes())
-    h.update(f"{n_epochs}/{chunk}".encode())
-    return h.hexdigest()
-
-
-def _to_host(leaf):
-    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-        return np.asarray(jax.random.key_data(leaf)), str(jax.random.key_impl(leaf))
-    return np.asarray(leaf), None
-
-
-def save_checkpoint(path, fingerprint, c0, epochs_done, state, metrics, done_final, done_metrics) -> None:
-    """The full batched state of the running chunk (params, BN stats, optimizer states, step
-    counters, alive flags; typed keys as key data) + everything finished so far, written atomically."""
-    leaves = jax.tree_util.tree_leaves(state)
-    arrays, key_impls = {}, {}
-    for i, leaf in enumerate(leaves):
-        arrays[f"state/{i}"], impl = _to_host(leaf)
-        if impl is not None:
-            key_impls[i] = impl
-    for prefix, tree in (("metrics", metrics), ("done_final", done_final), ("done_metrics", done_metrics)):
-        for name, v in tree.items():
-            arrays[f"{prefix}/{name}"] = np.asarray(v)
-    meta = {"fingerprint": fingerprint, "c0": c0, "epochs_done": epochs_done, "n_leaves": len(leaves),
-            "key_impls": key_impls}
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    from .results import atomic_write_bytes
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path, fingerprint, state_like):
-    """Restore what :func:`save_checkpoint` wrote, or None if absent / from another run."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    with np.load(path) as z:
-        meta = json.loads(bytes(z["__meta__"]).decode())
-        if meta["fingerprint"] != fingerprint:
-            return None
-        groups = {p: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(p + "/")}
-                  for p in ("metrics", "done_final", "done_metrics")}
-        if meta["n_leaves"] == 0:          # saved at a chunk boundary: no running state
-            return meta, None, groups
-        treedef = jax.tree_util.tree_structure(state_like)
-        leaves = []
-        for i, like in enumerate(jax.tree_util.tree_leaves(state_like)):
-            a = z[f"state/{i}"]
-            impl = meta["key_impls"].get(str(i))
-            leaves.append(jax.random.wrap_key_data(a, impl=impl) if impl else jnp.asarray(a, like.dtype))
-    return meta, jax.tree_util.tree_unflatten(treedef, leaves), groups
 
 
 def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
@@ -387,7 +136,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
 
     def compile_for(size):
         i0 = _pad_index(0, min(size, T), size)
-        return _compiled_for(program, keys[i0], _take(hp, i0), tuple(_take(x, i0) for x in inputs), k,
+        return compiled_for(program, keys[i0], _take(hp, i0), tuple(_take(x, i0) for x in inputs), k,
                              fast_compile, n_dev, at_once)
 
     compiled = compile_for(chunk)
@@ -401,7 +150,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                                       f"chunks of {fit}")
             chunk = fit
             compiled = compile_for(chunk)
-    fp = _fingerprint(program, keys, hp, inputs, n_epochs, chunk) if checkpoint else None
+    fp = fingerprint(program, keys, hp, inputs, n_epochs, chunk) if checkpoint else None
     done_final: dict = {}
     done_metrics: dict = {}
     n_chunks = (T + chunk - 1) // chunk
@@ -487,33 +236,6 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     return BatchOutput(final=done_final, metrics=done_metrics, wall_time_s=wall,
                        compile_time_s=compiled.compile_time_s if compiled else 0.0, n_trials=T,
                        chunk_size=chunk, memory=compiled.memory if compiled else {})
-
-
-def default_chunk_size(n_trials: int, n_devices: int = 1, at_once: int | None = None) -> int:
-    """Trials per call of the compiled program when the config leaves it open.
-
-    On an accelerator: all of them (:func:`run_batched` then shrinks the chunk if XLA's memory
-    estimate does not fit).  On the CPU: ``at_once`` trials per device (``n_devices``; at_once
-    None counts as 1), so every core runs its own trial(s) and the chunks follow one another.  A
-    device's trials mapped one after another inside the program (``lax.map``, what a larger chunk
-    gives) ran 1.4-1.6x slower per trial than the same trials in separate calls, on two cores and
-    on one (``benchmarks/trials.py --chunk runner,75``; README "Performance")."""
-    if not on_cpu():
-        return n_trials
-    return min(n_trials, n_devices * (at_once or 1))
-
-
-def default_trials_at_once() -> int | None:
-    """Trials each device runs at the same time when the config leaves it open (measured,
-    ``benchmarks/trials.py``; README "Performance").
-
-    On the CPU, vmapping trials is slower per trial than one trial at a time: the step is
-    memory-bound and T trials' activations stop fitting in a core's cache (0.53x at T = 8 for a
-    width-64 DAS step).  So each device (one per core, :mod:`dasjax._devices`) runs one trial at a
-    time; with the default chunk (:func:`default_chunk_size`) that is one trial per device per
-    call.  On an accelerator (None) all of a device's trials run at once.
-    """
-    return 1 if on_cpu() else None
 
 
 def trial_keys(seeds) -> jax.Array:

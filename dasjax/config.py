@@ -1,69 +1,14 @@
 """Configuration: frozen, validated dataclasses.
 
-Every choice the paper leaves open (docs/register.md, the "register") is a field here with
-the spec's default, so a user can switch it.  Static choices (problem, op set,
+Every choice the paper leaves open (docs/register.md, the "register") is a field here, with the
+default the evidence in docs/calibration.md chose, so a user can switch it.  Static choices (problem, op set,
 optimizer *type*) live in the hashable config; numbers that may differ per trial
 (learning rates, weight decays, warm-up / scheduler switches) live in
 :class:`dasjax.hparams.HParams` and are traced.
 
-Register rows and the fields that implement them:
-
-====  ==========================================  =========================================
- #    register item                                field (default)
-====  ==========================================  =========================================
- 1    data noise sigma_n                           ProblemConfig.noise_std (0.10)
- 2    noise-layer std / eval mode / where it adds  SpaceConfig.noise_layer_std (1.0), noise_eval (True),
-                                                   noise_form ("gradient"); calibration stage 5
- 3    blur sigma units                             ProblemConfig.blur_units ("omega")
- 4    blur boundary                                ProblemConfig.boundary ("zero")
- 5    downsampling of 50 by 4                      ProblemConfig.ds_mode ("stride")
- 6    network input x0                             ProblemConfig.x0 ("data": y for blur, A^T y for DS)
- 7    PSNR peak / averaging                        ProblemConfig.psnr_peak (1.0), psnr_mode
- 8    amplitude                                    ProblemConfig.amplitude (None = 1)
- 9    tau learnable / init                         SpaceConfig.tau_learnable, tau_init
- 10   CNN width / kernel / bias                    SpaceConfig.width (64), kernel_size (3), bias
- 11   roll shift / axes                            SpaceConfig.roll_shift (1), roll_axes ("all"); stage 5
- 12   global skip                                  SpaceConfig.global_skip (True)
- 13   alpha init                                   SpaceConfig.alpha_init_std (1e-3)
- 14   first vs second order                        SearchConfig.order (1)
- 15   theta optimizer                              HParamSet.theta_optimizer ("adam")
- 16   "Linear" scheduler                           ScheduleConfig.kind ("multistep")
- 17   "warm up"                                    ScheduleConfig.warmup_epochs (5), warmup_mode
- 18   retraining recipe                            RetrainConfig (50 epochs, "Param." rows)
- 28   DAS-single: BN mode of the frozen ops        SearchConfig.single_bn_train (False = eval)
- 19   cell: 1 input + 5 states, all-predecessor    SpaceConfig.cell_states (5), n_cells (2)
- 20   cell discretisation                          SpaceConfig.cell_discretization ("argmax"; "top2")
- 21   cell alpha shared across the 2 cells         SpaceConfig.share_cell_alpha (True)
- 22   cell merge-conv kernel                       SpaceConfig.merge_kernel (1)
- ext  cell: skip, edge combination, cell input,    SpaceConfig.cell_skip ("global"), cell_combine ("sum"),
-      merge bias / normalisation / init            cell_input ("previous"), merge_bias (True), merge_norm
-                                                   ("none"), merge_init ("pytorch"); calibration stage 6
- 23   cell trial count (100 vs 75)                 experiments/run_table2.py (100 at the paper preset)
- 27   degenerate filter                            analysis (threshold parameter)
- 29   std ddof                                     analysis (ddof parameter, 0)
- ext  F of the learnable-gradient op trained       SpaceConfig.lg_train_f (True; False = calibration test)
- ext  data-term gradient in the backward pass      SpaceConfig.grad_term ("detached"; "differentiable")
- ext  float32 matmul precision (GPU TF32)          SpaceConfig.matmul_precision ("float32")
- ext  backward pass of F (speed only)             SpaceConfig.f_backward ("auto"; "fused", "fused_f", "autodiff")
-ext  row blocks of the fused F (speed only)      SpaceConfig.f_block_rows ("auto": 400*64/width rows
-                                                  on several CPU cores at once, else 0 = off)
- 25   BSDS: denoising (text) vs blur (caption)     ProblemConfig.name ("image_denoise"; "image_blur")
- ext  BSDS blur kernel (7x7, sigma unstated)       ProblemConfig.kernel_size (7), image_blur_sigma (1.0 px)
- ext  BSDS grayscale, 40x40 crops, batch 128       ITU-R 601 luma; crop_size (40); batch_size (128)
- ext  BSDS noise level                             ProblemConfig.noise_std (0.10, ~25/255)
- ext  BSDS evaluation protocol                     eval_images ("full" test images; "center_crop"),
-                                                   eval_crop_size (256), eval_noise_seed (0)
- ext  BSDS validation batches of the search        ProblemConfig.val_split ("train": fresh crops)
- ext  BSDS300 folder / no-internet fallback        ProblemConfig.data_dir (None: $DASJAX_BSDS300,
-                                                   else the embedded sample images, NOT BSDS300)
- 30   lambda_max: estimator                        SearchConfig.curvature_method ("auto"), curvature_iters (20)
- 31   DARTS-ES rule: windows, lag, growth factor   SearchConfig.es_window (5), es_lag (5), es_factor (1.3)
- 32   DARTS-ES: earliest epoch returned            SearchConfig.es_start_epoch (10, RobustDARTS)
- 33   DARTS-ADA: wd factor / cap / rollbacks       SearchConfig.ada_factor (3), ada_max_wd (2.43e-2),
-                                                   ada_max_rollbacks (4), ada_min_wd (0)
- 34   lambda_max interval of DAS-ES / DAS-ADA      SearchConfig.curvature_every (0 = off; DAS-ES/ADA and
-                                                   run_curvature: 2, as RobustDARTS; api.CURVATURE_EVERY)
-====  ==========================================  =========================================
+docs/register.md lists every register row with the field that implements it, its choices and the
+evidence for its default; tests/test_config.py checks that each non-default choice changes the
+computation.
 """
 from __future__ import annotations
 
@@ -280,19 +225,6 @@ class SpaceConfig:
     # float32 dots in TF32 on Ampere/Hopper GPUs (10-bit mantissa), which the analytic BatchNorm
     # statistics (E[x^2] - E[x]^2 of patch covariances) do not tolerate well; on CPU both are float32.
     matmul_precision: str = "float32"  # "float32" | "tensorfloat32" | "bfloat16" | "default"
-    # backward pass of F's wide part relu(P A + c) w2: "fused" (hand-written, recomputes the
-    # activation, ops.relu_mlp), "fused_f" (all of F hand-written: keeps only x and the parameters,
-    # recomputes the patches and BN statistics too; ~3x less XLA memory per DAS trial, as fast on
-    # the CPU) or "autodiff" (JAX's own); the same gradients up to float rounding.
-    # "auto": on the CPU fused_f for trials side by side on several cores, else fused (measured
-    # faster); autodiff on accelerators (not measured there).
-    # "fused" and "fused_f" have no forward-mode rule: jax.jvp / jax.hessian through F need "autodiff"
-    f_backward: str = "auto"
-    # rows of F's (N, W) activation handled at a time by the fused F, forward and backward (speed only):
-    # a block of ~100 KB stays in a core's cache, so trials running on several cores at once compete
-    # less for the shared cache. 0 = no blocks; "auto": 400 * 64 / width rows for a program whose
-    # trials run side by side on several CPU cores (dasjax.batch), else 0
-    f_block_rows: int | str = "auto"
     # --- cell space (docs/cell_space.md) ---
     cell_states: int = 5               # register #19: states s_1..s_N per cell, each fed by all predecessors
     n_cells: int = 2                   # cells in succession (cell 2's input = cell 1's output)
@@ -322,15 +254,11 @@ class SpaceConfig:
     def __post_init__(self):
         SPACE_REGISTRY.get(self.space)             # a registered space, else a clear error
         _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
-        _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
         _choice("grad_term", self.grad_term, ("differentiable", "detached"))
         _choice("roll_axes", self.roll_axes, ROLL_AXES)
         _choice("noise_form", self.noise_form, ("additive", "gradient"))
         if not isinstance(self.noise_eval, bool):
             raise ValueError(f"noise_eval={self.noise_eval!r} must be True or False")
-        if self.f_block_rows != "auto" and (isinstance(self.f_block_rows, bool) or
-                                            not isinstance(self.f_block_rows, int) or self.f_block_rows < 0):
-            raise ValueError(f"f_block_rows={self.f_block_rows!r} must be 'auto' or an integer >= 0 (0: no blocks)")
         ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
         if not isinstance(self.op_set, str):
             object.__setattr__(self, "op_set", ops)
@@ -523,7 +451,7 @@ class RetrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How trials are executed; never changes results."""
+    """How trials are executed; never changes results (the F settings: beyond float rounding)."""
     # trials per call of the compiled program; None = per backend: CPU trials_at_once per device
     # (each core runs its own trial, the chunks one after another), accelerators all (fit to memory)
     chunk_size: int | None = None
@@ -534,6 +462,13 @@ class RunConfig:
     checkpoint_every: int = 5          # epochs between checkpoints (when a checkpoint path is given)
     devices: int | None = None         # local devices the trial axis is sharded over (None = all, 1 = off)
     memory_fraction: float = 0.9       # chunk_size=None on an accelerator: fit XLA's estimate in this share
+    # how F computes (dasjax.plan; "auto" = per backend, resolved once into the ExecutionPlan):
+    # its backward pass ("fused", "fused_f", "autodiff": the same gradients up to float rounding;
+    # "fused"/"fused_f" have no forward-mode rule, so jax.jvp / jax.hessian through F need "autodiff"),
+    # its row blocks (0 = none, N rows), and one call per F slot of a layer ("loop") or one vmap ("vmap")
+    f_backward: str = "auto"
+    f_block_rows: int | str = "auto"
+    f_slot_calls: str = "auto"
 
     def __post_init__(self):
         if self.chunk_size is not None:
@@ -546,6 +481,11 @@ class RunConfig:
             _positive("devices", self.devices, integer=True)
         if not 0 < self.memory_fraction <= 1:
             raise ValueError(f"memory_fraction={self.memory_fraction} must be in (0, 1]")
+        _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
+        _choice("f_slot_calls", self.f_slot_calls, ("auto", "loop", "vmap"))
+        if self.f_block_rows != "auto" and (isinstance(self.f_block_rows, bool) or
+                                            not isinstance(self.f_block_rows, int) or self.f_block_rows < 0):
+            raise ValueError(f"f_block_rows={self.f_block_rows!r} must be 'auto' or an integer >= 0 (0: no blocks)")
 
 
 @dataclass(frozen=True)
@@ -576,6 +516,10 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
         subs = {f.name: f.type for f in dataclasses.fields(cls)}
+        d = {name: dict(sub) for name, sub in d.items()}
+        for (old_sec, key), new_sec in MOVED_FIELDS.items():     # saved where the field used to live
+            if key in d.get(old_sec, {}):
+                d.setdefault(new_sec, {}).setdefault(key, d[old_sec].pop(key))
         kw = {}
         for name, sub in d.items():
             if name not in subs:
@@ -620,6 +564,10 @@ LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration sta
                    ("space", "cell_combine"): _cell_only("sum"), ("space", "cell_input"): _cell_only("previous"),
                    ("space", "merge_bias"): _cell_only(True), ("space", "merge_norm"): _cell_only("none"),
                    ("space", "merge_init"): _cell_only("pytorch")}
+# Fields that moved to another section: a config saved before the move names them in the old one.
+# F's execution settings only change speed, so they left the search space for the run settings
+MOVED_FIELDS = {("space", "f_backward"): "run", ("space", "f_block_rows"): "run"}
+
 # noise_layer_std existed before stage 5 and is saved in every config, so its old default (0.10)
 # needs no entry: a saved config states it
 

@@ -20,8 +20,8 @@ own.  :class:`dasjax.ops.OpLayer` evaluates any registered op, so a new op is on
     cfg = dasjax.make_config(op_set=("lg", "net", "ista"))
 
 The paper's five ops (lg, net, roll, noise, and the cell space's zero) are registered below in
-the same way.  This module imports nothing from dasjax, so the config can validate op names
-against the registry.
+the same way, in the shared :class:`dasjax.registry.Registry` ``OPS``.  This module imports
+nothing else from dasjax, so the config can validate op names against the registry.
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+
+from .registry import OPS
 
 
 @dataclass(frozen=True)
@@ -84,37 +86,26 @@ class Operation:
         return True if self.cnn_trainable is None else bool(getattr(cfg, self.cnn_trainable))
 
 
-_REGISTRY: dict[str, Operation] = {}
-
-
 def register_op(op: Operation, replace: bool = False) -> Operation:
     """Add ``op`` to the registry (``replace=True`` to redefine a name).  Returns it."""
     if not isinstance(op, Operation):
         raise TypeError(f"register_op takes an Operation, got {type(op).__name__}")
-    if op.name in _REGISTRY and not replace and _REGISTRY[op.name] is not op:
-        raise ValueError(f"op {op.name!r} is already registered; pass replace=True to redefine it")
-    _REGISTRY[op.name] = op
+    OPS.add(op.name, op, replace=replace)
     return op
 
 
 def unregister_op(name: str) -> None:
     """Remove a user op (the built-in ones cannot be removed)."""
-    if name in BUILTIN_OPS:
-        raise ValueError(f"op {name!r} is built in and cannot be removed")
-    _REGISTRY.pop(name, None)
+    OPS.remove(name)
 
 
 def get_op(name: str) -> Operation:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown operation {name!r}; registered: {list(_REGISTRY)} "
-                         "(add one with dasjax.operations.register_op)") from None
+    return OPS.get(name)
 
 
 def op_names() -> tuple[str, ...]:
     """Every registered op, built-in ones first."""
-    return tuple(_REGISTRY)
+    return OPS.names()
 
 
 def op_metadata(names) -> dict[str, dict]:
@@ -166,4 +157,4 @@ BUILTIN_OPS = (
 )
 BUILTIN_OPS = {op.name: op for op in BUILTIN_OPS}
 for _op in BUILTIN_OPS.values():
-    register_op(_op)
+    OPS.add(_op.name, _op, builtin=True)

@@ -17,9 +17,10 @@ over per-trial weights becomes a slow grouped convolution on CPU, see docs/resul
   variance) in train mode, running statistics in eval mode, running_var updated
   with the unbiased variance, momentum 0.1, eps 1e-5.
 * the wide part relu(P A + c) w2 has a hand-written backward pass (:func:`relu_mlp`) that
-  recomputes the (N, W) activation instead of storing it (``SpaceConfig.f_backward``, on by
-  default on the CPU).  ``f_backward="fused_f"`` writes the backward pass of all of F by hand:
-  it keeps only x and the parameters and recomputes the patches and BN statistics as well.
+  recomputes the (N, W) activation instead of storing it (``RunConfig.f_backward``, on by
+  default on the CPU; resolved into the :class:`dasjax.plan.ExecutionPlan`).
+  ``f_backward="fused_f"`` writes the backward pass of all of F by hand: it keeps only x and
+  the parameters and recomputes the patches and BN statistics as well.
   Neither has a forward-mode rule: for ``jax.jvp`` / ``jax.hessian`` through F use
   ``f_backward="autodiff"`` (dasjax's own Hessian-vector products are reverse over reverse and
   work with all three).
@@ -28,7 +29,6 @@ Initialisation follows PyTorch's Conv defaults: weights and biases U(+-1/sqrt(fa
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -38,6 +38,7 @@ import jax.numpy as jnp
 
 from .config import SpaceConfig
 from .operations import OpInputs, get_op, roll  # noqa: F401  (roll: the roll layer, also ops.roll)
+from .plan import ExecutionPlan, make_plan
 
 
 # --- shifts and patches ----------------------------------------------------------------------
@@ -116,15 +117,16 @@ def _f_narrow(params, state, x, train: bool, cfg: SpaceConfig):
     return P, A, c, mean, var
 
 
-def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
-    """F(x): (B, *S) -> (B, *S).  Returns (out, new_bn_state)."""
-    mode = resolve_f_backward(cfg.f_backward)
+def f_apply(params, state, x, train: bool, cfg: SpaceConfig, plan: ExecutionPlan = ExecutionPlan()):
+    """F(x): (B, *S) -> (B, *S).  Returns (out, new_bn_state).  ``plan``: how F computes (its
+    backward pass and row blocks; :mod:`dasjax.plan`), the same values up to float rounding."""
+    mode = plan.f_backward
     if mode == "fused_f":
-        out, mean, var = _f_fused(cfg, bool(train), params, state, x)
+        out, mean, var = _f_fused(cfg, plan.f_block_rows, bool(train), params, state, x)
     else:
         P, A, c, mean, var = _f_narrow(params, state, x, train, cfg)
         if mode == "fused":
-            z = relu_mlp(P, A, c, params["w2"], resolve_f_block_rows(cfg.f_block_rows, cfg.width))
+            z = relu_mlp(P, A, c, params["w2"], plan.f_block_rows)
         else:
             z = _relu_mlp_plain(P, A, c, params["w2"])
         out = unpatch(z.reshape(x.shape + (-1,)), cfg.kernel_size)
@@ -141,31 +143,30 @@ def f_apply(params, state, x, train: bool, cfg: SpaceConfig):
 
 
 # --- all of F with a hand-written backward pass (f_backward="fused_f") ----------------------------
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _f_fused(cfg, train, params, state, x):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _f_fused(cfg, block_rows, train, params, state, x):
     """(F(x), BN mean, BN var) whose backward pass keeps only x and the parameters: it recomputes the
     patches, the BN statistics and the wide activation (``f_backward="fused_f"``)."""
-    return _f_fused_fwd(cfg, train, params, state, x)[0]
+    return _f_fused_fwd(cfg, block_rows, train, params, state, x)[0]
 
 
-def _f_fused_fwd(cfg, train, params, state, x):
+def _f_fused_fwd(cfg, block_rows, train, params, state, x):
     P, A, c, mean, var = _f_narrow(params, state, x, train, cfg)
-    z = _relu_mlp_fwd(P, A, c, params["w2"], resolve_f_block_rows(cfg.f_block_rows, cfg.width))[0]
+    z = _relu_mlp_fwd(P, A, c, params["w2"], block_rows)[0]
     out = unpatch(z.reshape(x.shape + (-1,)), cfg.kernel_size)
     if "b2" in params:
         out = out + params["b2"]
     return (out, mean, var), (params, state, x)
 
 
-def _f_fused_bwd(cfg, train, res, cts):
+def _f_fused_bwd(cfg, block_rows, train, res, cts):
     params, state, x = res
     dout, dmean, dvar = cts
     (P, A, c, _, _), narrow_vjp = jax.vjp(lambda p, s, v: _f_narrow(p, s, v, train, cfg), params, state, x)
     # unpatch is linear: its transpose maps dout to the cotangent of z (B, *S, K)
     z_shape = jax.ShapeDtypeStruct(x.shape + (P.shape[1],), x.dtype)
     dz, = jax.linear_transpose(lambda z: unpatch(z, cfg.kernel_size), z_shape)(dout)
-    dP, dA, dc, dw2 = _relu_mlp_bwd(resolve_f_block_rows(cfg.f_block_rows, cfg.width), (P, A, c, params["w2"]),
-                                    dz.reshape(P.shape))
+    dP, dA, dc, dw2 = _relu_mlp_bwd(block_rows, (P, A, c, params["w2"]), dz.reshape(P.shape))
     dparams, dstate, dx = narrow_vjp((dP, dA, dc, dmean, dvar))
     dparams = dict(dparams, w2=dparams["w2"] + dw2)
     if "b2" in params:
@@ -177,51 +178,6 @@ _f_fused.defvjp(_f_fused_fwd, _f_fused_bwd)
 
 
 # --- the wide part of F with a hand-written backward pass ---------------------------------------
-def on_cpu() -> bool:
-    """Whether programs are traced for the CPU (the layout choices below and ``dasjax.batch``'s
-    per-backend defaults depend on it)."""
-    return jax.default_backend() == "cpu"
-
-
-def resolve_f_backward(mode: str) -> str:
-    """``SpaceConfig.f_backward``: "auto" is, on the CPU, "fused_f" while trials run side by side on
-    several cores (:func:`trials_side_by_side`; with row blocks XLA's estimate falls from 13 to
-    4 MiB per DAS trial, and two cores ran 1.02-1.14x faster than with "fused") and "fused" for a
-    trial alone (measured a little faster); on accelerators "autodiff", with which the GPU
-    benchmarks were made (README "Performance")."""
-    if mode == "auto":
-        if not on_cpu():
-            return "autodiff"
-        return "fused_f" if _SIDE_BY_SIDE[0] else "fused"
-    return mode
-
-
-_SIDE_BY_SIDE = [False]      # set while dasjax.batch traces a program sharded over several devices
-
-
-@contextlib.contextmanager
-def trials_side_by_side(on: bool = True):
-    """While tracing inside this context, "auto" settings assume that trials run side by side on
-    several CPU cores (``dasjax.batch`` enters it for programs sharded over several devices)."""
-    before = _SIDE_BY_SIDE[0]
-    _SIDE_BY_SIDE[0] = bool(on)
-    try:
-        yield
-    finally:
-        _SIDE_BY_SIDE[0] = before
-
-
-def resolve_f_block_rows(rows, width: int) -> int:
-    """``SpaceConfig.f_block_rows``: "auto" is 400 * 64 / width rows (a ~100 KB block of the
-    activation) when trials run side by side on several CPU cores (:func:`trials_side_by_side`), and
-    0 (no blocks) otherwise.  Measured on 2 cores (README "Performance"): with blocks, two DAS
-    trials side by side run 1.15-1.4x faster and retraining trials as fast; one trial alone
-    runs 1.15x slower."""
-    if rows == "auto":
-        return max(1, 400 * 64 // width) if (on_cpu() and _SIDE_BY_SIDE[0]) else 0
-    return int(rows)
-
-
 def _pre(P, A, c):
     # a matmul, not K broadcast products: XLA would fuse those with the BN scale into a slow
     # elementwise loop that recomputes rsqrt for every element
@@ -244,9 +200,9 @@ def relu_mlp(P, A, c, w2, block_rows=0):
     small inputs, recomputes the activation and writes its gradient once.  Measured on the
     2-core CPU: 1.3-2.1x more trial-steps/s for whole first-order DAS and retraining steps
     (1.15x second order), 2-3.4x less XLA memory (benchmarks/trials.py --f-backward
-    fused,autodiff; README "Performance").  ``SpaceConfig.f_backward`` selects it ("auto": on
+    fused,autodiff; docs/performance.md).  ``RunConfig.f_backward`` selects it ("auto": on
     the CPU only).
-    ``block_rows`` > 0 (``SpaceConfig.f_block_rows``) computes both passes ``block_rows`` rows at
+    ``block_rows`` > 0 (``RunConfig.f_block_rows``) computes both passes ``block_rows`` rows at
     a time (``lax.map`` / ``lax.scan``; the last block zero-padded), so the activation never
     exists whole: a block stays in cache.
     Higher-order derivatives (second-order DAS, Hessian-vector products) differentiate the
@@ -309,8 +265,12 @@ class OpLayer:
     halving its compute.
     """
 
-    def __init__(self, ops: tuple[str, ...], cfg: SpaceConfig, problem, share_f: bool = False):
+    def __init__(self, ops: tuple[str, ...], cfg: SpaceConfig, problem, share_f: bool = False,
+                 plan: ExecutionPlan | None = None):
         self.ops, self.cfg, self.problem = tuple(ops), cfg, problem
+        # how F computes; None: the defaults for this backend, one trial per device (resolved now, not
+        # while a program is traced)
+        self.plan = make_plan(width=cfg.width) if plan is None else plan
         self.records = tuple(get_op(o) for o in self.ops)
         f_ops = [r.name for r in self.records if r.uses_cnn]
         # a frozen F needs its own slot: a shared slot would also freeze the other ops' F
@@ -350,16 +310,14 @@ class OpLayer:
                 if r.uses_cnn and not r.cnn_trained(self.cfg):
                     i = self.f_slots[r.name]
                     pf = jax.tree_util.tree_map(lambda a: a.at[i].set(jax.lax.stop_gradient(a[i])), pf)
-            if on_cpu():
-                # one call per slot: a vmap over slots would give every matmul of F a batch
-                # dimension, and XLA's CPU backend runs batched matmuls on a slower path
+            if self.plan.f_slot_calls == "loop":      # one F call per slot (the CPU's plan)
                 outs = [f_apply(jax.tree_util.tree_map(lambda a: a[i], pf),
-                                jax.tree_util.tree_map(lambda a: a[i], state["f"]), x, train, self.cfg)
+                                jax.tree_util.tree_map(lambda a: a[i], state["f"]), x, train, self.cfg, self.plan)
                         for i in range(self.n_slots)]
                 fx = [o for o, _ in outs]
                 new_state["f"] = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[s for _, s in outs])
-            else:       # accelerators: one batched kernel for all slots
-                fx, new_state["f"] = jax.vmap(lambda p, s: f_apply(p, s, x, train, self.cfg))(
+            else:       # one batched call for all slots (the accelerators' plan)
+                fx, new_state["f"] = jax.vmap(lambda p, s: f_apply(p, s, x, train, self.cfg, self.plan))(
                     pf, state["f"])
         need_grad = any(r.needs_data_grad for r in self.records)
         g = self.problem.data_grad(x, y) if need_grad else None

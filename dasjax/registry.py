@@ -1,9 +1,10 @@
-"""Name -> object tables for the parts a user can add: inverse problems, search spaces, methods.
+"""Name -> object tables for the parts a user can add: operations, inverse problems, search
+spaces, methods.
 
 This module imports nothing from dasjax, so the config can check names against the tables
-without importing the modules that fill them (:mod:`dasjax.problems`, :mod:`dasjax.spaces`; both
-load with ``import dasjax``).  The method table lives in :mod:`dasjax.methods`; operations still
-have their own table in :mod:`dasjax.operations`.
+without importing the modules that fill them (:mod:`dasjax.operations`, :mod:`dasjax.problems`,
+:mod:`dasjax.spaces`; all load with ``import dasjax``).  The method table lives in
+:mod:`dasjax.methods`, on the same :class:`Registry`.
 """
 from __future__ import annotations
 
@@ -45,5 +46,6 @@ class Registry:
         return tuple(self._entries)
 
 
+OPS = Registry("op", "dasjax.operations.register_op")
 PROBLEMS = Registry("problem", "dasjax.register_problem")
 SPACES = Registry("space", "dasjax.spaces.register_space")

@@ -62,8 +62,8 @@ class SearchProgram:
     @property
     def cache_key(self):
         """Everything static that shapes the compiled program."""
-        return ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cache_id,
-                self.theta_opt_kind, self.alpha_opt_kind)
+        return ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.layer.plan,
+                self.space.problem.cache_id, self.theta_opt_kind, self.alpha_opt_kind)
 
     # --- optimizers -----------------------------------------------------------------------
     def _opt(self, kind, lr, wd, warmup, sched):

@@ -16,7 +16,7 @@ from flax import struct
 
 from . import streams
 from .stages import (MethodResult, as_seeds, checkpoint_path, fixed_architectures, resolve_hparams, retrain,
-                     row_label, run_kwargs)
+                     row_label, run_kwargs, trial_devices)
 from .batch import run_batched, trial_keys
 from .evaluate import evaluate_psnr
 from .optim import make_optimizer
@@ -47,8 +47,8 @@ class SingleLevelProgram:
 
     @property
     def cache_key(self):
-        return ("single", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.problem.cache_id,
-                self.alpha_opt_kind)
+        return ("single", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.layer.plan,
+                self.space.problem.cache_id, self.alpha_opt_kind)
 
     def alpha_optimizer(self, hp):
         return make_optimizer(self.alpha_opt_kind, hp.alpha_lr, hp.alpha_wd, hp.alpha_warmup,
@@ -124,7 +124,7 @@ def das_single(cfg, seeds, hparams="BOHB-DAS-single", *, pretrain_hparams="H1", 
         pre[op] = retrain(good, fixed_architectures(good, op, T), seeds, pretrain_hparams, keep_params=True,
                           progress=progress, desc=row_label(cfg, f"DAS-single pretrain {op}"),
                           checkpoint=checkpoint_path(checkpoint_dir, f"pretrain_{op}"))
-    space = make_space(cfg, make_problem(cfg.problem))
+    space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, T))
     params, bn = transplant(space, seeds, pre["lg"], pre["net"])
     hp, types, names = resolve_hparams(hparams, T)
     out = run_batched(SingleLevelProgram(cfg, space, types), trial_keys(seeds), hp, (params, bn),

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import hparams as hpmod
 from . import streams
-from .batch import run_batched, trial_keys, unflatten_named
+from .batch import resolve_devices, run_batched, trial_keys, unflatten_named
 from .config import Config
 from .problems import make_problem
 from .search import SearchProgram
@@ -90,6 +90,12 @@ class RetrainResult:
     bn: dict | None = None
 
 
+def trial_devices(cfg, n_trials: int) -> int:
+    """The devices :func:`dasjax.batch.run_batched` will shard ``n_trials`` trials over (the search
+    space's execution plan depends on whether trials run side by side)."""
+    return resolve_devices(cfg.run.devices, n_trials)
+
+
 def run_kwargs(cfg, progress, checkpoint):
     """The execution settings of ``cfg.run`` as keyword arguments of :func:`run_batched`."""
     return dict(chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
@@ -104,7 +110,7 @@ def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search"
     """Batched DAS search: one trial per seed, all in one compiled program."""
     seeds = as_seeds(seeds)
     hp, types, names = resolve_hparams(hparams, len(seeds))
-    space = make_space(cfg, make_problem(cfg.problem))
+    space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, len(seeds)))
     program = make_search_program(cfg, space, types)
     out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.search_epoch_budget, desc=desc,
                       **run_kwargs(cfg, progress, checkpoint))
@@ -141,7 +147,8 @@ def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progr
     """Train each one-hot architecture (T, layers, ops) from scratch; report its architecture PSNR."""
     seeds = as_seeds(seeds)
     archs = np.asarray(architectures, dtype=np.float32)
-    space = make_space(cfg, make_problem(cfg.problem), share_f=cfg.retrain.share_f)
+    space = make_space(cfg, make_problem(cfg.problem), share_f=cfg.retrain.share_f,
+                       n_devices=trial_devices(cfg, len(seeds)))
     if archs.ndim != 3 or archs.shape[1:] != space.arch_shape:
         raise ValueError(f"architectures: expected shape (T, {space.arch_shape[0]}, {space.arch_shape[1]}) "
                          f"one-hot arrays for op set {list(space.ops)}, got {archs.shape}")

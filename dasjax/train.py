@@ -51,7 +51,7 @@ class RetrainProgram:
         # the search section does not shape retraining: DAS, DAS-ES and DAS-ADA share one program
         cfg = dataclasses.replace(self.cfg, search=type(self.cfg.search)())
         return ("retrain", self.keep_params, cfg, self.space.kind, self.space.layer.n_slots,
-                self.space.problem.cache_id, self.opt_kind)
+                self.space.layer.plan, self.space.problem.cache_id, self.opt_kind)
 
     def optimizer(self, hp):
         return make_optimizer(self.opt_kind, hp.theta_lr, hp.theta_wd, hp.theta_warmup,

@@ -49,30 +49,27 @@ def test_cnn_matches_lax_conv_reference(train):
 
 @pytest.mark.parametrize("ndim", [1, 2])
 def test_fused_backward_matches_autodiff(ndim):
-    """SpaceConfig.f_backward="fused" (ops.relu_mlp's hand-written VJP) and "fused_f" (all of F,
+    """The plans' f_backward="fused" (ops.relu_mlp's hand-written VJP) and "fused_f" (all of F,
     keeping only x) give JAX's own gradients, also second order (the DAS unroll) and as
     Hessian-vector products (the curvature code), whole and in row blocks (f_block_rows; 7 rows:
     1D has 120 rows, so the last block is padded), in train and eval mode, with the same BN states."""
-    import dataclasses
     from dasjax.curvature import hvp
-    fused = dasjax.SpaceConfig(width=8, f_backward="fused", f_block_rows=0)
-    blocks = dataclasses.replace(fused, f_block_rows=7)
-    auto = dataclasses.replace(fused, f_backward="autodiff")
-    whole_f = dataclasses.replace(fused, f_backward="fused_f")
-    whole_f_blocks = dataclasses.replace(blocks, f_backward="fused_f")
-    configs = (("fused", fused), ("blocks", blocks), ("fused_f", whole_f), ("fused_f_blocks", whole_f_blocks),
-               ("autodiff", auto))
-    p, s = f_init(jax.random.key(0), fused, ndim)
+    from dasjax.plan import ExecutionPlan
+    cfg = dasjax.SpaceConfig(width=8)
+    plans = {"fused": ExecutionPlan("fused", 0), "blocks": ExecutionPlan("fused", 7),
+             "fused_f": ExecutionPlan("fused_f", 0), "fused_f_blocks": ExecutionPlan("fused_f", 7),
+             "autodiff": ExecutionPlan("autodiff", 0)}
+    p, s = f_init(jax.random.key(0), cfg, ndim)
     p = {**p, "beta": p["beta"] + jnp.linspace(-0.5, 0.5, 8)}    # some units dead, some alive
     x = jax.random.normal(jax.random.key(1), (6, 20) if ndim == 1 else (3, 7, 7)) + 0.3
     r = jax.random.normal(jax.random.key(2), x.shape)
 
-    def loss(q, x, cfg, train=True):
-        return jnp.sum(jnp.sin(f_apply(q, s, x, train, cfg)[0]) * r)
+    def loss(q, x, plan, train=True):
+        return jnp.sum(jnp.sin(f_apply(q, s, x, train, cfg, plan)[0]) * r)
 
-    def unrolled(q, cfg):        # second order: a loss at the parameters after one gradient step
-        g = jax.grad(loss)(q, x, cfg)
-        return loss(jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, q, g), x, cfg)
+    def unrolled(q, plan):        # second order: a loss at the parameters after one gradient step
+        g = jax.grad(loss)(q, x, plan)
+        return loss(jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, q, g), x, plan)
 
     v = jax.random.normal(jax.random.key(3), x.shape)
 
@@ -80,8 +77,8 @@ def test_fused_backward_matches_autodiff(ndim):
     def derivatives(p, x, v):
         return {name: (jax.grad(loss, argnums=(0, 1))(p, x, c), jax.grad(unrolled)(p, c),
                        hvp(lambda y: loss(p, y, c), x, v), jax.grad(loss, argnums=(0, 1))(p, x, c, False),
-                       f_apply(p, s, x, True, c))
-                for name, c in configs}
+                       f_apply(p, s, x, True, cfg, c))
+                for name, c in plans.items()}
 
     d = derivatives(p, x, v)
     for name in ("fused", "blocks", "fused_f", "fused_f_blocks"):
@@ -91,52 +88,67 @@ def test_fused_backward_matches_autodiff(ndim):
             jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(b, a, rtol=5e-4 if i == 1 else 1e-4,
                                                                            atol=1e-5), ref, got)
     with pytest.raises(ValueError, match="f_backward"):
-        dasjax.SpaceConfig(f_backward="manual")
+        dasjax.make_config(f_backward="manual")
+    with pytest.raises(ValueError, match="f_slot_calls"):
+        dasjax.make_config(f_slot_calls="scan")
     for bad in (-1, 2.5, "some", True):
         with pytest.raises(ValueError, match="f_block_rows"):
-            dasjax.SpaceConfig(f_block_rows=bad)
+            dasjax.RunConfig(f_block_rows=bad)
+        with pytest.raises(ValueError, match="f_block_rows"):
+            ExecutionPlan(f_block_rows=bad)
 
 
-def test_f_auto_settings_for_trials_side_by_side(monkeypatch):
-    """On the CPU, f_block_rows="auto" blocks F and f_backward="auto" hand-writes all of F's backward
-    pass only in programs whose trials share the cores (dasjax.batch enters trials_side_by_side for
-    a program sharded over several devices); a trial alone gets no blocks and the "fused" pass."""
-    import dasjax.ops as ops
-    from dasjax.ops import resolve_f_backward, resolve_f_block_rows, trials_side_by_side
-    monkeypatch.setattr(ops, "on_cpu", lambda: True)
-    assert resolve_f_block_rows("auto", 64) == 0 and resolve_f_block_rows(7, 64) == 7
-    assert resolve_f_backward("auto") == "fused" and resolve_f_backward("autodiff") == "autodiff"
-    with trials_side_by_side(True):
-        assert resolve_f_block_rows("auto", 64) == 400 and resolve_f_block_rows("auto", 16) == 1600
-        assert resolve_f_block_rows(0, 64) == 0
-        assert resolve_f_backward("auto") == "fused_f" and resolve_f_backward("fused") == "fused"
-        with trials_side_by_side(False):
-            assert resolve_f_block_rows("auto", 64) == 0 and resolve_f_backward("auto") == "fused"
-        assert resolve_f_block_rows("auto", 64) == 400
-    assert resolve_f_block_rows("auto", 64) == 0 and resolve_f_backward("auto") == "fused"
+def test_execution_plan_resolves_auto_per_backend():
+    """make_plan turns the run settings' "auto" into concrete values once, from the backend and from
+    whether trials run side by side on several devices: on the CPU a trial alone gets the "fused"
+    pass, no row blocks and one F call per slot; trials side by side get all of F hand-written and
+    blocks of 400 * 64 / width rows; accelerators get JAX's own backward pass and one vmapped call.
+    An explicit setting is kept whatever the backend."""
+    from dasjax.plan import make_plan, plan_for
+    run = dasjax.RunConfig()
+    alone = make_plan(run, 64, backend="cpu")
+    assert (alone.f_backward, alone.f_block_rows, alone.f_slot_calls) == ("fused", 0, "loop")
+    shared = make_plan(run, 64, backend="cpu", side_by_side=True)
+    assert (shared.f_backward, shared.f_block_rows, shared.f_slot_calls) == ("fused_f", 400, "loop")
+    assert make_plan(run, 16, backend="cpu", side_by_side=True).f_block_rows == 1600
+    gpu = make_plan(run, 64, backend="gpu", side_by_side=True)
+    assert (gpu.f_backward, gpu.f_block_rows, gpu.f_slot_calls) == ("autodiff", 0, "vmap")
+    fixed = dasjax.RunConfig(f_backward="autodiff", f_block_rows=7, f_slot_calls="vmap")
+    for backend in ("cpu", "gpu"):
+        kept = make_plan(fixed, 64, backend=backend, side_by_side=True)
+        assert (kept.f_backward, kept.f_block_rows, kept.f_slot_calls) == ("autodiff", 7, "vmap")
+    cfg = dasjax.make_config(width=32)
+    assert plan_for(cfg, 2, backend="cpu") == make_plan(cfg.run, 32, backend="cpu", side_by_side=True)
+    assert plan_for(cfg, 1, backend="cpu").side_by_side is False
+    # a config saved when these fields belonged to the search space reads them into the run settings
+    old = cfg.to_dict()
+    old["space"].update(f_backward="fused_f", f_block_rows=9)
+    for k in ("f_backward", "f_block_rows"):
+        old["run"].pop(k)
+    back = dasjax.Config.from_dict(old)
+    assert (back.run.f_backward, back.run.f_block_rows) == ("fused_f", 9)
 
 
-def test_layer_layouts_agree(monkeypatch):
-    """OpLayer.apply's CPU layout (one F call per slot, fused backward) and its accelerator layout
-    (a vmap over the slots, JAX's own backward) give the same outputs, BN states and gradients."""
-    import dasjax.ops as ops
+def test_layer_layouts_agree():
+    """OpLayer.apply under the CPU plan (one F call per slot, fused backward) and the accelerator plan
+    (a vmap over the slots, JAX's own backward) gives the same outputs, BN states and gradients;
+    both are traced here on the CPU, since the plan is an argument and no global switch."""
+    from dasjax.plan import make_plan
     problem = dasjax.make_problem(dasjax.ProblemConfig(name="blur"))
     cfg = dasjax.SpaceConfig(width=4, op_set=("lg", "net", "roll", "noise"))
-    layer = OpLayer(cfg.ops, cfg, problem)
-    params, state = layer.init(jax.random.key(0))
     b = problem.sample(jax.random.key(1), 8)
 
-    def run(on_cpu):
-        monkeypatch.setattr(ops, "on_cpu", lambda: on_cpu)
-        assert ops.resolve_f_backward("auto") == ("fused" if on_cpu else "autodiff")
+    def run(backend):
+        layer = OpLayer(cfg.ops, cfg, problem, plan=make_plan(width=4, backend=backend))
+        params, state = layer.init(jax.random.key(0))
 
         def loss(p):
             outs, new = layer.apply(p, state, b.x0, b.y, jax.random.key(2), train=True)
             return jnp.sum(jnp.sin(outs)), new
-        return jax.jit(jax.grad(loss, has_aux=True))(params)     # traced now, under the patch
+        return jax.jit(jax.grad(loss, has_aux=True))(params)
 
     close = lambda a, c: np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)   # float rounding
-    jax.tree_util.tree_map(close, run(True), run(False))
+    jax.tree_util.tree_map(close, run("cpu"), run("gpu"))
 
 
 def test_pytorch_default_init_bounds():

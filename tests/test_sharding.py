@@ -93,15 +93,14 @@ def test_fit_chunk_from_the_memory_estimate():
     assert fit_chunk(100, 50 * gib, 1 * gib, 4) == 4           # never below one trial per device
 
 
-def test_default_chunk_is_one_group_per_device_on_the_cpu(monkeypatch):
+def test_default_chunk_is_one_group_per_device_on_the_cpu():
     """On the CPU a chunk is trials_at_once trials per device (each core runs its own trial, no
     lax.map); on an accelerator it is all trials (run_batched then fits it to memory)."""
-    import dasjax.batch as batch
-    monkeypatch.setattr(batch, "on_cpu", lambda: True)
-    assert default_chunk_size(75, 2, 1) == 2 and default_chunk_size(75, 2, None) == 2
-    assert default_chunk_size(75, 4, 3) == 12 and default_chunk_size(1, 2, 1) == 1
-    monkeypatch.setattr(batch, "on_cpu", lambda: False)
-    assert default_chunk_size(75, 2, None) == 75 and default_chunk_size(75, 4, 3) == 75
+    from dasjax.placement import default_trials_at_once
+    assert default_chunk_size(75, 2, 1, "cpu") == 2 and default_chunk_size(75, 2, None, "cpu") == 2
+    assert default_chunk_size(75, 4, 3, "cpu") == 12 and default_chunk_size(1, 2, 1, "cpu") == 1
+    assert default_chunk_size(75, 2, None, "gpu") == 75 and default_chunk_size(75, 4, 3, "gpu") == 75
+    assert default_trials_at_once("cpu") == 1 and default_trials_at_once("gpu") is None
 
 
 def test_device_count_is_checked():

@@ -1,13 +1,15 @@
 """Search spaces, registered by name.
 
 A space is an object with the :class:`SearchSpace` interface, built by ``factory(space_config,
-problem, share_f=...)``.  :func:`register_space` makes ``SpaceConfig(space=name)`` valid and
+problem, share_f=..., plan=...)`` (``plan``: the :class:`dasjax.plan.ExecutionPlan` to hand to its
+:class:`dasjax.ops.OpLayer`).  :func:`register_space` makes ``SpaceConfig(space=name)`` valid and
 :func:`make_space` build it; search, retraining and the baselines use nothing else of a space.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from ..plan import plan_for
 from ..registry import SPACES
 from .cell import CellSpace
 from .sequential import SequentialSpace
@@ -38,7 +40,7 @@ class SearchSpace(Protocol):
 
 
 def register_space(name: str, factory: Callable[..., Any], replace: bool = False) -> None:
-    """Make ``SpaceConfig(space=name)`` build ``factory(space_config, problem, share_f=...)``."""
+    """Make ``SpaceConfig(space=name)`` build ``factory(space_config, problem, share_f=..., plan=...)``."""
     if not callable(factory):
         raise ValueError(f"space {name!r}: the factory must be callable, got {factory!r}")
     SPACES.add(name, factory, replace=replace)
@@ -56,9 +58,12 @@ SPACES.add("sequential", SequentialSpace, builtin=True)
 SPACES.add("cell", CellSpace, builtin=True)
 
 
-def make_space(cfg, problem, share_f: bool = False):
-    """The search space named by ``cfg.space.space``, from the registry."""
-    space = SPACES.get(cfg.space.space)(cfg.space, problem, share_f=share_f)
+def make_space(cfg, problem, share_f: bool = False, plan=None, n_devices: int = 1):
+    """The search space named by ``cfg.space.space``, from the registry.  ``plan``: the
+    :class:`dasjax.plan.ExecutionPlan` its layers compute with (None: :func:`dasjax.plan.plan_for`
+    ``cfg`` with its trials on ``n_devices`` devices)."""
+    plan = plan_for(cfg, n_devices) if plan is None else plan
+    space = SPACES.get(cfg.space.space)(cfg.space, problem, share_f=share_f, plan=plan)
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space {cfg.space.space!r}: the factory returned {type(space).__name__}, which lacks "
                         "part of the SearchSpace interface (dasjax.spaces.SearchSpace)")

@@ -82,7 +82,7 @@ def edge_schedule(n_states: int) -> list[list[int]]:
 class CellSpace:
     kind = "cell"
 
-    def __init__(self, cfg: SpaceConfig, problem, share_f: bool = False):
+    def __init__(self, cfg: SpaceConfig, problem, share_f: bool = False, plan=None):
         self.cfg, self.problem = cfg, problem
         self.ops = cfg.edge_ops                        # op set + "zero"
         self.zero_index = self.ops.index("zero")
@@ -92,7 +92,7 @@ class CellSpace:
         self.n_edges = len(self.edges)                 # per cell: 15 for 5 states
         self.shared_alpha = cfg.share_cell_alpha or self.n_cells == 1
         self.n_alpha_cells = 1 if self.shared_alpha else self.n_cells
-        self.layer = OpLayer(self.ops, cfg, problem, share_f=share_f)   # one edge's candidates
+        self.layer = OpLayer(self.ops, cfg, problem, share_f=share_f, plan=plan)   # one edge's candidates
         self.merge_taps = tap_offsets(problem.ndim, cfg.merge_kernel)
         # the evaluation schedule: (steps, width) edge rows; padding slots reuse row 0, masked out
         sched = np.asarray(edge_schedule(self.n_states))

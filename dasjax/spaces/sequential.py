@@ -18,11 +18,11 @@ from ..ops import OpLayer, mix
 class SequentialSpace:
     kind = "sequential"
 
-    def __init__(self, cfg: SpaceConfig, problem, share_f: bool = False):
+    def __init__(self, cfg: SpaceConfig, problem, share_f: bool = False, plan=None):
         self.cfg, self.problem = cfg, problem
         self.ops = cfg.ops
         self.n_layers = cfg.n_layers
-        self.layer = OpLayer(self.ops, cfg, problem, share_f=share_f)
+        self.layer = OpLayer(self.ops, cfg, problem, share_f=share_f, plan=plan)
 
     @property
     def arch_shape(self) -> tuple[int, int]:

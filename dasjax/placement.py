@@ -1,0 +1,75 @@
+"""Where and how many trials run at once: devices, chunks and memory, with per-backend defaults.
+
+These are read when a run starts (:func:`dasjax.batch.run_batched`), never while a program is
+traced.  The measurements behind the CPU defaults are in docs/performance.md.
+"""
+from __future__ import annotations
+
+import jax
+
+from .compiled import trial_mesh
+
+
+def on_cpu(backend: str | None = None) -> bool:
+    """Whether ``backend`` (None: JAX's default backend) is the CPU."""
+    return (jax.default_backend() if backend is None else backend) == "cpu"
+
+
+def resolve_devices(devices: int | None, n_trials: int) -> int:
+    """Devices to shard the trial axis over: ``None`` = every local device (never more than trials)."""
+    n = jax.local_device_count() if devices is None else int(devices)
+    if devices is not None:
+        trial_mesh(n)                       # validates against the local devices
+    return max(1, min(n, n_trials))
+
+
+def device_memory_bytes() -> int | None:
+    """Memory of one local accelerator as its allocator reports it (None on the CPU)."""
+    if on_cpu():
+        return None
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # pragma: no cover - backend without memory stats
+        return None
+    return int(stats["bytes_limit"]) if "bytes_limit" in stats else None
+
+
+def fit_chunk(chunk: int, peak_bytes: int, budget_bytes: int | None, n_devices: int) -> int:
+    """The largest chunk (a multiple of ``n_devices``) whose per-device peak fits ``budget_bytes``,
+    from XLA's estimate ``peak_bytes`` for ``chunk`` trials (memory grows linearly with trials)."""
+    if not budget_bytes or peak_bytes <= budget_bytes:
+        return chunk
+    per_trial = peak_bytes * n_devices / chunk          # the estimate is per device: chunk / n_devices trials
+    fit = int(budget_bytes // per_trial) * n_devices
+    return max(n_devices, min(chunk, fit))
+
+
+def default_chunk_size(n_trials: int, n_devices: int = 1, at_once: int | None = None,
+                       backend: str | None = None) -> int:
+    """Trials per call of the compiled program when the config leaves it open.
+
+    On an accelerator: all of them (:func:`run_batched` then shrinks the chunk if XLA's memory
+    estimate does not fit).  On the CPU: ``at_once`` trials per device (``n_devices``; at_once
+    None counts as 1), so every core runs its own trial(s) and the chunks follow one another.  A
+    device's trials mapped one after another inside the program (``lax.map``, what a larger chunk
+    gives) ran 1.4-1.6x slower per trial than the same trials in separate calls, on two cores and
+    on one (``benchmarks/trials.py --chunk runner,75``; docs/performance.md).  ``backend``: None
+    for JAX's default backend."""
+    if not on_cpu(backend):
+        return n_trials
+    return min(n_trials, n_devices * (at_once or 1))
+
+
+def default_trials_at_once(backend: str | None = None) -> int | None:
+    """Trials each device runs at the same time when the config leaves it open (measured,
+    ``benchmarks/trials.py``; docs/performance.md).
+
+    On the CPU, vmapping trials is slower per trial than one trial at a time: the step is
+    memory-bound and T trials' activations stop fitting in a core's cache (0.53x at T = 8 for a
+    width-64 DAS step).  So each device (one per core, :mod:`dasjax._devices`) runs one trial at a
+    time; with the default chunk (:func:`default_chunk_size`) that is one trial per device per
+    call.  On an accelerator (None) all of a device's trials run at once.
+    """
+    return 1 if on_cpu(backend) else None
+
+
