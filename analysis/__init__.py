@@ -22,10 +22,11 @@ from .correlation import (DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlate, corr
                           degenerate_mask, filter_degenerate)
 from .findings import FINDINGS, findings_markdown, table1_findings
 from .figures import (alpha_history_figure, alpha_trajectory_figure, architecture_figure, best_and_worst,
-                      cell_graph_figure, distribution_figure, save_figure, scatter_figure)
+                      cell_graph_figure, distribution_figure, hyperband_figure, power_figure, save_figure,
+                      scatter_figure)
 from .load import (REQUIRED_COLUMNS, ResultsFormatError, find_results_dirs, load_arrays, load_config,
                    load_results, load_results_dir, trial_arrays)
-from .power import findings_power, power_curve, trials_needed
+from .power import findings_power, power_curve, power_curves, trials_needed
 from .reference import reference_table
 from .report import write_report
 from .stats import GROUP_COLUMNS, bootstrap_ci, compare, compare_all, describe, mann_whitney, summarize
@@ -36,8 +37,8 @@ __all__ = [
     "ResultsFormatError", "Table", "alpha_history_figure", "alpha_trajectory_figure",
     "architecture_figure", "architecture_ops", "best_and_worst", "bootstrap_ci", "cell_graph_figure",
     "compare", "compare_all", "correlate", "correlation_table", "dead_state_readers", "dead_state_summary",
-    "dead_states", "degenerate_mask", "describe", "findings_power", "power_curve", "trials_needed",
-    "distribution_figure", "early_stop_summary", "filter_degenerate", "findings_markdown", "has_curvature",
+    "dead_states", "degenerate_mask", "describe", "findings_power", "power_curve", "power_curves", "trials_needed",
+    "distribution_figure", "early_stop_summary", "filter_degenerate", "findings_markdown", "has_curvature", "hyperband_figure", "power_figure",
     "lambda_correlation_table", "lambda_trajectories", "trajectory_figure", "find_results_dirs", "latex_table", "load_arrays",
     "load_config", "load_results", "load_results_dir", "mann_whitney", "markdown_table", "parse_alpha",
     "parse_cell", "parse_op_meta", "parse_ops", "parse_sequential", "reference_table", "results_table", "save_figure",

@@ -364,3 +364,59 @@ def cell_graph_figure(architecture: str, title: str | None = None, op_meta: dict
     if title:
         ax.set_title(title, fontsize=9)
     return fig
+
+
+def hyperband_figure(traj: pd.DataFrame, title: str = "Hyperband trajectory",
+                     xlabel: str = "cumulative budget used [epochs x trials]"):
+    """Best objective so far (per budget, thin; incumbent, thick) against cumulative trial-epochs,
+    from a Hyperband trajectory table (``dasjax.hpo.trajectory``, a run's ``trajectory.csv``).
+
+    The incumbent is the best configuration at the largest budget reached so far (hpbandster's
+    definition), so its line can step *down* when a larger budget is first evaluated."""
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    x = traj["cumulative_trial_epochs"].to_numpy(float)
+    cols = [c for c in traj.columns if c.startswith("best_at_")]
+    for c in sorted(cols, key=lambda c: int(c.split("_")[2])):
+        y = traj[c].to_numpy(float)
+        if np.isfinite(y).any():
+            ax.step(x, y, where="post", lw=1, alpha=0.6, label=f"best at {c.split('_')[2]} epochs")
+    y = traj["incumbent_objective"].to_numpy(float)
+    y = np.where(np.isfinite(y), y, np.nan)
+    ax.step(x, y, where="post", color="black", lw=2.2, label="incumbent (largest budget reached)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("objective: validation PSNR [dB]")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def power_figure(curves: pd.DataFrame, title: str = "How many trials are enough",
+                 target_power: float = 0.8, alpha: float = 0.05) -> Figure:
+    """Power curves: the power of "a beats b" (two-sided Mann-Whitney at ``alpha``, the direction
+    included) against trials per row, one line per comparison, one panel per problem.
+
+    ``curves``: columns problem, comparison, n, power, mc_se (:func:`analysis.power.power_curves`)."""
+    if len(curves) == 0:
+        raise ValueError("power_figure: no power curves to draw")
+    problems = sort_values("problem", curves["problem"].unique().tolist())
+    fig = Figure(figsize=(5.2 * len(problems), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(problems), squeeze=False)[0]
+    for ax, problem in zip(axes, problems):
+        sub = curves[curves["problem"] == problem]
+        for comparison, c in sub.groupby("comparison", sort=False):
+            c = c.sort_values("n")
+            line, = ax.plot(c["n"], c["power"], marker="o", ms=3, lw=1.4, label=comparison)
+            ax.fill_between(c["n"], c["power"] - 2 * c["mc_se"], c["power"] + 2 * c["mc_se"],
+                            color=line.get_color(), alpha=0.15, lw=0)
+        ax.axhline(target_power, color="black", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("trials per row")
+        ax.set_ylabel(f"power (p < {alpha:g}, right direction)")
+        ax.set_title(f"{label('problem', problem)}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    return fig

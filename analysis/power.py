@@ -7,6 +7,7 @@ smaller study would have, and the statistic or the test is computed on each resa
   median (or mean) at n trials, and the fewest trials that bring it under a target;
 - :func:`power_curve`: the power of the findings' rank test (two-sided Mann-Whitney U, the
   direction included) between two rows, as a function of the trials per row;
+  :func:`power_curves` for the comparisons of a study (DAS against every other row);
 - :func:`findings_power`: for each of the paper's Table 1 findings, the power at n trials per row
   (the share of resampled studies in which :func:`analysis.table1_findings` says "holds") and the
   trials per row needed for 80 % power at alpha = 0.05.
@@ -27,8 +28,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.stats as sps
 
-from .stats import finite, group_keys, mann_whitney
+from .stats import finite, group_keys
 
 MIN_PILOT = 10          # finite trials per row below which an estimate is flagged (see the docstring)
 DEFAULT_GRID = (5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 300, 400)
@@ -106,15 +108,65 @@ def power_curve(a, b, grid: Sequence[int] = DEFAULT_GRID, alpha: float = 0.05, n
     rng = np.random.default_rng(seed)
     out = []
     for n in sorted(int(v) for v in grid):
-        hits = 0
-        for _ in range(n_resamples):
-            xa, yb = x[rng.integers(0, x.size, n)], y[rng.integers(0, y.size, n)]
-            ma, mb = np.median(xa), np.median(yb)
-            if (ma > mb if strict else ma >= mb) and mann_whitney(xa, yb)["p_value"] < alpha:
-                hits += 1
+        xa, yb = x[rng.integers(0, x.size, (n_resamples, n))], y[rng.integers(0, y.size, (n_resamples, n))]
+        ma, mb = np.median(xa, axis=1), np.median(yb, axis=1)
+        ahead = ma > mb if strict else ma >= mb
+        hits = int(np.sum(ahead & (two_sided_p(xa, yb) < alpha)))
         p = hits / n_resamples
         out.append({"n": n, "power": p, "mc_se": float(np.sqrt(max(p * (1 - p), 1e-12) / n_resamples))})
     return pd.DataFrame(out)
+
+
+def power_curves(df: pd.DataFrame, reference: str = "DAS", value: str = "arch_psnr",
+                 grid: Sequence[int] = DEFAULT_GRID, target_power: float = 0.8, alpha: float = 0.05,
+                 n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Power curves of the comparisons a study is about: within each (problem, op set), the row of
+    method ``reference`` (else the row with the highest median) against every other row (a row: a
+    method, and its hyperparameter set where several are present), in the direction the pilot
+    shows (the higher median as "a").  One line per (comparison, n) with power and mc_se, plus
+    ``needed``: the fewest trials in ``grid`` with power >= ``target_power`` (NaN: beyond it)."""
+    row_keys = [c for c in group_keys(df, ("method", "hparams")) if df[c].nunique() > 1] or \
+        group_keys(df, ("method",))
+    out = []
+    for (problem, op_set), sel in df.groupby(["problem", "op_set"], sort=False):
+        rows = {}
+        for key, part in sel.groupby(row_keys, sort=False):
+            key = key if isinstance(key, tuple) else (key,)
+            x = finite(part[value])
+            if x.size:
+                rows[" / ".join(map(str, key))] = (key, x)
+        if len(rows) < 2:
+            continue
+        ref = next((name for name, (key, _) in rows.items() if reference in key), None) or \
+            max(rows, key=lambda name: np.median(rows[name][1]))
+        for name, (_, x) in rows.items():
+            if name == ref:
+                continue
+            r = rows[ref][1]
+            a, b = (ref, name) if np.median(r) >= np.median(x) else (name, ref)
+            curve = power_curve(rows[a][1], rows[b][1], grid, alpha, n_resamples, seed)
+            hit = curve.loc[curve["power"] >= target_power, "n"]
+            curve = curve.assign(problem=problem, op_set=op_set, a=a, b=b, comparison=f"{a} > {b} ({op_set} ops)",
+                                 n_a=rows[a][1].size, n_b=rows[b][1].size,
+                                 needed=float(hit.iloc[0]) if len(hit) else np.nan,
+                                 small_pilot=min(rows[a][1].size, rows[b][1].size) < MIN_PILOT)
+            out.append(curve)
+    columns = ["problem", "op_set", "comparison", "a", "b", "n_a", "n_b", "n", "power", "mc_se", "needed",
+               "small_pilot"]
+    return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
+
+
+def two_sided_p(xa: np.ndarray, yb: np.ndarray) -> np.ndarray:
+    """The two-sided Mann-Whitney p of each row pair of xa (R, n) and yb (R, m), as
+    :func:`analysis.stats.mann_whitney` computes it one pair at a time (scipy's "auto" method: exact
+    for a pair with a side of at most 8 values and no ties, else the asymptotic normal), vectorized
+    over the rows."""
+    p = np.asarray(sps.mannwhitneyu(xa, yb, axis=1, alternative="two-sided", method="asymptotic").pvalue, float)
+    if min(xa.shape[1], yb.shape[1]) <= 8:
+        ordered = np.sort(np.concatenate([xa, yb], axis=1), axis=1)
+        for i in np.flatnonzero(~(np.diff(ordered, axis=1) == 0).any(axis=1)):
+            p[i] = sps.mannwhitneyu(xa[i], yb[i], alternative="two-sided").pvalue
+    return p
 
 
 def _resample_study(df: pd.DataFrame, n: int, rng, by=("problem", "op_set", "method")) -> pd.DataFrame:

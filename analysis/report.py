@@ -20,8 +20,9 @@ from .architecture import dead_state_summary, is_cell_architecture, parse_op_met
 from .correlation import (CORRELATION_GROUPS, DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlation_table,
                           has_one_shot)
 from .figures import (alpha_trajectory_figure, architecture_figure, best_and_worst, cell_graph_figure,
-                      distribution_figure, save_figure, scatter_figure)
+                      distribution_figure, power_figure, save_figure, scatter_figure)
 from .labels import label, sort_frame, sort_values
+from .power import MIN_PILOT, power_curves, trials_needed
 from .reference import reference_table
 from .stats import GROUP_COLUMNS, compare_all, summarize
 from .tables import MISSING, fmt, frame_to_markdown, results_table
@@ -185,6 +186,9 @@ def write_report(
     seed: int = 0,
     figures: bool = True,
     dpi: int = 110,
+    power: bool = True,
+    ci_target: float = 0.5,
+    power_resamples: int = 500,
 ) -> Path:
     """Write the full report for the trials in `df` into `out_dir`; return report.md's path.
 
@@ -192,6 +196,9 @@ def write_report(
     "ours (paper, Δ)". threshold: degenerate PSNR threshold of App. A. ddof: of
     the std. n_resamples, seed: of the bootstrap CIs. figures=False skips the PNGs
     (fast); dpi: their resolution. One section per (experiment, space).
+    power: add the section "How many trials are enough" (:func:`write_power_section`): the trials
+    per row for a median CI half-width of ``ci_target`` dB, and power curves from
+    ``power_resamples`` resampled studies.
     """
     if len(df) == 0:
         raise ValueError("write_report: the DataFrame has no trials")
@@ -216,10 +223,72 @@ def write_report(
         _write_tables(rep, block, prefix, ref, ddof, _select(summary, blocks, key),
                       _select(correlations, blocks, key), _select(comparisons, blocks, key))
         _write_dead_states(rep, block)
+        if power:
+            write_power_section(rep, block, prefix, ci_target, power_resamples, seed, figures)
         if figures:
             rep.add("### Figures", "")
             _block_figures(rep, block, prefix, threshold)
     return rep.write()
+
+
+POWER_GRID = (5, 8, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 400)
+
+
+def _counts(values: pd.Series) -> pd.Series:
+    """Trial counts as integers for the markdown tables (NaN stays NaN: shown as a dash)."""
+    return pd.Series([int(v) if np.isfinite(v) else np.nan for v in values], index=values.index, dtype=object)
+
+
+def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_target: float = 0.5,
+                        n_resamples: int = 500, seed: int = 0, figures: bool = True) -> None:
+    """The section "How many trials are enough" of one report block: per row, the trials for a
+    median CI half-width of ``ci_target`` dB; the power of each comparison (DAS against every other
+    row of its op set) as a function of trials per row, with a figure (Table 1's findings: see
+    :func:`analysis.findings_power`, which experiments/run_table1.py writes to findings.md).  Pilots
+    under MIN_PILOT trials per row get the table and a note only: their resamples say little about
+    larger studies."""
+    import warnings
+    from .power import SmallPilotWarning
+    counts = block.groupby([c for c in ("problem", "op_set", "method", "hparams") if c in block]).size()
+    smallest = int(counts.min()) if len(counts) else 0
+    rep.add("### How many trials are enough", "",
+            "The trials of this study (the *pilot*) are resampled with replacement to other trial counts, "
+            "and each statistic or test is recomputed on the resamples. **Assumption:** the pilot's "
+            "distribution stands in for the population (the bootstrap's assumption), so a rare collapse the "
+            "pilot never drew is absent from every estimate. "
+            f"A row with fewer than {MIN_PILOT} finite trials is flagged: its resamples take a few distinct "
+            f"values only (with {MIN_PILOT} trials the resampled median lies between the pilot's 3rd and 8th "
+            "values in 96 % of resamples), so its estimates say little about a larger study.", "")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallPilotWarning)
+        need = trials_needed(block, ci_target, "median", grid=POWER_GRID, n_resamples=n_resamples * 2, seed=seed)
+    need["needed"] = _counts(need["needed"])
+    shown = need.rename(columns={"n_pilot": "n", "half_width_now": "CI ± now [dB]",
+                                 "needed": f"trials for ± {ci_target:g} dB", "small_pilot": "small pilot"})
+    rep.add(f"Trials per row for a 95 % CI of the median within ± {ci_target:g} dB (–: more than "
+            f"{POWER_GRID[-1]}):", "",
+            frame_to_markdown(shown.drop(columns=["target", "half_width_at_needed", "reached"])), "")
+    if smallest < MIN_PILOT:
+        rep.add(f"The smallest row has {smallest} trials (< {MIN_PILOT}): no power curves, "
+                "since resampling so few trials would mostly echo them. Run more trials "
+                "(`--trials`, or `--target-ci` to stop when the medians are tight).", "")
+        return
+    curves = power_curves(block, grid=POWER_GRID, n_resamples=n_resamples, seed=seed)
+    if len(curves):
+        curves.to_csv(rep.out_dir / f"{prefix}_power_curves.csv", index=False)
+        summary = curves.groupby(["problem", "comparison"], sort=False).agg(
+            n_a=("n_a", "first"), n_b=("n_b", "first"), needed=("needed", "first")).reset_index()
+        summary["needed"] = _counts(summary["needed"])
+        summary = summary.rename(columns={"needed": "trials per row for 80 % power"})
+        rep.add("Power of each comparison (two-sided Mann–Whitney at α = 0.05, in the pilot's direction; "
+                f"{n_resamples} resampled studies per trial count; –: more than {POWER_GRID[-1]}; "
+                f"curves in `{prefix}_power_curves.csv`):", "", frame_to_markdown(summary), "")
+        if figures:
+            rep.figure(power_figure(curves), f"{prefix}_power.png",
+                       "Power against trials per row (band: ± 2 Monte-Carlo standard errors; dashed: 80 %)")
+    if set(block.get("experiment", pd.Series(dtype=str)).unique()) == {"table1"}:
+        rep.add("For the paper's Table 1 findings, `findings.md` next to this report gives the trials per row "
+                "each finding needs for 80 % power (`analysis.findings_power`).", "")
 
 
 def _write_dead_states(rep: _Report, block: pd.DataFrame) -> None:

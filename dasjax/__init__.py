@@ -26,6 +26,7 @@ from .operations import OpInputs, Operation, register_op
 from . import curvature, early_stop, hpo
 from .problems import ImageProblem, InverseProblem, Problem, make_problem, psnr, register_problem
 from .methods import Method, register_method
+from .adaptive import AdaptiveResult, run_adaptive
 from . import bsds
 from .results import method_records, save_results
 from .spaces import make_space
@@ -39,5 +40,5 @@ __all__ = [
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
     "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
     "operations", "Operation", "OpInputs", "register_op", "InverseProblem", "register_problem",
-    "Method", "register_method",
+    "Method", "register_method", "run_adaptive", "AdaptiveResult",
 ]

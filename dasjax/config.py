@@ -505,9 +505,15 @@ class Config:
         return dataclasses.asdict(self)
 
     def science_dict(self) -> dict:
-        """Everything that can change results (the run section only changes how trials execute)."""
+        """Everything that can change results: not the run section (it only changes how trials
+        execute), and not the cell space's fields in a sequential config (they change nothing it
+        computes, so a new cell-space default does not make sequential results folders "another
+        configuration")."""
         d = self.to_dict()
         d.pop("run")
+        if d["space"]["space"] == "sequential":
+            for name in CELL_FIELDS:
+                d["space"].pop(name, None)
         return d
 
     def to_json(self) -> str:
@@ -536,6 +542,10 @@ class Config:
 
 
 _TODAYS_DEFAULT = object()       # a legacy rule's answer: the field's default applies
+
+# the SpaceConfig fields only the cell space reads
+CELL_FIELDS = ("cell_states", "n_cells", "merge_kernel", "share_cell_alpha", "cell_discretization", "cell_skip",
+               "cell_combine", "cell_input", "merge_bias", "merge_norm", "merge_init")
 
 
 def _cell_only(value):

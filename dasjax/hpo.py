@@ -532,32 +532,6 @@ def trajectory(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def trajectory_figure(traj: pd.DataFrame, title: str = "Hyperband trajectory",
-                      xlabel: str = "cumulative budget used [epochs x trials]"):
-    """Best objective so far (per budget, thin; incumbent, thick) against cumulative trial-epochs.
-
-    The incumbent is the best configuration at the largest budget reached so far (hpbandster's
-    definition), so its line can step *down* when a larger budget is first evaluated."""
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    x = traj["cumulative_trial_epochs"].to_numpy(float)
-    cols = [c for c in traj.columns if c.startswith("best_at_")]
-    for c in sorted(cols, key=lambda c: int(c.split("_")[2])):
-        y = traj[c].to_numpy(float)
-        if np.isfinite(y).any():
-            ax.step(x, y, where="post", lw=1, alpha=0.6, label=f"best at {c.split('_')[2]} epochs")
-    y = traj["incumbent_objective"].to_numpy(float)
-    y = np.where(np.isfinite(y), y, np.nan)
-    ax.step(x, y, where="post", color="black", lw=2.2, label="incumbent (largest budget reached)")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("objective: validation PSNR [dB]")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    return fig
-
-
 def tune(cfg, objective: str = "one-shot", *, iterations: int = 3, max_budget: float = 50, eta: float = 3,
          min_budget: float | None = None, sampler="auto", seed: int = 0, trials: int = 1,
          space: SearchSpace | None = None, name: str | None = None, progress: bool = False,

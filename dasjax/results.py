@@ -59,7 +59,8 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
             rows[-1]["dataset"] = dataset
         for name, col in getattr(result, "columns", {}).items():   # e.g. lambda_max_final, stop_epoch
             v = np.asarray(col)[i]
-            rows[-1][name] = int(v) if np.issubdtype(v.dtype, np.integer) else float(v)
+            rows[-1][name] = (str(v) if v.dtype.kind in "USO" else
+                              int(v) if np.issubdtype(v.dtype, np.integer) else float(v))
         for name, arr in result.arrays.items():
             arrays[f"{tid}/{name}"] = np.asarray(arr[i])
     return rows, arrays

@@ -104,6 +104,10 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override a config field in every table, e.g. --set noise_std=0.01 (repeatable)")
     ap.add_argument("--yes", action="store_true", help="do not wait: start right after the plan")
+    ap.add_argument("--target-ci", type=float, default=None, metavar="DB",
+                    help="adaptive rows in every table: stop a row once its median's 95%% CI is within ±DB "
+                         "(the planned trials are then the most a row runs)")
+    ap.add_argument("--trial-chunk", type=int, default=10, help="with --target-ci: seeds added per step")
     args = ap.parse_args(argv)
     if args.preset is None:
         args.preset, why = default_preset_name()
@@ -139,7 +143,8 @@ def main(argv=None) -> int:
         est = share * (steps["search"] * t_search + steps["retrain"] * t_retrain)
         total += est
         print(f"{t:8s} {trials:10d} {steps['search']:16,.0f} {steps['retrain']:20,.0f} {est / 60:9.1f}m")
-    print(f"[all] estimated total: {total / 3600:.2f} h (an estimate: compile time and load not included)")
+    print(f"[all] estimated total: {total / 3600:.2f} h (an estimate: compile time and load not included"
+          + ("; with --target-ci an upper bound" if args.target_ci is not None else "") + ")")
 
     walls, sections = [], []
     for t, trials, _, _ in plan:
@@ -147,7 +152,9 @@ def main(argv=None) -> int:
         argv_t = ["--preset", args.preset, "--out", str(out / t), "--trials", str(trials)] + \
                  (["--overwrite"] if args.overwrite else []) + \
                  (["--problems", args.problems] if args.problems and t not in NO_PROBLEMS else []) + \
-                 [a for item in args.set for a in ("--set", item)]
+                 [a for item in args.set for a in ("--set", item)] + \
+                 (["--target-ci", str(args.target_ci), "--max-trials", str(trials),
+                   "--trial-chunk", str(args.trial_chunk)] if args.target_ci is not None else [])
         t0 = time.perf_counter()
         code = main_guard(script.main, argv_t)
         walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,

@@ -34,6 +34,7 @@ from dasjax.api import CURVATURE_EVERY  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
 from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, run_fingerprint, run_rows)
+from table_runner import trials_label  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
 ROWS = [
@@ -104,9 +105,9 @@ def main(argv=None) -> int:
         make_config(**{**overrides, "early_stop": "ada"})          # the early-stopping settings must be valid too
     except ValueError as e:
         raise UsageError(str(e)) from None
-    check_out_dir(out, run_fingerprint("curvature", preset, overrides, seeds, hp), args.overwrite)
+    check_out_dir(out, run_fingerprint("curvature", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
     s = cfg.search
-    print(f"[curvature] preset '{preset}', {len(seeds)} trials per row, rows {[r.key for r in rows]}, "
+    print(f"[curvature] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}, lambda_max every {s.curvature_every} epoch(s); {env_summary()}")
     first = make_config(**{**overrides, "early_stop": "es"}).search.es_first_fire_epoch
     if first >= s.epochs:
@@ -115,14 +116,15 @@ def main(argv=None) -> int:
               "DAS-ES and DAS-ADA then equal DAS")
     print(f"[curvature] writing to {out}/")
     t0 = time.perf_counter()
-    df = run_rows(table="curvature", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
-                  hp=hp, out=out)
+    df = run_rows(
+        adaptive=args.adaptive, table="curvature", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
+        hp=hp, out=out)
     md = finish_table(df, out, name="curvature",
-                      heading=f"DAS, DAS-ES and DAS-ADA (preset {preset}, {len(seeds)} trials per row)\n\n"
+                      heading=f"DAS, DAS-ES and DAS-ADA (preset {preset}, {trials_label(seeds, args.adaptive)})\n\n"
                               "Architecture PSNR [dB] per row.", figures=figures, no_figures=args.no_figures, t0=t0)
     extra = curvature_sections(df, out)
     atomic_write_text(out / "curvature.md",
-                      f"# DAS, DAS-ES and DAS-ADA (preset {preset}, {len(seeds)} trials per row)\n\n"
+                      f"# DAS, DAS-ES and DAS-ADA (preset {preset}, {trials_label(seeds, args.adaptive)})\n\n"
                       "Architecture PSNR [dB] per row.\n\n" + md + extra)
     print(extra)
     return 0

@@ -30,7 +30,8 @@ def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[1], ROWS, problems=("blur",))
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, _, out = resolve(args, "das_single", ROWS, problems=("blur",))
-    check_out_dir(out, run_fingerprint("das_single", preset, overrides, seeds, hpmod.BOHB_DAS_SINGLE),
+    check_out_dir(out, run_fingerprint("das_single", preset, overrides, seeds, hpmod.BOHB_DAS_SINGLE,
+                                       adaptive=args.adaptive),
                   args.overwrite)
     print(f"[das_single] preset '{preset}', {len(seeds)} trials per method and set; {env_summary()}")
     t0 = time.perf_counter()
@@ -43,7 +44,8 @@ def main(argv=None) -> int:
             if not row:
                 continue
             frames.append(run_rows(table="das_single", rows=row, problems=problems, seeds=seeds,
-                                   overrides=overrides, hp=hpmod.get(set_name), out=out / set_name))
+                                   overrides=overrides, hp=hpmod.get(set_name), out=out / set_name,
+                                   adaptive=args.adaptive))
     import pandas as pd
     from dasjax.results import atomic_write_text
     df = pd.concat(frames, ignore_index=True)

@@ -109,6 +109,9 @@ def main(argv=None) -> int:
     if args.hparams != DEFAULT_HPARAMS:
         raise UsageError("--hparams: run_hpo.py searches the hyperparameters; pin some with --fix NAME=VALUE")
     preset, overrides, _, rows, problems, _, out_arg = resolve(args, "hpo", ROWS)
+    if args.adaptive:
+        raise UsageError("--target-ci: HPO evaluations run a fixed budget of trials (--trials); "
+                         "adaptive runs are for the table runners")
     if len(problems) != 1:
         raise UsageError(f"--problems: tune on one problem per run (the paper tuned blur and "
                          f"downsampling separately), got {problems}")
@@ -187,11 +190,11 @@ def main(argv=None) -> int:
                       "trial_epochs": int(res.evaluations["trial_epochs"].sum())},
          "env": env_summary(), "dasjax_version": __version__}, indent=2, sort_keys=True, default=str))
     if not args.no_figures:
-        from analysis import save_figure
+        from analysis import hyperband_figure, save_figure
         title = f"Hyperband ({sampler}), {args.objective} objective, {problem} / {op_set} ops"
         xlabel = "cumulative budget used [epochs x trials" + \
             (", search + retraining]" if args.objective == "arch" else "]")
-        save_figure(hpo.trajectory_figure(res.trajectory, title, xlabel), out / "figures" / "trajectory.png")
+        save_figure(hyperband_figure(res.trajectory, title, xlabel), out / "figures" / "trajectory.png")
     if res.incumbent is None:
         print(f"\n[hpo] every configuration diverged: no incumbent ({len(res.evaluations)} evaluations, "
               f"{elapsed:.1f}s); see {out}/evaluations.csv")

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table_runner import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
+from table_runner import trials_label  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
 ROWS = [
@@ -72,22 +73,60 @@ def write_findings(df, out: Path) -> str:
     print("\nThe paper's findings on these trials (findings.md):\n")
     for r in findings.itertuples(index=False):
         print(f"  {r.problem:>12} | {r.finding}: {r.verdict}  [{r.ours}]")
+    power_md = write_findings_power(df, out)
+    if power_md:
+        atomic_write_text(out / "findings.md", (out / "findings.md").read_text() + "\n" + power_md)
     return md
+
+
+POWER_GRID = (10, 25, 50, 100, 200, 300)
+POWER_RESAMPLES = 100
+
+
+def write_findings_power(df, out: Path) -> str:
+    """findings_power.csv and the markdown of "trials per row for 80 % power" for each finding, from
+    resampled studies of these trials; "" when a row has fewer than analysis.power.MIN_PILOT trials
+    (a note says so: resampling so few trials would mostly echo them)."""
+    import pandas as pd
+
+    import analysis
+    from analysis.power import MIN_PILOT
+    from analysis.tables import frame_to_markdown
+    smallest = int(df.groupby(["problem", "op_set", "method"]).size().min())
+    head = "## How many trials are enough\n\n"
+    if smallest < MIN_PILOT:
+        return head + (f"The smallest row has {smallest} trials (< {MIN_PILOT}): too few to resample into "
+                       "larger studies, so no power estimates.\n")
+    print(f"\n[table1] power of each finding: {POWER_RESAMPLES} resampled studies per trial count "
+          f"{list(POWER_GRID)} ...")
+    fp = analysis.findings_power(df, grid=POWER_GRID, n_resamples=POWER_RESAMPLES, test_resamples=99)
+    atomic_write_text(out / "findings_power.csv", fp.to_csv(index=False))
+    cols = ["finding", "problem", "verdict_now"] + [c for c in fp if c.startswith("power_at_")]
+    shown = fp[cols].copy()
+    shown["trials for 80 % power"] = pd.Series([int(v) if v == v else float("nan") for v in fp["needed"]],
+                                               index=fp.index, dtype=object)
+    table = frame_to_markdown(shown)
+    return (head + "Power of each finding at n trials per row: the share of "
+            f"{POWER_RESAMPLES} studies, resampled from these trials, in which the finding's test says "
+            "\"holds\" (α = 0.05); the last column is the fewest trials per row in the grid with 80 % power "
+            f"(–: more than {POWER_GRID[-1]}). The assumption: these trials' distribution stands in for the "
+            "population. Data: `findings_power.csv`.\n\n" + table + "\n")
 
 
 def main(argv=None) -> int:
     parser = build_parser(__doc__.splitlines()[1], ROWS)
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "table1", ROWS)
-    check_out_dir(out, run_fingerprint("table1", preset, overrides, seeds, hp), args.overwrite)
-    print(f"[table1] preset '{preset}', {len(seeds)} trials per row, rows {[r.key for r in rows]}, "
+    check_out_dir(out, run_fingerprint("table1", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
+    print(f"[table1] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
     print(f"[table1] writing to {out}/")
     t0 = time.perf_counter()
-    df = run_rows(table="table1", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
-                  hp=hp, out=out)
+    df = run_rows(
+        adaptive=args.adaptive, table="table1", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
+        hp=hp, out=out)
 
-    finish_table(df, out, name="table1", heading=f"Table 1 (preset {preset}, {len(seeds)} trials per row)\n\n"
+    finish_table(df, out, name="table1", heading=f"Table 1 (preset {preset}, {trials_label(seeds, args.adaptive)})\n\n"
                  "Each cell: ours (paper, ours - paper).", reference="table1", figures=figures,
                  no_figures=args.no_figures, t0=t0)
     write_findings(df, out)

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dasjax.config import make_config  # noqa: E402
 from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, run_fingerprint, run_rows)
+from table_runner import trials_label  # noqa: E402
 
 ROWS = [
     Row("lg_only", "good", "Learnable Grad. only"),
@@ -79,14 +80,16 @@ def main(argv=None) -> int:
         make_config(**overrides)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    check_out_dir(out, run_fingerprint("table2", preset, overrides, seeds, hp), args.overwrite)
-    print(f"[table2] preset '{preset}', cell space, {len(seeds)} trials per row, rows {[r.key for r in rows]}, "
+    check_out_dir(out, run_fingerprint("table2", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
+    print(f"[table2] preset '{preset}', cell space, {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
     print(f"[table2] writing to {out}/")
     t0 = time.perf_counter()
-    df = run_rows(table="table2", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
-                  hp=hp, out=out)
-    finish_table(df, out, name="table2", heading=f"Table 2 (cell space, preset {preset}, {len(seeds)} trials per row)\n\n"
+    df = run_rows(
+        adaptive=args.adaptive, table="table2", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
+        hp=hp, out=out)
+    finish_table(df, out, name="table2", heading=f"Table 2 (cell space, preset {preset}, "
+                 f"{trials_label(seeds, args.adaptive)})\n\n"
                  "Architecture validation PSNR. Single-op rows: ours (paper, ours - paper); the paper's "
                  "DAS and random-sampling rows are withheld, so those rows are ours alone.",
                  reference="table2", figures=figures, no_figures=args.no_figures, t0=t0)

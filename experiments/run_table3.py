@@ -37,12 +37,13 @@ def main(argv=None) -> int:
     preset, overrides, seeds, rows, problems, _, out = resolve(args, "table3", ROWS)
     sets = parse_sets(args.sets, args.hparams)
     op_sets = [r.op_set for r in rows]
-    check_out_dir(out, run_fingerprint("table3", preset, overrides, seeds, sets), args.overwrite)
+    check_out_dir(out, run_fingerprint("table3", preset, overrides, seeds, sets, adaptive=args.adaptive), args.overwrite)
     print(f"[table3] preset '{preset}', {len(seeds)} trials per set, sets {[s.name for s in sets]}, "
           f"op sets {op_sets}, problems {problems}; {env_summary()}")
     t0 = time.perf_counter()
-    df = run_set_rows(table="table3", method="DAS", sets=sets, op_sets=op_sets, problems=problems,
-                      seeds=seeds, overrides=overrides, out=out)
+    df = run_set_rows(
+        adaptive=args.adaptive, table="table3", method="DAS", sets=sets, op_sets=op_sets, problems=problems,
+        seeds=seeds, overrides=overrides, out=out)
 
     def figures(df, out):
         import analysis

@@ -30,6 +30,7 @@ from dasjax.bsds import DatasetError, WHERE_TO_GET, fallback_message, load_image
 from dasjax.config import IMAGE_PROBLEMS, make_config  # noqa: E402
 from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, row_dir, run_fingerprint, run_rows)
+from table_runner import trials_label  # noqa: E402
 
 ROWS = [
     Row("nets_only", "good", "Nets only"),
@@ -131,13 +132,14 @@ def main(argv=None) -> int:
             f"NOT BSDS300: {source.reason}; using the {source.label}. {WHERE_TO_GET}"
         print(f"[table4] {note}")
     print(f"[table4] data: {images.describe()}")
-    check_out_dir(out, run_fingerprint("table4", preset, overrides, seeds, hp), args.overwrite)
-    print(f"[table4] preset '{preset}', {len(seeds)} trials per row, rows {[r.key for r in rows]}, "
+    check_out_dir(out, run_fingerprint("table4", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
+    print(f"[table4] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
     print(f"[table4] writing to {out}/")
     t0 = time.perf_counter()
-    df = run_rows(table="table4", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
-                  hp=hp, out=out, keep_params=True)
+    df = run_rows(
+        adaptive=args.adaptive, table="table4", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
+        hp=hp, out=out, keep_params=True)
 
     from analysis.labels import label
     noise = make_config(**overrides).problem.noise_std
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
         for p in problems:
             example_figure(df, out, overrides, p)
 
-    heading = (f"Table 4 on {images.label} (preset {preset}, {len(seeds)} trials per row): architecture "
+    heading = (f"Table 4 on {images.label} (preset {preset}, {trials_label(seeds, args.adaptive)}): architecture "
                f"validation PSNR on the test images, sequential space, good ops.\n\n"
                f"The paper's values are withheld; ours alone. Data: {images.describe()}.")
     finish_table(df, out, name="table4", heading=heading, rows=("method",), figures=figures, labels=labels,

@@ -36,12 +36,13 @@ def main(argv=None) -> int:
         raise UsageError(f"--set space={overrides['space']!r}: Table 5 is the cell space; drop this --set")
     overrides["space"] = "cell"
     sets = parse_sets(args.sets, args.hparams)
-    check_out_dir(out, run_fingerprint("table5", preset, overrides, seeds, sets), args.overwrite)
+    check_out_dir(out, run_fingerprint("table5", preset, overrides, seeds, sets, adaptive=args.adaptive), args.overwrite)
     print(f"[table5] preset '{preset}', cell space, {len(seeds)} trials per set, sets {[s.name for s in sets]}; "
           f"{env_summary()}")
     t0 = time.perf_counter()
-    df = run_set_rows(table="table5", method="DAS", sets=sets, op_sets=[r.op_set for r in rows],
-                      problems=problems, seeds=seeds, overrides=overrides, out=out)
+    df = run_set_rows(
+        adaptive=args.adaptive, table="table5", method="DAS", sets=sets, op_sets=[r.op_set for r in rows],
+        problems=problems, seeds=seeds, overrides=overrides, out=out)
 
     def figures(df, out):
         import analysis

@@ -68,7 +68,29 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field, e.g. --set noise_std=0.01 --set global_skip=false")
+    p.add_argument("--target-ci", type=float, default=None, metavar="DB",
+                   help="adaptive: run each row in chunks of --trial-chunk seeds until the 95%% bootstrap CI "
+                        "of its median architecture PSNR has a half-width <= DB (or --max-trials are done)")
+    p.add_argument("--max-trials", type=int, default=None,
+                   help="with --target-ci: the most trials a row may run (default: --trials or the preset's)")
+    p.add_argument("--trial-chunk", type=int, default=10, help="with --target-ci: seeds added per step")
     return p
+
+
+def adaptive_plan(args, trials: int) -> dict | None:
+    """--target-ci / --max-trials / --trial-chunk as the keyword arguments of dasjax.run_adaptive
+    (None for a plain run of ``trials`` seeds)."""
+    target = getattr(args, "target_ci", None)
+    if target is None:
+        if getattr(args, "max_trials", None) is not None:
+            raise UsageError("--max-trials needs --target-ci (for a fixed number of trials, use --trials)")
+        return None
+    if not target > 0:
+        raise UsageError(f"--target-ci={target} must be > 0 (dB)")
+    _positive("max-trials", args.max_trials)
+    _positive("trial-chunk", args.trial_chunk)
+    return {"target_ci": float(target), "max_trials": int(args.max_trials or trials),
+            "chunk": int(args.trial_chunk), "first_seed": int(args.seed)}
 
 
 def _parse_value(text: str):
@@ -141,6 +163,9 @@ def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
     except (ValueError, OSError) as e:
         raise UsageError(f"--hparams: {e}") from None
     trials = args.trials or preset.trials
+    args.adaptive = adaptive_plan(args, trials)         # the runners pass it on (None: a plain run)
+    if args.adaptive:
+        trials = args.adaptive["max_trials"]            # the seeds a row may use, at most
     seeds = list(range(args.seed, args.seed + trials))
     op_sets = _choices("op-sets", args.op_sets, sorted({r.op_set for r in rows}))
     sel_rows = [r for r in rows if r.key in _choices("rows", args.rows, [r.key for r in rows])
@@ -178,12 +203,62 @@ def parse_sets(text: str, hparams: str = DEFAULT_HPARAMS) -> list:
     return sets
 
 
-def run_fingerprint(table: str, preset: str, overrides: dict, seeds: list[int], hp) -> dict:
+def run_fingerprint(table: str, preset: str, overrides: dict, seeds: list[int], hp, adaptive=None) -> dict:
     """What makes two runs of a table comparable: everything but how trials execute.
-    ``hp``: one hyperparameter set, or a list of them (set-row tables)."""
+    ``hp``: one hyperparameter set, or a list of them (set-row tables).  ``adaptive``: the
+    adaptive plan (:func:`adaptive_plan`); ``seeds`` are then the most a row may use."""
     hps = [h.to_dict() for h in hp] if isinstance(hp, (list, tuple)) else hp.to_dict()
-    return {"table": table, "preset": preset, "seeds": seeds, "hparams": hps,
-            "config": json.loads(json.dumps(make_config(**overrides).science_dict(), default=list))}
+    fp = {"table": table, "preset": preset, "seeds": seeds, "hparams": hps,
+          "config": json.loads(json.dumps(make_config(**overrides).science_dict(), default=list))}
+    if adaptive:
+        fp["adaptive"] = dict(adaptive)
+    return fp
+
+
+def run_methods(cfg, methods: list[str], seeds: list[int], hp, *, checkpoint_dir, keep_params=False,
+                adaptive=None, log=print) -> dict:
+    """{method: MethodResult} for ``methods`` (one method, or members of one group sharing one run):
+    a plain run over ``seeds``, or with ``adaptive`` a :func:`dasjax.run_adaptive` run whose results
+    carry the per-trial columns stop_reason and ci_half_width."""
+    if adaptive:
+        from dasjax.adaptive import run_adaptive
+        got = run_adaptive(cfg, methods, hp, checkpoint_dir=checkpoint_dir, keep_params=keep_params, log=log,
+                           **adaptive)
+        out = {}
+        for name, a in got.items():
+            T = len(a.result.seeds)
+            a.result.columns.update(stop_reason=np.full(T, a.stop_reason), ci_half_width=np.full(T, a.ci_half_width))
+            out[name] = a.result
+        return out
+    if len(methods) > 1 or get_method(methods[0]).group is not None:
+        return run_group(cfg, methods, seeds, hp, checkpoint_dir=checkpoint_dir, keep_params=keep_params)
+    return {methods[0]: run_method(cfg, methods[0], seeds, hp, checkpoint_dir=checkpoint_dir,
+                                   keep_params=keep_params)}
+
+
+WALL_COLUMNS = ("table", "problem", "row", "op_set", "hparams", "method", "trials", "wall_time_s", "compile_time_s",
+                "row_elapsed_s", "group_elapsed_s", "device", "backend")
+
+
+def walls_frame(walls: list[dict]) -> pd.DataFrame:
+    """wall_times.csv in one column order, whether a row ran now or was read back from its folder."""
+    df = pd.DataFrame(walls)
+    return df[[c for c in WALL_COLUMNS if c in df] + [c for c in df if c not in WALL_COLUMNS]]
+
+
+def trials_label(seeds: list[int], adaptive=None) -> str:
+    """ "25 trials per row", or the adaptive plan in words (for headings and logs)."""
+    if not adaptive:
+        return f"{len(seeds)} trials per row"
+    return (f"trials per row until the median's 95% CI is within ±{adaptive['target_ci']:g} dB "
+            f"(chunks of {adaptive['chunk']}, at most {adaptive['max_trials']})")
+
+
+def stop_fields(res) -> dict:
+    """The adaptive stop of a row for wall_times.csv (empty for a plain run)."""
+    if "stop_reason" not in res.columns:
+        return {}
+    return {"stop_reason": str(res.columns["stop_reason"][0]), "ci_half_width": float(res.columns["ci_half_width"][0])}
 
 
 def _normalized(fingerprint: dict) -> dict:
@@ -238,9 +313,10 @@ def _row_done(path: Path, fingerprint: dict) -> bool:
 
 
 def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[int], overrides: dict,
-             hp, out: Path, log=print, keep_params: bool = False) -> pd.DataFrame:
+             hp, out: Path, log=print, keep_params: bool = False, adaptive=None) -> pd.DataFrame:
     """Run every row x problem (skipping finished ones) and return all trials as one DataFrame.
-    ``keep_params``: also save each trial's retrained network in the row's arrays.npz."""
+    ``keep_params``: also save each trial's retrained network in the row's arrays.npz.
+    ``adaptive``: run each row until its median is tight (:func:`adaptive_plan`)."""
     walls = []
     for problem in problems:
         pending = list(rows)
@@ -250,36 +326,37 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
             fp = {"table": table, "row": row.key, "method": row.method, "problem": problem,
                   "op_set": row.op_set, "seeds": seeds, "hparams": hp.to_dict(),
                   "config": json.loads(json.dumps(cfg.science_dict(), default=list))}
+            if adaptive:
+                fp["adaptive"] = dict(adaptive)
             path = row_dir(out, problem, row)
             if _row_done(path, fp):
                 log(f"[{table}] {problem} / {row.key}: already done, skipped")
                 walls.append(json.loads((path / "config.json").read_text())["measured"])
                 continue
-            log(f"[{table}] {problem} / {row.op_set} ops / {row.method}: {len(seeds)} trials ...")
+            log(f"[{table}] {problem} / {row.op_set} ops / {row.method}: "
+                + (f"{len(seeds)} trials ..." if not adaptive else
+                   f"until the median's CI is within ±{adaptive['target_ci']:g} dB, at most {len(seeds)} trials ..."))
             t0 = time.perf_counter()
             ckpt_dir = path / "checkpoint"
             group = get_method(row.method).group
-            if group is not None:        # the pending rows of its group (same op set) share one run
-                partners = [r for r in pending if r.op_set == row.op_set and r.method != row.method
-                            and get_method(r.method).group == group]
-                results = run_group(cfg, [row.method] + [r.method for r in partners], seeds, hp,
-                                    checkpoint_dir=ckpt_dir, keep_params=keep_params)
-                done = [(row, results[row.method])]
-                for partner in partners:
-                    pending.remove(partner)
-                    done.append((partner, results[partner.method]))
-            else:
-                done = [(row, run_method(cfg, row.method, seeds, hp, checkpoint_dir=ckpt_dir,
-                                         keep_params=keep_params))]
+            partners = [] if group is None else [          # its group's pending rows (same op set) share one run
+                r for r in pending if r.op_set == row.op_set and r.method != row.method
+                and get_method(r.method).group == group]
+            results = run_methods(cfg, [row.method] + [r.method for r in partners], seeds, hp,
+                                  checkpoint_dir=ckpt_dir, keep_params=keep_params, adaptive=adaptive, log=log)
+            done = [(row, results[row.method])]
+            for partner in partners:
+                pending.remove(partner)
+                done.append((partner, results[partner.method]))
             elapsed = time.perf_counter() - t0
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             for r, res in done:
                 fp_r = dict(fp, row=r.key, method=r.method)
                 measured = {"table": table, "problem": problem, "row": r.key, "op_set": r.op_set,
-                            "method": r.method, "trials": len(seeds),
+                            "method": r.method, "trials": len(res.seeds),
                             "wall_time_s": float(res.wall_time_s), "compile_time_s": float(res.compile_time_s),
                             "row_elapsed_s": float(elapsed), "device": jax.devices()[0].device_kind,
-                            "backend": jax.default_backend()}
+                            "backend": jax.default_backend(), **stop_fields(res)}
                 recs, arrays = method_records(res, experiment=table, cfg=cfg)
                 save_results(row_dir(out, problem, r), recs,
                              {"run": fp_r, "measured": measured, "dasjax_version": __version__}, arrays)
@@ -287,11 +364,12 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                 shutil.rmtree(row_dir(out, problem, r) / "checkpoint", ignore_errors=True)
                 log(f"[{table}] {problem} / {r.key}: median arch PSNR "
                     f"{np.nanmedian(res.arch_psnr) if np.isfinite(res.arch_psnr).any() else float('nan'):.2f} dB, "
-                    f"{res.wall_time_s:.1f}s wall ({res.wall_time_s / len(seeds):.1f}s per trial)")
+                    f"{res.wall_time_s:.1f}s wall ({res.wall_time_s / len(res.seeds):.1f}s per trial)"
+                    + (f", {len(res.seeds)} trials ({stop_fields(res)['stop_reason']})" if adaptive else ""))
     frames = [pd.read_csv(row_dir(out, p, r) / "trials.csv") for p in problems for r in rows]
     df = pd.concat(frames, ignore_index=True)
     atomic_write_text(out / "trials.csv", df.to_csv(index=False))
-    atomic_write_text(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False))
+    atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
     return df
 
 
@@ -315,10 +393,12 @@ def env_summary() -> str:
 
 
 def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], problems: list[str],
-                 seeds: list[int], overrides: dict, out: Path, log=print) -> pd.DataFrame:
+                 seeds: list[int], overrides: dict, out: Path, log=print, adaptive=None) -> pd.DataFrame:
     """Rows = (op set, hyperparameter set).  For each problem x op set, every set that shares
     optimizer types with another runs in the same batched program (``dasjax.run_sets``); each
-    set is saved as ``OUT/runs/<problem>/<op_set>/<set>/`` and skipped when a rerun finds it done."""
+    set is saved as ``OUT/runs/<problem>/<op_set>/<set>/`` and skipped when a rerun finds it done.
+    ``adaptive``: chunks of seeds for all sets at once until every set's median is tight."""
+    from dasjax.adaptive import run_sets_adaptive
     from dasjax.methods import run_sets
     walls = []
     for problem in problems:
@@ -326,7 +406,8 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
             cfg = make_config(problem=problem, op_set=op_set, **overrides)
             science = json.loads(json.dumps(cfg.science_dict(), default=list))
             fps = {s.name: {"table": table, "method": method, "problem": problem, "op_set": op_set,
-                            "seeds": seeds, "hparams": s.to_dict(), "config": science} for s in sets}
+                            "seeds": seeds, "hparams": s.to_dict(), "config": science,
+                            **({"adaptive": dict(adaptive)} if adaptive else {})} for s in sets}
             paths = {s.name: out / "runs" / problem / op_set / s.name for s in sets}
             todo = [s for s in sets if not _row_done(paths[s.name], fps[s.name])]
             for s in sets:
@@ -339,14 +420,23 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
                 f"{len(seeds)} trials each ...")
             ckpt = out / "runs" / problem / op_set / "checkpoint"
             t0 = time.perf_counter()
-            results = run_sets(cfg, method, todo, seeds, checkpoint_dir=ckpt)
+            if adaptive:
+                results = {}
+                for name, a in run_sets_adaptive(cfg, method, todo, checkpoint_dir=ckpt, log=log, **adaptive).items():
+                    T = len(a.result.seeds)
+                    a.result.columns.update(stop_reason=np.full(T, a.stop_reason),
+                                            ci_half_width=np.full(T, a.ci_half_width))
+                    results[name] = a.result
+            else:
+                results = run_sets(cfg, method, todo, seeds, checkpoint_dir=ckpt)
             elapsed = time.perf_counter() - t0
             for s in todo:
                 res = results[s.name]
                 measured = {"table": table, "problem": problem, "op_set": op_set, "hparams": s.name,
-                            "method": method, "trials": len(seeds), "wall_time_s": float(res.wall_time_s),
+                            "method": method, "trials": len(res.seeds), "wall_time_s": float(res.wall_time_s),
                             "compile_time_s": float(res.compile_time_s), "group_elapsed_s": float(elapsed),
-                            "device": jax.devices()[0].device_kind, "backend": jax.default_backend()}
+                            "device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
+                            **stop_fields(res)}
                 recs, arrays = method_records(res, experiment=table, cfg=cfg)
                 save_results(paths[s.name], recs, {"run": fps[s.name], "measured": measured,
                                                    "dasjax_version": __version__}, arrays)
@@ -358,7 +448,7 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
               for p in problems for o in op_sets for s in sets]
     df = pd.concat(frames, ignore_index=True)
     atomic_write_text(out / "trials.csv", df.to_csv(index=False))
-    atomic_write_text(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False))
+    atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
     return df
 
 

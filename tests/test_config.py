@@ -252,7 +252,7 @@ def test_saved_config_without_the_cell_structure_fields_reads_the_cell_it_ran_wi
         d = json.loads(json.dumps(dasjax.make_config(space=space).science_dict(), default=list))
         d["space"]["global_skip"] = global_skip
         for f in STAGE6_FIELDS:
-            del d["space"][f]
+            d["space"].pop(f, None)          # a sequential science_dict holds no cell fields
         return d
 
     cell = dasjax.Config.from_dict(saved("cell")).space
@@ -260,3 +260,8 @@ def test_saved_config_without_the_cell_structure_fields_reads_the_cell_it_ran_wi
         "global" if global_skip else "none", "sum", "previous", True, "none", "pytorch"]
     seq = dasjax.Config.from_dict(saved("sequential")).space
     assert seq == dasjax.make_config(global_skip=global_skip).space          # today's defaults
+    # a sequential results folder's fingerprint does not see the cell fields, so a new cell default
+    # does not turn it into "another configuration"; a cell folder's does
+    assert dasjax.make_config(merge_norm="batch").science_dict() == dasjax.make_config().science_dict()
+    assert dasjax.make_config(space="cell", merge_norm="batch").science_dict() != \
+        dasjax.make_config(space="cell").science_dict()
