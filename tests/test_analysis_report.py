@@ -59,6 +59,26 @@ def test_write_report(results, tmp_path):
     assert set(comp["a"]) == {"DAS"} and "Nets only" in set(comp["b"])
 
 
+def test_report_says_how_many_trials_are_enough(tmp_path):
+    """The section "How many trials are enough": with 10 trials per row, the trials for a ±0.5 dB
+    median CI per row, the power of DAS against the other rows (a CSV and a figure) and the
+    assumption; with 4, the table and the small-pilot note only."""
+    trials, _ = synthetic_trials(n_trials=10, problems=("blur",), op_sets=("all",),
+                                 methods=("DAS", "Random Sampling"))
+    trials.loc[trials.method == "DAS", "arch_psnr"] += 5.0
+    text = analysis.write_report(trials, tmp_path / "r", n_resamples=50, power_resamples=100, dpi=40).read_text()
+    section = text.split("### How many trials are enough")[1]
+    assert "stands in for the population" in section and "trials for ± 0.5 dB" in section
+    assert "DAS > Random Sampling (all ops)" in section and "table1_sequential_power.png" in section
+    curves = pd.read_csv(tmp_path / "r" / "table1_sequential_power_curves.csv")
+    assert curves["power"].between(0, 1).all() and curves.groupby("comparison")["power"].last().iloc[0] > 0.9
+    small = analysis.write_report(trials[trials.seed < 4], tmp_path / "s", n_resamples=50, figures=False).read_text()
+    assert "fewer than 10 finite trials" in small and "no power curves" in small
+    assert not (tmp_path / "s" / "table1_sequential_power_curves.csv").exists()
+    assert "How many trials" not in analysis.write_report(trials, tmp_path / "n", n_resamples=50, figures=False,
+                                                           power=False).read_text()
+
+
 def test_write_report_cell_space(tmp_path):
     trials, arrays = synthetic_trials(n_trials=3, space="cell", experiment="table2", epochs=2,
                                       problems=("blur",), op_sets=("good",))
