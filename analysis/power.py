@@ -164,8 +164,9 @@ def two_sided_p(xa: np.ndarray, yb: np.ndarray) -> np.ndarray:
     p = np.asarray(sps.mannwhitneyu(xa, yb, axis=1, alternative="two-sided", method="asymptotic").pvalue, float)
     if min(xa.shape[1], yb.shape[1]) <= 8:
         ordered = np.sort(np.concatenate([xa, yb], axis=1), axis=1)
-        for i in np.flatnonzero(~(np.diff(ordered, axis=1) == 0).any(axis=1)):
-            p[i] = sps.mannwhitneyu(xa[i], yb[i], alternative="two-sided").pvalue
+        exact = np.flatnonzero(~(np.diff(ordered, axis=1) == 0).any(axis=1))
+        if exact.size:
+            p[exact] = sps.mannwhitneyu(xa[exact], yb[exact], axis=1, alternative="two-sided", method="exact").pvalue
     return p
 
 

@@ -73,7 +73,7 @@ def write_findings(df, out: Path) -> str:
     print("\nThe paper's findings on these trials (findings.md):\n")
     for r in findings.itertuples(index=False):
         print(f"  {r.problem:>12} | {r.finding}: {r.verdict}  [{r.ours}]")
-    power_md = write_findings_power(df, out)
+    power_md = write_findings_power(df, out) if (findings["verdict"] != "not measured").any() else ""
     if power_md:
         atomic_write_text(out / "findings.md", (out / "findings.md").read_text() + "\n" + power_md)
     return md

@@ -35,11 +35,11 @@ def test_loose_target_stops_early_and_equals_the_plain_run(table1, tmp_path):
 
 
 def test_impossible_target_runs_to_max_trials_and_resumes(table1, tmp_path, monkeypatch):
-    """A target no row can meet: the run goes to --max-trials (chunks 5, 5, 2) and says so.  A run
+    """A target no row can meet: the run goes to --max-trials (chunks 5, 2) and says so.  A run
     killed after its first chunk resumes from that chunk's checkpoint when restarted with the same
-    command, and gives the plain run's trials over seeds 0-11."""
+    command, and gives the plain run's trials over seeds 0-6."""
     out = tmp_path / "adaptive"
-    flags = ("--target-ci", "1e-6", "--max-trials", "12", "--trial-chunk", "5")
+    flags = ("--target-ci", "1e-6", "--max-trials", "7", "--trial-chunk", "5")
     calls = []
     real = adaptive.run_method
 
@@ -55,8 +55,8 @@ def test_impossible_target_runs_to_max_trials_and_resumes(table1, tmp_path, monk
     assert (out / "runs/blur/lg_only/checkpoint/chunk000/retrain.npz").exists()
     monkeypatch.setattr(adaptive, "run_method", real)
     got, walls = run(table1, out, *flags)
-    plain, _ = run(table1, tmp_path / "plain", "--trials", "12")
-    assert calls == [5, 5] and len(got) == 12
+    plain, _ = run(table1, tmp_path / "plain", "--trials", "7")
+    assert calls == [5, 2] and len(got) == 7
     assert set(got["stop_reason"]) == {"max_trials"} and walls.loc[0, "stop_reason"] == "max_trials"
     pd.testing.assert_frame_equal(got[SAME], plain[SAME])
     assert not (out / "runs/blur/lg_only/checkpoint").exists()         # removed once the row is saved
