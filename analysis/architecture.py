@@ -138,8 +138,9 @@ def dead_state_readers(architecture: str) -> list[tuple[int, Edge]]:
     Such a CNN sees an all-zero input, so its first convolution outputs its bias alone and its
     BatchNorm has zero batch variance: the running variance decays towards 0 and eval mode
     divides the drift between the bias and the running mean by sqrt(eps)
-    (``experiments/dead_state_bn.py``).  All degenerate cell trials of docs/results/table2_cpu have
-    such an edge, but most trials with one retrain normally: it is a risk, not a verdict."""
+    (``experiments/dead_state_bn.py``).  All degenerate cell trials of the archived cpu Table 2 run
+    (docs/results/archive/table2_cpu_before_stage6, made before calibration stage 6) have such an
+    edge, but most trials with one retrain normally: it is a risk, not a verdict."""
     out = []
     for cell, (edges, dead) in enumerate(zip(cell_blocks(architecture), dead_states(architecture))):
         out += [(cell, e) for e in edges if e.op in CNN_OPS and e.source in dead]

@@ -299,7 +299,7 @@ def _write_dead_states(rep: _Report, block: pd.DataFrame) -> None:
     rep.add("### Dead states", "",
             "Trials whose cell feeds an identically-zero state (all its inputs are zero edges) into a "
             "Net or Learnable-Grad. op. That CNN's BatchNorm sees zero variance, and in eval mode it can "
-            "blow up (docs/results/table2_cpu). Medians and minima of the architecture PSNR [dB] of the "
+            "blow up (docs/results/archive/table2_cpu_before_stage6). Medians and minima of the architecture PSNR [dB] of the "
             "trials with and without such an edge:", "", frame_to_markdown(dead), "")
 
 

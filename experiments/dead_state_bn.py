@@ -1,4 +1,4 @@
-"""Why cells with a dead state collapse in eval mode (docs/results/table2_cpu/README.md).
+"""Why cells with a dead state collapse in eval mode (docs/results/archive/table2_cpu_before_stage6/README.md).
 
 A cell edge whose source state is identically zero feeds a Net (2-layer CNN) an all-zero signal.
 Its first convolution then outputs the bias b1 alone, so BatchNorm sees zero variance: in train
