@@ -244,8 +244,8 @@ class SpaceConfig:
     cell_input: str = "previous"
     merge_bias: bool = True            # the merge conv has a bias
     # after the merge conv: "none", or "batch" = a BatchNorm over its one channel (affine, running
-    # statistics as the CNNs' BN)
-    merge_norm: str = "none"
+    # statistics as the CNNs' BN); calibration stage 6 (docs/calibration.md; was "none")
+    merge_norm: str = "batch"
     # the merge conv's init: "pytorch" (weight and bias U(+-1/sqrt(fan_in)), Conv1d's default),
     # "average" (the mean of the two states: 1/2 at the centre tap, no bias), "zero" (all zeros: with
     # a skip the network starts as the identity)

@@ -105,14 +105,30 @@ def _parse_value(text: str):
         return text
 
 
+def _takes_text(name: str) -> bool:
+    """Whether config field ``name`` (a flat make_config name) has a string default, so that "none"
+    is one of its choices (merge_norm=none, cell_skip=none), not Python's None."""
+    import dataclasses
+
+    from dasjax import config as config_mod
+    alias = config_mod._ALIASES.get(name)
+    for sec, cls in config_mod._SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            if (alias is not None and (sec, f.name) == alias) or (alias is None and f.name == name):
+                return isinstance(f.default, str)
+    return False
+
+
 def parse_set_items(items) -> dict:
-    """``--set FIELD=VALUE`` items -> {field: value}; values read as JSON, true / false / none."""
+    """``--set FIELD=VALUE`` items -> {field: value}; values read as JSON, true / false / none
+    ("none" stays a string for a field whose default is one, e.g. --set merge_norm=none)."""
     out = {}
     for item in items:
         if "=" not in item:
             raise UsageError(f"--set {item!r} must look like FIELD=VALUE")
         k, v = item.split("=", 1)
-        out[k.strip()] = _parse_value(v.strip())
+        k, value = k.strip(), _parse_value(v.strip())
+        out[k] = v.strip() if value is None and _takes_text(k) else value
     return out
 
 

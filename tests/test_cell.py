@@ -114,9 +114,20 @@ def test_discretization_argmax_and_top2():
 # --- the zero cell ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("skip,kernel,train", [("global", 1, True), ("none", 3, False), ("per_cell", 1, False)])
 def test_zero_only_cell_is_the_skip_path(skip, kernel, train):
-    """Every edge zero: all states are 0, each cell outputs its merge bias, so x_hat = x0 + bias of
-    cell 2 (global skip), the bias alone (no skip), or x0 + both biases (a skip per cell)."""
-    _, space = cell_space(op_set="all", cell_skip=skip, merge_kernel=kernel)
+    """Every edge zero: all states are 0, each cell outputs its merge bias (no norm after the merge), so
+    x_hat = x0 + bias of cell 2 (global skip), the bias alone (no skip), or x0 + both biases (a skip
+    per cell).  With the BatchNorm after the merge (the default), a train-mode cell outputs its BN's
+    shift beta = 0 for the constant, so x_hat = x0 under the global skip."""
+    if skip == "global" and train:
+        _, space = cell_space(op_set="all", cell_skip=skip, merge_kernel=kernel, merge_norm="batch")
+        params, state = init(space)
+        batch = space.problem.sample(jax.random.key(1), 16)
+        x_hat, _ = apply_fn(space)(params, state, space.fixed_architecture("zero"), batch, jax.random.key(2),
+                                   train=True)
+        # the BN of a constant is 0 up to its rounding, amplified by 1 / sqrt(eps); without the norm: bias2
+        np.testing.assert_allclose(np.asarray(x_hat), np.asarray(batch.x0), rtol=0, atol=2e-3)
+        assert float(np.abs(np.asarray(params["merge"]["b"][1]))) > 2e-3
+    _, space = cell_space(op_set="all", cell_skip=skip, merge_kernel=kernel, merge_norm="none")
     params, state = init(space)
     batch = space.problem.sample(jax.random.key(1), 16)
     zero = space.fixed_architecture("zero")
@@ -162,9 +173,11 @@ def test_cell_structure_fields_change_the_computation():
         return np.asarray(apply_fn(space)(params, state, weights, batch, jax.random.key(2), train=True)[0])
 
     default = out()
-    for kw in ({"cell_combine": "mean"}, {"cell_input": "network_input"}, {"merge_bias": False},
-               {"merge_norm": "batch"}):
+    for kw in ({"cell_combine": "mean"}, {"cell_input": "network_input"}, {"merge_norm": "none"}):
         assert not np.allclose(out(**kw), default, atol=1e-4), kw
+    # the merge bias shows without the norm (a BatchNorm after the conv subtracts any constant)
+    assert not np.allclose(out(merge_norm="none", merge_bias=False), out(merge_norm="none"), atol=1e-4)
+    np.testing.assert_allclose(out(merge_bias=False), default, atol=1e-4)
 
 
 # --- discrete cell == the cell written out by hand -----------------------------------------------
@@ -323,12 +336,15 @@ def test_table2_smoke_end_to_end(batched, tmp_path, capsys):
     lines = {ln.split("|")[2].strip(): ln for ln in (out / "table2.md").read_text().splitlines() if ln.count("|") > 4}
     assert "(12.38," in lines["Learnable Grad. only"] and "(15.82," in lines["Nets only"]
     assert not re.search(r"\d\.\d\d \(", lines["DAS"] + lines["Random Sampling"])
-    # a cell-space folder written before the stage-6 fields existed resumes: they read the cell it ran with
+    # a cell-space folder written before the stage-6 fields existed reads the cell it ran with (no
+    # BatchNorm after the merge): today's default is another configuration, and the old cell resumes
     for f in [out / "run.json", *out.glob("runs/*/*/config.json")]:
         d = json.loads(f.read_text())
         for field in ("cell_skip", "cell_combine", "cell_input", "merge_bias", "merge_norm", "merge_init"):
             del (d if f.name == "run.json" else d["run"])["config"]["space"][field]
         f.write_text(json.dumps(d))
     capsys.readouterr()
-    assert table_runner.main_guard(table2.main, args) == 0
+    assert table_runner.main_guard(table2.main, args) == 2
+    assert "different configuration" in capsys.readouterr().err
+    assert table_runner.main_guard(table2.main, args + ["--set", "merge_norm=none"]) == 0
     assert capsys.readouterr().out.count("already done, skipped") == 4

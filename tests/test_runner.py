@@ -219,3 +219,14 @@ def test_table4_smoke_end_to_end(tmp_path, capsys, monkeypatch):
                                                       "--data-dir", str(empty)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "empty" in err and err.count("\n") == 0 and not (tmp_path / "t4e").exists()
+
+
+def test_set_values_are_read_as_json_and_none_stays_a_choice():
+    """--set reads JSON, true / false and none; "none" stays the string for a field whose choices
+    are strings (merge_norm=none, cell_skip=none), and is None for an optional number."""
+    got = table_runner.parse_set_items(["merge_norm=none", "cell_skip=none", "chunk_size=none", "width=16",
+                                        "global_skip=false", "amplitude=[0.5, 1.5]", "x0=adjoint"])
+    assert got == {"merge_norm": "none", "cell_skip": "none", "chunk_size": None, "width": 16,
+                   "global_skip": False, "amplitude": [0.5, 1.5], "x0": "adjoint"}
+    with pytest.raises(table_runner.UsageError, match="FIELD=VALUE"):
+        table_runner.parse_set_items(["width"])
