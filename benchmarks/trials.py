@@ -40,7 +40,8 @@ import pandas as pd  # noqa: E402
 
 import dasjax  # noqa: E402
 from dasjax.api import make_search_program, resolve_hparams  # noqa: E402
-from dasjax.batch import _Compiled, default_chunk_size, default_trials_at_once, resolve_devices, trial_keys  # noqa: E402
+from dasjax.batch import default_chunk_size, default_trials_at_once, resolve_devices, trial_keys  # noqa: E402
+from dasjax.compiled import CompiledProgram  # noqa: E402
 from dasjax.plan import plan_for  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 from dasjax.spaces import make_space  # noqa: E402
@@ -56,12 +57,12 @@ def build(stage, cfg, T, n_devices=1, at_once=None):
     if stage == "retrain":
         space = make_space(cfg, problem, share_f=cfg.retrain.share_f, n_devices=n_devices)
         archs = jax.numpy.asarray(dasjax.random_architectures(cfg, keys))
-        comp = _Compiled(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1, n_devices=n_devices,
+        comp = CompiledProgram(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1, n_devices=n_devices,
                          at_once=at_once)
         return (comp, *comp.put((keys, hp, (archs,))))
     c = cfg.replace(order=2) if stage == "search2" else cfg
     space = make_space(c, problem, n_devices=n_devices)
-    comp = _Compiled(make_search_program(c, space, types), keys, hp, (), 1, n_devices=n_devices, at_once=at_once)
+    comp = CompiledProgram(make_search_program(c, space, types), keys, hp, (), 1, n_devices=n_devices, at_once=at_once)
     return (comp, *comp.put((keys, hp, ())))
 
 

@@ -36,8 +36,6 @@ from .compiled import (TRIAL_AXIS, CompiledProgram, compiled_for, memory_stats, 
 from .placement import (default_chunk_size, default_trials_at_once, device_memory_bytes,  # noqa: F401
                         fit_chunk, on_cpu, resolve_devices)
 
-_Compiled = CompiledProgram      # the name benchmarks/ used
-
 
 @dataclass
 class BatchOutput:
@@ -48,17 +46,6 @@ class BatchOutput:
     n_trials: int
     chunk_size: int
     memory: dict = field(default_factory=dict)   # XLA's estimate for one epoch call
-
-
-def _take(tree, idx):
-    return jax.tree_util.tree_map(lambda x: x[idx], tree)
-
-
-def _pad_index(start: int, stop: int, size: int) -> np.ndarray:
-    idx = np.arange(start, stop)
-    if len(idx) < size:
-        idx = np.concatenate([idx, np.full(size - len(idx), idx[0])])
-    return idx
 
 
 def _take(tree, idx):
