@@ -190,7 +190,8 @@ def findings_power(df: pd.DataFrame, grid: Sequence[int] = (10, 25, 50, 75, 100,
     from .findings import table1_findings
     if "hparams" in df.columns and df["hparams"].nunique() > 1:
         raise ValueError("findings_power needs one hyperparameter set (as table1_findings)")
-    counts = df.groupby(["problem", "op_set", "method"]).size()
+    counts = df.groupby(["problem", "op_set", "method"])["arch_psnr"].apply(
+        lambda v: int(np.isfinite(v.to_numpy(float)).sum()))
     smallest = int(counts.min()) if len(counts) else 0
     small = _warn_small("findings_power", smallest)
     observed = table1_findings(df, alpha=alpha, n_resamples=test_resamples, seed=seed)

@@ -249,7 +249,8 @@ def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_targe
     larger studies."""
     import warnings
     from .power import SmallPilotWarning
-    counts = block.groupby([c for c in ("problem", "op_set", "method", "hparams") if c in block]).size()
+    rows = [c for c in ("problem", "op_set", "method", "hparams") if c in block]
+    counts = block.groupby(rows)["arch_psnr"].apply(lambda v: int(np.isfinite(v.to_numpy(float)).sum()))
     smallest = int(counts.min()) if len(counts) else 0
     rep.add("### How many trials are enough", "",
             "The trials of this study (the *pilot*) are resampled with replacement to other trial counts, "
@@ -261,7 +262,8 @@ def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_targe
             "values in 96 % of resamples), so its estimates say little about a larger study.", "")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SmallPilotWarning)
-        need = trials_needed(block, ci_target, "median", grid=POWER_GRID, n_resamples=n_resamples * 2, seed=seed)
+        need = trials_needed(block, ci_target, "median", by=rows, grid=POWER_GRID, n_resamples=n_resamples * 2,
+                             seed=seed)
     need["needed"] = _counts(need["needed"])
     shown = need.rename(columns={"n_pilot": "n", "half_width_now": "CI ± now [dB]",
                                  "needed": f"trials for ± {ci_target:g} dB", "small_pilot": "small pilot"})

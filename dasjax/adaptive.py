@@ -4,8 +4,9 @@ A row runs seeds ``first_seed, first_seed + 1, ...`` in chunks of ``chunk`` (eac
 batched call of :func:`dasjax.run_method`, or of :func:`dasjax.methods.run_group` for methods that
 share work) until the 95 % bootstrap interval of its median architecture PSNR has a half-width of
 at most ``target_ci`` dB, or ``max_trials`` trials are done.  Trial i depends on its seed alone,
-never on its batch partners, so the result equals a plain run over the same seeds; only the number
-of seeds is decided on the way.  With ``checkpoint_dir`` every chunk checkpoints in its own
+never on its batch partners, so the result equals a plain run over the same seeds (its execution
+plan is pinned to the plain run's, :func:`pinned_plan`); only the number of seeds is decided on the
+way.  With ``checkpoint_dir`` every chunk checkpoints in its own
 subfolder, so a killed run resumes as a plain one does.
 """
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Callable
 import numpy as np
 
 from .methods import get_method, run_group, run_method
+from .placement import resolve_devices
+from .plan import plan_for
 from .stages import MethodResult
 
 STOP_TARGET, STOP_MAX = "target_ci", "max_trials"
@@ -93,6 +96,14 @@ def adapt(run_chunk: Callable[[list, str | None], dict], *, target_ci: float, ma
             return {n: AdaptiveResult(concat_results(ps), reason[n], widths[n], k) for n, ps in parts.items()}
 
 
+def pinned_plan(cfg, n_batched: int):
+    """``cfg`` with F's execution settings fixed to the plan of the plain run, whose program batches
+    ``n_batched`` trials: a chunk of one seed would otherwise run on one device with the plan of a
+    trial alone (another backward pass, the same numbers only up to float rounding)."""
+    p = plan_for(cfg, resolve_devices(cfg.run.devices, n_batched))
+    return cfg.replace(f_backward=p.f_backward, f_block_rows=p.f_block_rows, f_slot_calls=p.f_slot_calls)
+
+
 def run_adaptive(cfg, methods, hparams="H1", *, target_ci: float, max_trials: int, first_seed: int = 0,
                  chunk: int = 10, min_trials: int = MIN_TRIALS, progress=None, checkpoint_dir=None,
                  keep_params: bool = False, log=None) -> dict[str, AdaptiveResult]:
@@ -100,6 +111,8 @@ def run_adaptive(cfg, methods, hparams="H1", *, target_ci: float, max_trials: in
     chunk) adaptively (:func:`adapt`); returns {method: AdaptiveResult}."""
     names = (methods,) if isinstance(methods, str) else tuple(methods)
     grouped = len(names) > 1 or get_method(names[0]).group is not None
+    per_seed = cfg.retrain.n_random_search if "Random Search" in names else 1     # trials a seed batches
+    cfg = pinned_plan(cfg, max_trials * per_seed)
 
     def run_chunk(seeds, ckpt):
         if grouped:
@@ -117,6 +130,7 @@ def run_sets_adaptive(cfg, method: str, sets, *, target_ci: float, max_trials: i
     """:func:`dasjax.run_sets` adaptively: every hyperparameter set is a row, and each chunk of seeds
     runs all sets in one batched call; returns {set name: AdaptiveResult}."""
     from .methods import run_sets
+    cfg = pinned_plan(cfg, max_trials * len(sets))
     return adapt(lambda seeds, ckpt: run_sets(cfg, method, sets, seeds, progress=progress, checkpoint_dir=ckpt),
                  target_ci=target_ci, max_trials=max_trials, first_seed=first_seed, chunk=chunk,
                  min_trials=min_trials, checkpoint_dir=checkpoint_dir, log=log)

@@ -15,6 +15,7 @@ every requested member (random sampling and random search come from one retraini
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -166,7 +167,7 @@ def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candida
 
     Candidate 0 of each seed is that seed's Random-Sampling trial; Random Search reports the
     best of the seed's ``n`` candidates by architecture validation PSNR (as the paper does).
-    Returns (random_sampling, random_search) MethodResults (random_search is None when n = 1).
+    Returns (random_sampling, random_search) MethodResults (with n = 1 random search is candidate 0 too).
     ``keep_params``: as in :func:`run_method` (the reported candidate's network per trial).
     """
     seeds = as_seeds(seeds)
@@ -186,8 +187,8 @@ def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candida
     share = r.wall_time_s / n           # wall time of T trainings
     sampling = MethodResult("Random Sampling", seeds, r.hparams[:T], psnr[0], nan, r.arch_strings[:T], None,
                             r.diverged[:T], share, r.compile_time_s, {k: v[0] for k, v in hist.items()})
-    if n == 1:
-        return sampling, None
+    if n == 1:          # the best of one candidate is that candidate
+        return sampling, dataclasses.replace(sampling, method="Random Search", wall_time_s=r.wall_time_s)
     best = np.argmax(np.where(np.isfinite(psnr), psnr, -np.inf), axis=0)
     pick = best * T + np.arange(T)
     searching = MethodResult("Random Search", seeds, r.hparams[:T], r.arch_psnr[pick], nan,

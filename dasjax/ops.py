@@ -117,9 +117,11 @@ def _f_narrow(params, state, x, train: bool, cfg: SpaceConfig):
     return P, A, c, mean, var
 
 
-def f_apply(params, state, x, train: bool, cfg: SpaceConfig, plan: ExecutionPlan = ExecutionPlan()):
+def f_apply(params, state, x, train: bool, cfg: SpaceConfig, plan: ExecutionPlan | None = None):
     """F(x): (B, *S) -> (B, *S).  Returns (out, new_bn_state).  ``plan``: how F computes (its
-    backward pass and row blocks; :mod:`dasjax.plan`), the same values up to float rounding."""
+    backward pass and row blocks; :mod:`dasjax.plan`), the same values up to float rounding; None:
+    the defaults for JAX's backend, one trial per device (the engine always passes its plan)."""
+    plan = make_plan(width=cfg.width) if plan is None else plan
     mode = plan.f_backward
     if mode == "fused_f":
         out, mean, var = _f_fused(cfg, plan.f_block_rows, bool(train), params, state, x)

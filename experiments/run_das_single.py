@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dasjax import hparams as hpmod  # noqa: E402
 from table_runner import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
+from table_runner import trials_label  # noqa: E402
 
 ROWS = [Row("das", "all", "DAS"), Row("das_single", "all", "DAS-single")]
 PANELS = {"left": {"DAS": "BOHB-DAS-single", "DAS-single": "BOHB-DAS-single"},
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
     check_out_dir(out, run_fingerprint("das_single", preset, overrides, seeds, hpmod.BOHB_DAS_SINGLE,
                                        adaptive=args.adaptive),
                   args.overwrite)
-    print(f"[das_single] preset '{preset}', {len(seeds)} trials per method and set; {env_summary()}")
+    print(f"[das_single] preset '{preset}', {trials_label(seeds, args.adaptive)}; {env_summary()}")
     t0 = time.perf_counter()
     frames = []
     for panel, sets in PANELS.items():
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
             analysis.save_figure(fig, out / "figures" / f"fig7_{panel}.png")
 
     finish_table(df, out, name="das_single", heading=f"DAS vs DAS-single (blur, all ops, preset {preset}, "
-                 f"{len(seeds)} trials)", rows=("method", "hparams"), figures=figures,
+                 f"{trials_label(seeds, args.adaptive)})", rows=("method", "hparams"), figures=figures,
                  no_figures=args.no_figures, t0=t0)
     return 0
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dasjax import __version__  # noqa: E402
 from dasjax import hpo  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
-from table_runner import (DEFAULT_HPARAMS, Row, UsageError, _parse_value, build_parser,  # noqa: E402
-                               check_out_dir, env_summary, main_guard, resolve)
+from table_runner import (DEFAULT_HPARAMS, Row, UsageError, _normalized, _parse_value,  # noqa: E402
+                          build_parser, check_out_dir, env_summary, main_guard, resolve)
 from dasjax.results import atomic_write_text  # noqa: E402
 
 OP_SETS = ["good", "all"]
@@ -148,7 +148,9 @@ def main(argv=None) -> int:
           "random_fraction": args.random_fraction if sampler == "tpe" else None, "fixed": fixed,
           "config": json.loads(json.dumps(cfg.science_dict(), default=list))}
     marker = out / "run.json"
-    same_run = marker.exists() and json.loads(marker.read_text()) == json.loads(json.dumps(fp))
+    # compared as check_out_dir does: a folder saved before a config field existed or moved still matches
+    same_run = marker.exists() and \
+        _normalized(json.loads(marker.read_text())) == _normalized(json.loads(json.dumps(fp)))
     check_out_dir(out, fp, args.overwrite)
     previous = None
     if same_run and (out / "evaluations.csv").exists():

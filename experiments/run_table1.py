@@ -87,14 +87,17 @@ def write_findings_power(df, out: Path) -> str:
     """findings_power.csv and the markdown of "trials per row for 80 % power" for each finding, from
     resampled studies of these trials; "" when a row has fewer than analysis.power.MIN_PILOT trials
     (a note says so: resampling so few trials would mostly echo them)."""
+    import numpy as np
     import pandas as pd
 
     import analysis
     from analysis.power import MIN_PILOT
     from analysis.tables import frame_to_markdown
-    smallest = int(df.groupby(["problem", "op_set", "method"]).size().min())
+    smallest = int(df.groupby(["problem", "op_set", "method"])["arch_psnr"].apply(
+        lambda v: int(np.isfinite(v.to_numpy(float)).sum())).min())
     head = "## How many trials are enough\n\n"
     if smallest < MIN_PILOT:
+        (out / "findings_power.csv").unlink(missing_ok=True)          # no stale estimates from an earlier run
         return head + (f"The smallest row has {smallest} trials (< {MIN_PILOT}): too few to resample into "
                        "larger studies, so no power estimates.\n")
     print(f"\n[table1] power of each finding: {POWER_RESAMPLES} resampled studies per trial count "

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table_runner import (Row, add_sets_option, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
+from table_runner import trials_label  # noqa: E402
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur"]
 OP_SETS = ["good", "all"]
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
     sets = parse_sets(args.sets, args.hparams)
     op_sets = [r.op_set for r in rows]
     check_out_dir(out, run_fingerprint("table3", preset, overrides, seeds, sets, adaptive=args.adaptive), args.overwrite)
-    print(f"[table3] preset '{preset}', {len(seeds)} trials per set, sets {[s.name for s in sets]}, "
+    print(f"[table3] preset '{preset}', {trials_label(seeds, args.adaptive)}, sets {[s.name for s in sets]}, "
           f"op sets {op_sets}, problems {problems}; {env_summary()}")
     t0 = time.perf_counter()
     df = run_set_rows(
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
             analysis.save_figure(fig, out / "figures" / f"fig5_scatter_{s.name}.png")
         analysis.save_figure(analysis.scatter_figure(df, hue="hparams"), out / "figures" / "fig5_scatter_all_sets.png")
 
-    finish_table(df, out, name="table3", heading=f"Table 3 (preset {preset}, {len(seeds)} trials per set)\n\n"
+    finish_table(df, out, name="table3", heading=f"Table 3 (preset {preset}, {trials_label(seeds, args.adaptive)})\n\n"
                  "The paper's values are withheld; ours alone.", rows=("op_set", "hparams"), figures=figures,
                  no_figures=args.no_figures, t0=t0)
     return 0

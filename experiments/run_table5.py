@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from table_runner import (Row, UsageError, add_sets_option, build_parser, check_out_dir,  # noqa: E402
                                env_summary, finish_table, main_guard, parse_sets, resolve, run_fingerprint,
                                run_set_rows)
+from table_runner import trials_label  # noqa: E402
 
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur", "BOHB-Non-Seq-one-shot-Blur",
         "BOHB-Non-Seq-Blur"]
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     overrides["space"] = "cell"
     sets = parse_sets(args.sets, args.hparams)
     check_out_dir(out, run_fingerprint("table5", preset, overrides, seeds, sets, adaptive=args.adaptive), args.overwrite)
-    print(f"[table5] preset '{preset}', cell space, {len(seeds)} trials per set, sets {[s.name for s in sets]}; "
+    print(f"[table5] preset '{preset}', cell space, {trials_label(seeds, args.adaptive)}, sets {[s.name for s in sets]}; "
           f"{env_summary()}")
     t0 = time.perf_counter()
     df = run_set_rows(
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
             analysis.save_figure(fig, out / "figures" / f"scatter_{s.name}.png")
 
     finish_table(df, out, name="table5", heading=f"Table 5 (cell space, blur, preset {preset}, "
-                 f"{len(seeds)} trials per set)\n\nThe paper's values are withheld; ours alone.",
+                 f"{trials_label(seeds, args.adaptive)})\n\nThe paper's values are withheld; ours alone.",
                  rows=("hparams",), column="op_set", figures=figures, no_figures=args.no_figures, t0=t0)
     return 0
 

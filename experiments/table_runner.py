@@ -128,7 +128,7 @@ def parse_set_items(items) -> dict:
             raise UsageError(f"--set {item!r} must look like FIELD=VALUE")
         k, v = item.split("=", 1)
         k, value = k.strip(), _parse_value(v.strip())
-        out[k] = v.strip() if value is None and _takes_text(k) else value
+        out[k] = "none" if value is None and _takes_text(k) else value
     return out
 
 
@@ -433,7 +433,7 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
             if not todo:
                 continue
             log(f"[{table}] {problem} / {op_set} ops / {method} x {[s.name for s in todo]}: "
-                f"{len(seeds)} trials each ...")
+                + (f"{len(seeds)} trials each ..." if not adaptive else f"{trials_label(seeds, adaptive)} ..."))
             ckpt = out / "runs" / problem / op_set / "checkpoint"
             t0 = time.perf_counter()
             if adaptive:

@@ -7,6 +7,7 @@ problem, share_f=..., plan=...)`` (``plan``: the :class:`dasjax.plan.ExecutionPl
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from ..plan import plan_for
@@ -58,12 +59,24 @@ SPACES.add("sequential", SequentialSpace, builtin=True)
 SPACES.add("cell", CellSpace, builtin=True)
 
 
+def _takes_plan(factory) -> bool:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return True
+    return any(p.name == "plan" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 def make_space(cfg, problem, share_f: bool = False, plan=None, n_devices: int = 1):
     """The search space named by ``cfg.space.space``, from the registry.  ``plan``: the
     :class:`dasjax.plan.ExecutionPlan` its layers compute with (None: :func:`dasjax.plan.plan_for`
     ``cfg`` with its trials on ``n_devices`` devices)."""
     plan = plan_for(cfg, n_devices) if plan is None else plan
-    space = SPACES.get(cfg.space.space)(cfg.space, problem, share_f=share_f, plan=plan)
+    factory = SPACES.get(cfg.space.space)
+    # a factory written before spaces took a plan (no plan= parameter) still works: its layers then
+    # use the defaults for this backend, one trial per device
+    kw = {"plan": plan} if _takes_plan(factory) else {}
+    space = factory(cfg.space, problem, share_f=share_f, **kw)
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space {cfg.space.space!r}: the factory returned {type(space).__name__}, which lacks "
                         "part of the SearchSpace interface (dasjax.spaces.SearchSpace)")
