@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as sps
 
-from .stats import finite, group_keys
+from .stats import finite, finite_counts, group_keys
 
 MIN_PILOT = 10          # finite trials per row below which an estimate is flagged (see the docstring)
 DEFAULT_GRID = (5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 300, 400)
@@ -190,8 +190,7 @@ def findings_power(df: pd.DataFrame, grid: Sequence[int] = (10, 25, 50, 75, 100,
     from .findings import table1_findings
     if "hparams" in df.columns and df["hparams"].nunique() > 1:
         raise ValueError("findings_power needs one hyperparameter set (as table1_findings)")
-    counts = df.groupby(["problem", "op_set", "method"])["arch_psnr"].apply(
-        lambda v: int(np.isfinite(v.to_numpy(float)).sum()))
+    counts = finite_counts(df, ("problem", "op_set", "method"))
     smallest = int(counts.min()) if len(counts) else 0
     small = _warn_small("findings_power", smallest)
     observed = table1_findings(df, alpha=alpha, n_resamples=test_resamples, seed=seed)

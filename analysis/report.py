@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -22,10 +23,10 @@ from .correlation import (CORRELATION_GROUPS, DEFAULT_THRESHOLD, DEGENERATE_FILT
 from .figures import (alpha_trajectory_figure, architecture_figure, best_and_worst, cell_graph_figure,
                       distribution_figure, power_figure, save_figure, scatter_figure)
 from .labels import label, sort_frame, sort_values
-from .power import MIN_PILOT, power_curves, trials_needed
+from .power import MIN_PILOT, SmallPilotWarning, power_curves, trials_needed
 from .reference import reference_table
-from .stats import GROUP_COLUMNS, compare_all, summarize
-from .tables import MISSING, fmt, frame_to_markdown, results_table
+from .stats import GROUP_COLUMNS, compare_all, finite_counts, summarize
+from .tables import MISSING, fmt, frame_to_markdown, integer_cells, results_table
 
 BLOCK_COLUMNS = ("experiment", "space")
 SUMMARY_CSV, CORRELATIONS_CSV, COMPARISONS_CSV = "summary.csv", "correlations.csv", "comparisons.csv"
@@ -234,11 +235,6 @@ def write_report(
 POWER_GRID = (5, 8, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 400)
 
 
-def _counts(values: pd.Series) -> pd.Series:
-    """Trial counts as integers for the markdown tables (NaN stays NaN: shown as a dash)."""
-    return pd.Series([int(v) if np.isfinite(v) else np.nan for v in values], index=values.index, dtype=object)
-
-
 def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_target: float = 0.5,
                         n_resamples: int = 500, seed: int = 0, figures: bool = True) -> None:
     """The section "How many trials are enough" of one report block: per row, the trials for a
@@ -247,10 +243,8 @@ def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_targe
     :func:`analysis.findings_power`, which experiments/run_table1.py writes to findings.md).  Pilots
     under MIN_PILOT trials per row get the table and a note only: their resamples say little about
     larger studies."""
-    import warnings
-    from .power import SmallPilotWarning
     rows = [c for c in ("problem", "op_set", "method", "hparams") if c in block]
-    counts = block.groupby(rows)["arch_psnr"].apply(lambda v: int(np.isfinite(v.to_numpy(float)).sum()))
+    counts = finite_counts(block, rows)
     smallest = int(counts.min()) if len(counts) else 0
     rep.add("### How many trials are enough", "",
             "The trials of this study (the *pilot*) are resampled with replacement to other trial counts, "
@@ -264,7 +258,7 @@ def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_targe
         warnings.simplefilter("ignore", SmallPilotWarning)
         need = trials_needed(block, ci_target, "median", by=rows, grid=POWER_GRID, n_resamples=n_resamples * 2,
                              seed=seed)
-    need["needed"] = _counts(need["needed"])
+    need["needed"] = integer_cells(need["needed"])
     shown = need.rename(columns={"n_pilot": "n", "half_width_now": "CI ± now [dB]",
                                  "needed": f"trials for ± {ci_target:g} dB", "small_pilot": "small pilot"})
     rep.add(f"Trials per row for a 95 % CI of the median within ± {ci_target:g} dB (–: more than "
@@ -280,7 +274,7 @@ def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_targe
         curves.to_csv(rep.out_dir / f"{prefix}_power_curves.csv", index=False)
         summary = curves.groupby(["problem", "comparison"], sort=False).agg(
             n_a=("n_a", "first"), n_b=("n_b", "first"), needed=("needed", "first")).reset_index()
-        summary["needed"] = _counts(summary["needed"])
+        summary["needed"] = integer_cells(summary["needed"])
         summary = summary.rename(columns={"needed": "trials per row for 80 % power"})
         rep.add("Power of each comparison (two-sided Mann–Whitney at α = 0.05, in the pilot's direction; "
                 f"{n_resamples} resampled studies per trial count; –: more than {POWER_GRID[-1]}; "

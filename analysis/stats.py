@@ -86,6 +86,11 @@ def bootstrap_ci(
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def finite_counts(df: pd.DataFrame, by: Sequence[str], value: str = "arch_psnr") -> pd.Series:
+    """The finite ``value`` entries per group of ``by`` (the columns of it that exist)."""
+    return df.groupby(group_keys(df, by))[value].apply(lambda v: int(finite(v).size))
+
+
 def group_keys(df: pd.DataFrame, by: Sequence[str]) -> list[str]:
     """The columns of `by` that exist in `df` (a missing hparams column is not an error)."""
     return [c for c in by if c in df.columns]

@@ -195,6 +195,13 @@ def latex_table(df: pd.DataFrame, **kwargs) -> str:
     return results_table(df, **kwargs).to_latex()
 
 
+def integer_cells(values) -> pd.Series:
+    """Counts held as floats (NaN where there is none) as integers for :func:`frame_to_markdown`,
+    which prints a float with decimals; NaN stays NaN (a dash)."""
+    values = pd.Series(values)
+    return pd.Series([int(v) if np.isfinite(v) else np.nan for v in values], index=values.index, dtype=object)
+
+
 def frame_to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
     """Any DataFrame as a GitHub markdown table (floats with `digits` decimals,
     p-values in scientific notation when < 0.001, NaN as an en dash)."""

@@ -17,9 +17,8 @@ from typing import Callable
 import numpy as np
 
 from .methods import get_method, run_group, run_method
-from .placement import resolve_devices
 from .plan import plan_for
-from .stages import MethodResult
+from .stages import MethodResult, trial_devices
 
 STOP_TARGET, STOP_MAX = "target_ci", "max_trials"
 # no stop on the target before this many trials: a bootstrap interval from fewer trials is set by a
@@ -43,7 +42,8 @@ def median_ci_half_width(values, confidence_level: float = 0.95, n_resamples: in
 
 @dataclass
 class AdaptiveResult:
-    """One row of an adaptive run: all its trials, why it stopped and its final half-width."""
+    """One row of an adaptive run: all its trials (their ``columns`` carry stop_reason and
+    ci_half_width per trial), why it stopped and its final half-width."""
     result: MethodResult
     stop_reason: str                 # "target_ci" or "max_trials"
     ci_half_width: float             # of the median, over all its trials (dB)
@@ -93,14 +93,22 @@ def adapt(run_chunk: Callable[[list, str | None], dict], *, target_ci: float, ma
                 + ", ".join(f"{n} {w:.2f}" for n, w in widths.items()) + f" dB (target {target_ci:g})")
         if tight or done >= max_trials:
             reason = {n: STOP_TARGET if checked and w <= target_ci else STOP_MAX for n, w in widths.items()}
-            return {n: AdaptiveResult(concat_results(ps), reason[n], widths[n], k) for n, ps in parts.items()}
+            return {n: AdaptiveResult(_with_stop_columns(concat_results(ps), reason[n], widths[n]), reason[n],
+                                      widths[n], k) for n, ps in parts.items()}
+
+
+def _with_stop_columns(res: MethodResult, reason: str, width: float) -> MethodResult:
+    """The row's stop, as the per-trial columns stop_reason and ci_half_width (for trials.csv)."""
+    T = len(res.seeds)
+    res.columns.update(stop_reason=np.full(T, reason), ci_half_width=np.full(T, width))
+    return res
 
 
 def pinned_plan(cfg, n_batched: int):
     """``cfg`` with F's execution settings fixed to the plan of the plain run, whose program batches
     ``n_batched`` trials: a chunk of one seed would otherwise run on one device with the plan of a
     trial alone (another backward pass, the same numbers only up to float rounding)."""
-    p = plan_for(cfg, resolve_devices(cfg.run.devices, n_batched))
+    p = plan_for(cfg, trial_devices(cfg, n_batched))
     return cfg.replace(f_backward=p.f_backward, f_block_rows=p.f_block_rows, f_slot_calls=p.f_slot_calls)
 
 

@@ -87,14 +87,11 @@ def write_findings_power(df, out: Path) -> str:
     """findings_power.csv and the markdown of "trials per row for 80 % power" for each finding, from
     resampled studies of these trials; "" when a row has fewer than analysis.power.MIN_PILOT trials
     (a note says so: resampling so few trials would mostly echo them)."""
-    import numpy as np
-    import pandas as pd
-
     import analysis
     from analysis.power import MIN_PILOT
-    from analysis.tables import frame_to_markdown
-    smallest = int(df.groupby(["problem", "op_set", "method"])["arch_psnr"].apply(
-        lambda v: int(np.isfinite(v.to_numpy(float)).sum())).min())
+    from analysis.stats import finite_counts
+    from analysis.tables import frame_to_markdown, integer_cells
+    smallest = int(finite_counts(df, ("problem", "op_set", "method")).min())
     head = "## How many trials are enough\n\n"
     if smallest < MIN_PILOT:
         (out / "findings_power.csv").unlink(missing_ok=True)          # no stale estimates from an earlier run
@@ -106,8 +103,7 @@ def write_findings_power(df, out: Path) -> str:
     atomic_write_text(out / "findings_power.csv", fp.to_csv(index=False))
     cols = ["finding", "problem", "verdict_now"] + [c for c in fp if c.startswith("power_at_")]
     shown = fp[cols].copy()
-    shown["trials for 80 % power"] = pd.Series([int(v) if v == v else float("nan") for v in fp["needed"]],
-                                               index=fp.index, dtype=object)
+    shown["trials for 80 % power"] = integer_cells(fp["needed"])
     table = frame_to_markdown(shown)
     return (head + "Power of each finding at n trials per row: the share of "
             f"{POWER_RESAMPLES} studies, resampled from these trials, in which the finding's test says "

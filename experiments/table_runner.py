@@ -240,12 +240,7 @@ def run_methods(cfg, methods: list[str], seeds: list[int], hp, *, checkpoint_dir
         from dasjax.adaptive import run_adaptive
         got = run_adaptive(cfg, methods, hp, checkpoint_dir=checkpoint_dir, keep_params=keep_params, log=log,
                            **adaptive)
-        out = {}
-        for name, a in got.items():
-            T = len(a.result.seeds)
-            a.result.columns.update(stop_reason=np.full(T, a.stop_reason), ci_half_width=np.full(T, a.ci_half_width))
-            out[name] = a.result
-        return out
+        return {name: a.result for name, a in got.items()}
     if len(methods) > 1 or get_method(methods[0]).group is not None:
         return run_group(cfg, methods, seeds, hp, checkpoint_dir=checkpoint_dir, keep_params=keep_params)
     return {methods[0]: run_method(cfg, methods[0], seeds, hp, checkpoint_dir=checkpoint_dir,
@@ -350,8 +345,7 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                 walls.append(json.loads((path / "config.json").read_text())["measured"])
                 continue
             log(f"[{table}] {problem} / {row.op_set} ops / {row.method}: "
-                + (f"{len(seeds)} trials ..." if not adaptive else
-                   f"until the median's CI is within ±{adaptive['target_ci']:g} dB, at most {len(seeds)} trials ..."))
+                + (f"{len(seeds)} trials ..." if not adaptive else f"{trials_label(seeds, adaptive)} ..."))
             t0 = time.perf_counter()
             ckpt_dir = path / "checkpoint"
             group = get_method(row.method).group
@@ -437,12 +431,8 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
             ckpt = out / "runs" / problem / op_set / "checkpoint"
             t0 = time.perf_counter()
             if adaptive:
-                results = {}
-                for name, a in run_sets_adaptive(cfg, method, todo, checkpoint_dir=ckpt, log=log, **adaptive).items():
-                    T = len(a.result.seeds)
-                    a.result.columns.update(stop_reason=np.full(T, a.stop_reason),
-                                            ci_half_width=np.full(T, a.ci_half_width))
-                    results[name] = a.result
+                results = {name: a.result for name, a in
+                           run_sets_adaptive(cfg, method, todo, checkpoint_dir=ckpt, log=log, **adaptive).items()}
             else:
                 results = run_sets(cfg, method, todo, seeds, checkpoint_dir=ckpt)
             elapsed = time.perf_counter() - t0
