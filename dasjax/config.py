@@ -6,9 +6,10 @@ optimizer *type*) live in the hashable config; numbers that may differ per trial
 (learning rates, weight decays, warm-up / scheduler switches) live in
 :class:`dasjax.hparams.HParams` and are traced.
 
-docs/register.md lists every register row with the field that implements it, its choices and the
-evidence for its default; tests/test_config.py checks that each non-default choice changes the
-computation.
+Each field declares the values it accepts next to its default (:mod:`dasjax.fields`); one validator
+checks them, and the problem and space names come from their registries.  docs/register.md lists
+every register row with the field that implements it, its choices and the evidence for its default;
+tests/test_config.py checks that each non-default choice changes the computation.
 """
 from __future__ import annotations
 
@@ -18,43 +19,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .fields import Checked, choice, flag, integer, interval, nonneg, positive, registered, rule_of
 from .operations import op_names
 from .registry import PROBLEMS as PROBLEM_REGISTRY
 from .registry import SPACES as SPACE_REGISTRY
 
 # the paper's two op sets; any tuple of registered op names (dasjax.operations) is an op set too
 OP_SETS = {"good": ("lg", "net"), "all": ("lg", "net", "roll", "noise")}
-ROLL_AXES = ("signal", "all", "flat")                # SpaceConfig.roll_axes (register #11)
-# the cell space's unstated structure (calibration stage 6)
-CELL_SKIPS = ("global", "per_cell", "none")           # SpaceConfig.cell_skip
-CELL_COMBINES = ("sum", "mean")                       # SpaceConfig.cell_combine
-CELL_INPUTS = ("previous", "network_input")           # SpaceConfig.cell_input
-MERGE_NORMS = ("none", "batch")                       # SpaceConfig.merge_norm
-MERGE_INITS = ("pytorch", "average", "zero")          # SpaceConfig.merge_init
 # the paper's 1D problems (the table runners' default); every registered problem is allowed
 # (dasjax.problems.register_problem: these two, the 2D image problems and the user's)
 PROBLEMS = ("blur", "downsampling")
 IMAGE_PROBLEMS = ("image_denoise", "image_blur")   # the paper's 2D problems (Table 4's runner)
 EMBEDDED_IMAGES = ("grace_hopper", "s1045", "jacksboro_dem")   # matplotlib's bundled sample data
-
-
-def _choice(name: str, value: Any, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; choose one of {list(allowed)}")
-
-
-def _positive(name: str, value, integer: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    if integer:
-        ok = ok and float(value).is_integer()
-    if not ok or (isinstance(value, float) and not math.isfinite(value)):
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name}={value!r} must be {kind}")
-
-
-def _nonneg(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-        raise ValueError(f"{name}={value!r} must be a non-negative number")
 
 
 def resolve_op_set(op_set) -> tuple[str, ...]:
@@ -77,7 +53,7 @@ def resolve_op_set(op_set) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class ProblemConfig:
+class ProblemConfig(Checked):
     """The inverse problem: 1D cosine signals (paper §4.1) or 2D natural images (paper §4.4).
 
     The 2D problems (``image_denoise``: A = I; ``image_blur``: a 7x7 Gaussian blur) read
@@ -86,216 +62,165 @@ class ProblemConfig:
     ds_*, amplitude, freq_max).  ``noise_std``, ``kernel_size``, ``boundary``, ``x0`` and the
     PSNR fields apply to both.
     """
-    name: str = "blur"                 # "blur" | "downsampling" | "image_denoise" | "image_blur"
-    n_points: int = 50                 # grid on [-pi/2, pi/2]
-    noise_std: float = 0.10            # register #1 (0.01 = literal text)
-    blur_sigma: float = 0.2
-    blur_units: str = "omega"          # register #3: "omega" | "linspace" | "pixel"
-    kernel_size: int = 7
-    boundary: str = "zero"             # register #4: "zero" | "circular"
-    ds_factor: int = 4
-    ds_mode: str = "stride"            # register #5: "stride" | "avgpool"
+    name: str = registered("blur", PROBLEM_REGISTRY, label="problem")   # any registered problem
+    n_points: int = positive(50, integer=True)          # grid on [-pi/2, pi/2]
+    noise_std: float = nonneg(0.10)                     # register #1 (0.01 = literal text)
+    blur_sigma: float = positive(0.2)
+    blur_units: str = choice("omega", ("omega", "linspace", "pixel"))          # register #3
+    kernel_size: int = positive(7, odd=True)
+    boundary: str = choice("zero", ("zero", "circular"))                       # register #4
+    ds_factor: int = positive(4, integer=True)
+    ds_mode: str = choice("stride", ("stride", "avgpool"))                     # register #5
     # register #6: "data" = y itself where it lives on the signal grid (blur), A^T y otherwise
     # (downsampling): the calibration's best match (docs/calibration.md, stage 2); "adjoint" = A^T y
     # always (the spec's proposal, used by the H100 Table 1 run); "measurement" = y; "interp"
-    x0: str = "data"
+    x0: str = choice("data", ("data", "adjoint", "measurement", "interp"))
     amplitude: tuple[float, float] | None = None   # register #8: None -> amplitude 1
-    freq_max: float = 2 * math.pi      # f ~ U[0, freq_max]
-    psnr_peak: float = 1.0             # register #7
-    psnr_mode: str = "per_sample"      # register #7: "per_sample" (mean of PSNRs) | "pooled"
+    freq_max: float = positive(2 * math.pi)             # f ~ U[0, freq_max]
+    psnr_peak: float = positive(1.0)                    # register #7
+    psnr_mode: str = choice("per_sample", ("per_sample", "pooled"))   # register #7: mean of PSNRs | pooled
     # --- 2D images (docs/bsds.md; every item NOT STATED in the paper) ---
     data_dir: str | None = None        # BSDS300 folder (images/train, images/test); None: $DASJAX_BSDS300,
     #                                    and without it the embedded sample images; "embedded" forces those
-    crop_size: int = 40                # random square training crops (DnCNN standard)
-    image_blur_sigma: float = 1.0      # image_blur: Gaussian sigma in pixels (kernel_size x kernel_size taps)
-    val_split: str = "train"           # crops for the search's alpha step / retraining val curve: "train" | "test"
-    eval_images: str = "full"          # architecture / one-shot PSNR on the test images: "full" | "center_crop"
-    eval_crop_size: int = 256          # side of the centre crop when eval_images = "center_crop"
-    eval_images_per_batch: int = 4     # test images per evaluation batch (memory; results only change
-    #                                    through the noise op's random draws, which follow the batches)
-    eval_noise_seed: int | None = 0    # fixed noise of the test images (same for every trial and method);
-    #                                    None: fresh noise per trial from the trial's EVAL stream
-    max_test_images: int | None = None # evaluate on the first N test images only (None: all, 100 in BSDS300)
+    crop_size: int = positive(40, integer=True)          # random square training crops (DnCNN standard)
+    image_blur_sigma: float = positive(1.0)   # image_blur: Gaussian sigma in pixels (kernel_size x kernel_size taps)
+    val_split: str = choice("train", ("train", "test"))  # crops for the search's alpha step / retraining val curve
+    eval_images: str = choice("full", ("full", "center_crop"))   # architecture / one-shot PSNR on the test images
+    eval_crop_size: int = positive(256, integer=True)    # side of the centre crop when eval_images = "center_crop"
+    # test images per evaluation batch (memory; results only change through the noise op's random
+    # draws, which follow the batches)
+    eval_images_per_batch: int = positive(4, integer=True)
+    # fixed noise of the test images (same for every trial and method); None: fresh noise per trial
+    # from the trial's EVAL stream
+    eval_noise_seed: int | None = nonneg(0, integer=True, optional=True)
+    # evaluate on the first N test images only (None: all, 100 in BSDS300)
+    max_test_images: int | None = positive(None, integer=True, optional=True)
     embedded_images: tuple[str, ...] = EMBEDDED_IMAGES   # the fallback images (NOT BSDS300)
-    embedded_test_fraction: float = 0.25   # right columns of each embedded image held out as its test image
+    # right columns of each embedded image held out as its test image
+    embedded_test_fraction: float = interval(0.25, 0, 1, high_open=True)
 
     @property
     def is_image(self) -> bool:
         """True for the 2D image problems (paper §4.4) and user problems registered as images."""
         return PROBLEM_REGISTRY.get(self.name).image
 
-    def __post_init__(self):
-        PROBLEM_REGISTRY.get(self.name)            # a registered problem, else a clear error
-        _positive("n_points", self.n_points, integer=True)
-        _nonneg("noise_std", self.noise_std)
-        _positive("blur_sigma", self.blur_sigma)
-        _choice("blur_units", self.blur_units, ("omega", "linspace", "pixel"))
-        _positive("kernel_size", self.kernel_size, integer=True)
-        if self.kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size={self.kernel_size} must be odd")
-        _choice("boundary", self.boundary, ("zero", "circular"))
-        _positive("ds_factor", self.ds_factor, integer=True)
-        _choice("ds_mode", self.ds_mode, ("stride", "avgpool"))
-        _choice("x0", self.x0, ("data", "adjoint", "measurement", "interp"))
+    def _normalize(self):
+        if self.amplitude is not None:
+            a = tuple(self.amplitude)
+            if len(a) != 2 or not all(isinstance(v, (int, float)) for v in a) or not (0 <= a[0] <= a[1]):
+                raise ValueError(f"amplitude={self.amplitude!r} must be None or a pair (low, high) with 0 <= low <= high")
+            object.__setattr__(self, "amplitude", (float(a[0]), float(a[1])))
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            object.__setattr__(self, "data_dir", str(self.data_dir))     # e.g. a pathlib.Path
+        names = (self.embedded_images,) if isinstance(self.embedded_images, str) else tuple(self.embedded_images)
+        object.__setattr__(self, "embedded_images", names)
+
+    def _check(self):
         if self.x0 == "measurement" and self.name == "downsampling":
             raise ValueError("x0='measurement' needs a measurement of signal length; use it with problem='blur' "
                              "or an image problem")
-        if self.amplitude is not None:
-            a = tuple(self.amplitude)
-            if len(a) != 2 or not (0 <= a[0] <= a[1]):
-                raise ValueError(f"amplitude={self.amplitude!r} must be None or a pair (low, high) with 0 <= low <= high")
-            object.__setattr__(self, "amplitude", (float(a[0]), float(a[1])))
-        _positive("freq_max", self.freq_max)
-        _positive("psnr_peak", self.psnr_peak)
-        _choice("psnr_mode", self.psnr_mode, ("per_sample", "pooled"))
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            object.__setattr__(self, "data_dir", str(self.data_dir))     # e.g. a pathlib.Path
         if self.data_dir == "":
             raise ValueError("data_dir='' is empty; give a BSDS300 folder, 'embedded', or None")
-        _positive("crop_size", self.crop_size, integer=True)
         if self.crop_size < 3:
             raise ValueError(f"crop_size={self.crop_size} must be at least 3 pixels")
-        _positive("image_blur_sigma", self.image_blur_sigma)
-        _choice("val_split", self.val_split, ("train", "test"))
-        _choice("eval_images", self.eval_images, ("full", "center_crop"))
-        _positive("eval_crop_size", self.eval_crop_size, integer=True)
-        _positive("eval_images_per_batch", self.eval_images_per_batch, integer=True)
-        if self.eval_noise_seed is not None and (not isinstance(self.eval_noise_seed, int)
-                                                 or isinstance(self.eval_noise_seed, bool)
-                                                 or self.eval_noise_seed < 0):
-            raise ValueError(f"eval_noise_seed={self.eval_noise_seed!r} must be None or an integer >= 0")
-        if self.max_test_images is not None:
-            _positive("max_test_images", self.max_test_images, integer=True)
-        names = (self.embedded_images,) if isinstance(self.embedded_images, str) else tuple(self.embedded_images)
-        if not names:
+        if not self.embedded_images:
             raise ValueError("embedded_images must name at least one image")
-        for n in names:
-            _choice("embedded_images", n, EMBEDDED_IMAGES)
-        object.__setattr__(self, "embedded_images", names)
-        if not 0 < self.embedded_test_fraction < 1:
-            raise ValueError(f"embedded_test_fraction={self.embedded_test_fraction!r} must be in (0, 1)")
+        for n in self.embedded_images:
+            if n not in EMBEDDED_IMAGES:
+                raise ValueError(f"embedded_images={n!r} is not allowed; choose one of {list(EMBEDDED_IMAGES)}")
         if self.is_image and self.x0 not in ("data", "adjoint", "measurement"):
             raise ValueError(f"x0={self.x0!r} is not allowed for problem={self.name!r}; "
                              "choose one of ['data', 'adjoint', 'measurement']")
 
 
 @dataclass(frozen=True)
-class SpaceConfig:
+class SpaceConfig(Checked):
     """Search space and candidate operations (paper §3.1).
 
     The cell fields (register #19-#22) only matter for ``space="cell"``; ``n_layers``
     only for ``space="sequential"``.  The cell space appends the zero op to the op set.
     """
-    space: str = "sequential"          # "sequential" | "cell" (non-sequential, paper §3.1.2)
+    space: str = registered("sequential", SPACE_REGISTRY)   # "sequential" | "cell" (paper §3.1.2) | a user's
     op_set: Any = "good"               # "good" | "all" | tuple of op names
-    n_layers: int = 10
-    width: int = 64                    # register #10
-    kernel_size: int = 3               # register #10
-    bias: bool = True                  # register #10
-    global_skip: bool = True           # register #12
+    n_layers: int = positive(10, integer=True)
+    width: int = positive(64, integer=True)             # register #10
+    kernel_size: int = positive(3, odd=True)            # register #10
+    bias: bool = flag(True)                  # register #10
+    global_skip: bool = flag(True)           # register #12
     tau_init: Any = 1.0                # register #9: float or "inverse_norm" (1/||A||^2)
-    tau_learnable: bool = True         # register #9
-    lg_train_f: bool = True            # (ext. register) F inside the learnable gradient layer is trained
-                                       # (False: F stays at its random init; a calibration hypothesis)
+    tau_learnable: bool = flag(True)         # register #9
+    # (ext. register) F inside the learnable gradient layer is trained (False: F stays at its random
+    # init; a calibration hypothesis)
+    lg_train_f: bool = flag(True)
     # (ext. register) the data-term gradient A^T(Ax - y) of the gradient layers (lg, noise):
     # "differentiable" = part of the graph (the gradient of the loss flows through it), or
     # "detached" = a constant of the backward pass, as torch.autograd.grad(D, x) without
     # create_graph=True computes it (the paper writes the layer with "grad_x D(Ax, y)")
-    grad_term: str = "detached"      # calibration stage 4 (docs/calibration.md)
-    noise_layer_std: float = 1.0       # register #2: unit white noise (calibration stage 5; was 0.10)
+    grad_term: str = choice("detached", ("differentiable", "detached"))   # calibration stage 4 (docs/calibration.md)
+    noise_layer_std: float = nonneg(1.0)   # register #2: unit white noise (calibration stage 5; was 0.10)
     # register #2: the noise layer draws fresh noise in eval mode too (False: only in train mode, so
     # the evaluated network sees a plain gradient step)
-    noise_eval: bool = True
+    noise_eval: bool = flag(True)
     # register #2, where the noise enters: "additive" = x - tau A^T(Ax - y) + std * eps (after the step);
     # "gradient" = x - tau (A^T(Ax - y) + std * eps), a noisy gradient whose noise the learnable step
     # size tau scales (the paper's "gradient layer with white Gaussian noise" read as a noisy gradient)
-    noise_form: str = "gradient"       # calibration stage 5 (docs/calibration.md; was "additive")
-    noise_tau_learnable: bool = True   # register #9 flag
-    roll_shift: int = 1                # register #11
+    noise_form: str = choice("gradient", ("additive", "gradient"))   # calibration stage 5 (was "additive")
+    noise_tau_learnable: bool = flag(True)   # register #9 flag
+    roll_shift: int = integer(1)       # register #11
     # register #11, "rolls the inputs in all dimensions": "signal" = the signal axes only (a spatial
     # roll, which the next convolution can undo); "all" = every axis, the batch axis included
     # (torch.roll over all dims: each sample receives a neighbour's signal); "flat" = the flattened
     # batch tensor (torch.roll without dims: one element per sample crosses to the next sample)
-    roll_axes: str = "all"             # calibration stage 5 (docs/calibration.md; was "signal")
-    alpha_init_std: float = 1e-3       # register #13
-    bn_momentum: float = 0.1           # PyTorch convention (weight of the new batch)
-    bn_eps: float = 1e-5
-    bn_unbiased_running_var: bool = True   # PyTorch updates running_var with the unbiased variance
+    roll_axes: str = choice("all", ("signal", "all", "flat"))   # calibration stage 5 (was "signal")
+    alpha_init_std: float = nonneg(1e-3)                # register #13
+    bn_momentum: float = interval(0.1, 0, 1)            # PyTorch convention (weight of the new batch)
+    bn_eps: float = positive(1e-5)
+    bn_unbiased_running_var: bool = flag(True)   # PyTorch updates running_var with the unbiased variance
     # float32 matmuls: "float32" = true float32 everywhere.  JAX's own default ("default") runs
     # float32 dots in TF32 on Ampere/Hopper GPUs (10-bit mantissa), which the analytic BatchNorm
     # statistics (E[x^2] - E[x]^2 of patch covariances) do not tolerate well; on CPU both are float32.
-    matmul_precision: str = "float32"  # "float32" | "tensorfloat32" | "bfloat16" | "default"
+    matmul_precision: str = choice("float32", ("float32", "tensorfloat32", "bfloat16", "default"))
     # --- cell space (docs/cell_space.md) ---
-    cell_states: int = 5               # register #19: states s_1..s_N per cell, each fed by all predecessors
-    n_cells: int = 2                   # cells in succession (cell 2's input = cell 1's output)
-    merge_kernel: int = 1              # register #22: kernel of the conv merging concat(s_N-1, s_N)
-    share_cell_alpha: bool = True      # register #21: one alpha for all cells (False: one per cell)
-    cell_discretization: str = "argmax"    # register #20: "argmax" (per edge, incl. zero) | "top2" (DARTS)
+    # register #19: states s_1..s_N per cell, each fed by all predecessors (>= 2: the last two are merged)
+    cell_states: int = positive(5, integer=True)
+    n_cells: int = positive(2, integer=True)            # cells in succession (cell 2's input = cell 1's output)
+    merge_kernel: int = positive(1, odd=True)           # register #22: kernel of the conv merging concat(s_N-1, s_N)
+    share_cell_alpha: bool = flag(True)                 # register #21: one alpha for all cells (False: one per cell)
+    # register #20: "argmax" (per edge, incl. zero) | "top2" (DARTS)
+    cell_discretization: str = choice("argmax", ("argmax", "top2"))
     # the rest of the cell's structure, which the paper does not state (calibration stage 6):
     # where the skip connection goes: "global" = x_hat = x0 + cells(x0) (as global_skip in the
     # sequential space), "per_cell" = every cell adds its input to its merged output, "none"
-    cell_skip: str = "global"
+    cell_skip: str = choice("global", ("global", "per_cell", "none"))
     # how a state combines its incoming edges: "sum" (DARTS) or "mean" (the sum over its i edges / i,
     # zero edges included, so a state's scale does not grow with its number of inputs)
-    cell_combine: str = "sum"
+    cell_combine: str = choice("sum", ("sum", "mean"))
     # the input node s_0 of every cell after the first: "previous" = the previous cell's output (the
     # paper's "in succession"); "network_input" = x0 for every cell, so only the last cell reaches
     # the output (what a loop that passes the network input to every cell computes)
-    cell_input: str = "previous"
-    merge_bias: bool = True            # the merge conv has a bias
+    cell_input: str = choice("previous", ("previous", "network_input"))
+    merge_bias: bool = flag(True)      # the merge conv has a bias
     # after the merge conv: "none", or "batch" = a BatchNorm over its one channel (affine, running
     # statistics as the CNNs' BN); calibration stage 6 (docs/calibration.md; was "none")
-    merge_norm: str = "batch"
+    merge_norm: str = choice("batch", ("none", "batch"))
     # the merge conv's init: "pytorch" (weight and bias U(+-1/sqrt(fan_in)), Conv1d's default),
     # "average" (the mean of the two states: 1/2 at the centre tap, no bias), "zero" (all zeros: with
     # a skip the network starts as the identity)
-    merge_init: str = "pytorch"
+    merge_init: str = choice("pytorch", ("pytorch", "average", "zero"))
 
-    def __post_init__(self):
-        SPACE_REGISTRY.get(self.space)             # a registered space, else a clear error
-        _choice("matmul_precision", self.matmul_precision, ("float32", "tensorfloat32", "bfloat16", "default"))
-        _choice("grad_term", self.grad_term, ("differentiable", "detached"))
-        _choice("roll_axes", self.roll_axes, ROLL_AXES)
-        _choice("noise_form", self.noise_form, ("additive", "gradient"))
-        if not isinstance(self.noise_eval, bool):
-            raise ValueError(f"noise_eval={self.noise_eval!r} must be True or False")
+    def _normalize(self):
         ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
         if not isinstance(self.op_set, str):
             object.__setattr__(self, "op_set", ops)
+
+    def _check(self):
         if self.space == "sequential" and "zero" in self.ops:
             raise ValueError("op 'zero' is only for the cell space; the sequential space has no zero op")
-        _positive("n_layers", self.n_layers, integer=True)
-        _positive("width", self.width, integer=True)
-        _positive("kernel_size", self.kernel_size, integer=True)
-        if self.kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size={self.kernel_size} must be odd")
         if not (self.tau_init == "inverse_norm" or
                 (isinstance(self.tau_init, (int, float)) and not isinstance(self.tau_init, bool))):
             raise ValueError(f"tau_init={self.tau_init!r} must be a number or 'inverse_norm'")
-        _nonneg("noise_layer_std", self.noise_layer_std)
-        if isinstance(self.roll_shift, bool) or not isinstance(self.roll_shift, int):
-            raise ValueError(f"roll_shift={self.roll_shift!r} must be an integer")
-        _nonneg("alpha_init_std", self.alpha_init_std)
-        if not 0 < self.bn_momentum <= 1:
-            raise ValueError(f"bn_momentum={self.bn_momentum!r} must be in (0, 1]")
-        _positive("bn_eps", self.bn_eps)
-        _positive("cell_states", self.cell_states, integer=True)
         if self.cell_states < 2:
             raise ValueError(f"cell_states={self.cell_states} must be >= 2 (the last two states are merged)")
-        _positive("n_cells", self.n_cells, integer=True)
-        _positive("merge_kernel", self.merge_kernel, integer=True)
-        if self.merge_kernel % 2 != 1:
-            raise ValueError(f"merge_kernel={self.merge_kernel} must be odd (e.g. 1 or 3)")
-        if not isinstance(self.share_cell_alpha, bool):
-            raise ValueError(f"share_cell_alpha={self.share_cell_alpha!r} must be True or False")
-        _choice("cell_discretization", self.cell_discretization, ("argmax", "top2"))
-        _choice("cell_skip", self.cell_skip, CELL_SKIPS)
-        _choice("cell_combine", self.cell_combine, CELL_COMBINES)
-        _choice("cell_input", self.cell_input, CELL_INPUTS)
-        _choice("merge_norm", self.merge_norm, MERGE_NORMS)
-        _choice("merge_init", self.merge_init, MERGE_INITS)
-        if not isinstance(self.merge_bias, bool):
-            raise ValueError(f"merge_bias={self.merge_bias!r} must be True or False")
         if self.space == "cell" and not self.global_skip and self.cell_skip == "global":
             raise ValueError("global_skip is the sequential space's switch; the cell space's skip is "
                              "cell_skip ('global', 'per_cell' or 'none'): set cell_skip='none' for no skip")
@@ -321,100 +246,68 @@ class SpaceConfig:
 
 
 @dataclass(frozen=True)
-class ScheduleConfig:
+class ScheduleConfig(Checked):
     """Meaning of "warm up" and the "Linear" scheduler (register #16/#17)."""
-    warmup_epochs: int = 5             # register #17: W = E // 10
-    warmup_mode: str = "ramp"          # "ramp": lr*(e+1)/W | "ramp_from_zero": lr*e/W | "freeze": lr 0 for W epochs
-    kind: str = "multistep"            # register #16: "multistep" (x gamma at milestones) | "linear_decay"
+    warmup_epochs: int = nonneg(5)     # register #17: W = E // 10
+    # "ramp": lr*(e+1)/W | "ramp_from_zero": lr*e/W | "freeze": lr 0 for W epochs
+    warmup_mode: str = choice("ramp", ("ramp", "ramp_from_zero", "freeze"))
+    # register #16: "multistep" (x gamma at milestones) | "linear_decay"
+    kind: str = choice("multistep", ("multistep", "linear_decay"), label="scheduler kind")
     milestone_divisors: tuple[float, ...] = (2.667, 1.6, 1.142)   # milestones = E // d  -> 18, 31, 43 at E=50
-    gamma: float = 0.1
-    adam_b1: float = 0.9               # DARTS used (0.5, 0.999) for alpha: a flag
-    adam_b2: float = 0.999
-    adam_eps: float = 1e-8
-    sgd_momentum: float = 0.9          # optimizer "sgd_nesterov" only ([GC] SGD, Nesterov)
+    gamma: float = positive(0.1)
+    adam_b1: float = interval(0.9, 0, 1, low_open=False, high_open=True)   # DARTS used (0.5, 0.999) for alpha
+    adam_b2: float = interval(0.999, 0, 1, low_open=False, high_open=True)
+    adam_eps: float = positive(1e-8)
+    # optimizer "sgd_nesterov" only ([GC] SGD, Nesterov)
+    sgd_momentum: float = interval(0.9, 0, 1, low_open=False, high_open=True)
 
-    def __post_init__(self):
-        _nonneg("warmup_epochs", self.warmup_epochs)
-        _choice("warmup_mode", self.warmup_mode, ("ramp", "ramp_from_zero", "freeze"))
-        _choice("scheduler kind", self.kind, ("multistep", "linear_decay"))
-        for d in self.milestone_divisors:
-            _positive("milestone_divisors", d)
-        object.__setattr__(self, "milestone_divisors", tuple(float(d) for d in self.milestone_divisors))
-        _positive("gamma", self.gamma)
-        if not (0 <= self.adam_b1 < 1 and 0 <= self.adam_b2 < 1):
-            raise ValueError("adam_b1 and adam_b2 must be in [0, 1)")
-        _positive("adam_eps", self.adam_eps)
-        if not 0 <= self.sgd_momentum < 1:
-            raise ValueError(f"sgd_momentum={self.sgd_momentum!r} must be in [0, 1)")
+    def _normalize(self):
+        divisors = tuple(self.milestone_divisors)
+        for d in divisors:
+            if isinstance(d, bool) or not isinstance(d, (int, float)) or not d > 0:
+                raise ValueError(f"milestone_divisors={d!r} must be a positive number")
+        object.__setattr__(self, "milestone_divisors", tuple(float(d) for d in divisors))
 
     def milestones(self, epochs: int) -> tuple[int, ...]:
         return tuple(int(epochs // d) for d in self.milestone_divisors)
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(Checked):
     """The DAS search loop (paper §3, Eq. 2)."""
-    epochs: int = 50
-    steps_per_epoch: int = 19          # 19 x 128 = 2432 samples per epoch
-    batch_size: int = 128
-    order: int = 1                     # register #14: 1 = first order, 2 = exact one-step unroll
-    unroll_lr: float | None = None     # second order xi; None = current theta lr
-    bn_update_on_alpha_step: bool = True   # PyTorch updates BN running stats in the alpha forward too
-    eval_batches: int = 19             # one-shot PSNR on 19 x 128 = 2432 fresh samples
-    single_bn_train: bool = False      # register #28: DAS-single's frozen ops use eval-mode BN
-    curvature_every: int = 0           # track lambda_max of the alpha Hessian every k epochs (0 = off)
-    curvature_iters: int = 20          # Lanczos steps (HVPs) / power-iteration steps per estimate
+    epochs: int = positive(50, integer=True)
+    steps_per_epoch: int = positive(19, integer=True)   # 19 x 128 = 2432 samples per epoch
+    batch_size: int = positive(128, integer=True)
+    order: int = choice(1, (1, 2))     # register #14: 1 = first order, 2 = exact one-step unroll
+    unroll_lr: float | None = positive(None, optional=True)   # second order xi; None = current theta lr
+    bn_update_on_alpha_step: bool = flag(True)   # PyTorch updates BN running stats in the alpha forward too
+    eval_batches: int = positive(19, integer=True)      # one-shot PSNR on 19 x 128 = 2432 fresh samples
+    single_bn_train: bool = flag(False)      # register #28: DAS-single's frozen ops use eval-mode BN
+    curvature_every: int = nonneg(0, integer=True)   # track lambda_max of the alpha Hessian every k epochs (0 = off)
+    curvature_iters: int = positive(20, integer=True)   # Lanczos steps (HVPs) / power-iteration steps per estimate
     # register #30: "exact" = eigvalsh of the Hessian from rows x (ops - 1) HVPs; "lanczos" = curvature_iters
     # Lanczos steps; "power" = shifted power iteration (2 (curvature_iters + 1) HVPs); "auto" = exact
     # when it needs at most curvature_iters HVPs, Lanczos otherwise
-    curvature_method: str = "auto"
+    curvature_method: str = choice("auto", ("auto", "exact", "lanczos", "power"))
     # --- RobustDARTS early stopping (Zela et al. 2020), register #31-#34 ---
-    early_stop: str = "none"           # "none" | "es" (DARTS-ES: stop, return the earlier state) | "ada" (DARTS-ADA)
-    es_window: int = 5                 # lambda_max estimates per local average
-    es_lag: int = 5                    # estimates between the two local averages compared (= rollback distance)
-    es_factor: float = 1.3             # fire when the later average > es_factor x the earlier one
-    es_start_epoch: int = 10           # earliest epoch whose state the rule may return (RobustDARTS: 10)
-    ada_factor: float = 3.0            # DARTS-ADA: theta weight decay x this on every rollback
-    ada_max_wd: float = 2.43e-2        # DARTS-ADA cap on the theta weight decay (RobustDARTS max_weight_decay)
-    ada_max_rollbacks: int = 4         # DARTS-ADA: rollbacks per trial (bounds the extra epochs to 4 x lag)
-    ada_min_wd: float = 0.0            # DARTS-ADA: a raised weight decay is at least this (0 = purely x factor)
+    # "none" | "es" (DARTS-ES: stop, return the earlier state) | "ada" (DARTS-ADA)
+    early_stop: str = choice("none", ("none", "es", "ada"))
+    es_window: int = positive(5, integer=True)          # lambda_max estimates per local average
+    es_lag: int = positive(5, integer=True)   # estimates between the two local averages compared (= rollback distance)
+    # fire when the later average > es_factor x the earlier one (> 1: a growth of lambda_max)
+    es_factor: float = interval(1.3, 1, None)
+    es_start_epoch: int = nonneg(10, integer=True)      # earliest epoch whose state the rule may return (RobustDARTS: 10)
+    ada_factor: float = interval(3.0, 1, None)          # DARTS-ADA: theta weight decay x this on every rollback (> 1)
+    ada_max_wd: float = positive(2.43e-2)   # DARTS-ADA cap on the theta weight decay (RobustDARTS max_weight_decay)
+    ada_max_rollbacks: int = nonneg(4, integer=True)    # DARTS-ADA: rollbacks per trial (bounds the extra epochs to 4 x lag)
+    ada_min_wd: float = nonneg(0.0)    # DARTS-ADA: a raised weight decay is at least this (0 = purely x factor)
 
-    def __post_init__(self):
-        _positive("epochs", self.epochs, integer=True)
-        _positive("steps_per_epoch", self.steps_per_epoch, integer=True)
-        _positive("batch_size", self.batch_size, integer=True)
-        _choice("order", self.order, (1, 2))
-        if self.unroll_lr is not None:
-            _positive("unroll_lr", self.unroll_lr)
-        _positive("eval_batches", self.eval_batches, integer=True)
-        _nonneg("curvature_every", self.curvature_every)
-        if not float(self.curvature_every).is_integer():
-            raise ValueError(f"curvature_every={self.curvature_every!r} must be a non-negative integer")
-        _positive("curvature_iters", self.curvature_iters, integer=True)
-        _choice("curvature_method", self.curvature_method, ("auto", "exact", "lanczos", "power"))
-        _choice("early_stop", self.early_stop, ("none", "es", "ada"))
-        _positive("es_window", self.es_window, integer=True)
-        _positive("es_lag", self.es_lag, integer=True)
-        _positive("es_factor", self.es_factor)
-        if not self.es_factor > 1:
-            raise ValueError(f"es_factor={self.es_factor!r} must be > 1 (the growth of lambda_max that fires the rule)")
-        _nonneg("es_start_epoch", self.es_start_epoch)
-        if not float(self.es_start_epoch).is_integer():
-            raise ValueError(f"es_start_epoch={self.es_start_epoch!r} must be a non-negative integer")
-        _positive("ada_factor", self.ada_factor)
-        if not self.ada_factor > 1:
-            raise ValueError(f"ada_factor={self.ada_factor!r} must be > 1 (DARTS-ADA raises the weight decay)")
-        _positive("ada_max_wd", self.ada_max_wd)
-        _nonneg("ada_max_rollbacks", self.ada_max_rollbacks)
-        if not float(self.ada_max_rollbacks).is_integer():
-            raise ValueError(f"ada_max_rollbacks={self.ada_max_rollbacks!r} must be a non-negative integer")
-        _nonneg("ada_min_wd", self.ada_min_wd)
+    def _check(self):
         if self.ada_min_wd > self.ada_max_wd:
             raise ValueError(f"ada_min_wd={self.ada_min_wd!r} must not exceed ada_max_wd={self.ada_max_wd!r}")
-        if self.early_stop != "none":
-            if self.curvature_every < 1:
-                raise ValueError(f"early_stop={self.early_stop!r} needs lambda_max during the search: set "
-                                 "curvature_every to a positive interval (e.g. curvature_every=1)")
+        if self.early_stop != "none" and self.curvature_every < 1:
+            raise ValueError(f"early_stop={self.early_stop!r} needs lambda_max during the search: set "
+                             "curvature_every to a positive interval (e.g. curvature_every=1)")
 
     @property
     def es_first_fire_epoch(self) -> int:
@@ -432,57 +325,40 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
-class RetrainConfig:
+class RetrainConfig(Checked):
     """Retraining of discrete architectures (paper §3, register #18)."""
-    epochs: int = 50
-    steps_per_epoch: int = 19
-    batch_size: int = 128
-    eval_batches: int = 19
-    share_f: bool = True               # one CNN per layer shared by lg/net (only one is active): 2x less compute
-    n_random_search: int = 5           # random search = best of this many random architectures
-
-    def __post_init__(self):
-        _positive("retrain epochs", self.epochs, integer=True)
-        _positive("retrain steps_per_epoch", self.steps_per_epoch, integer=True)
-        _positive("retrain batch_size", self.batch_size, integer=True)
-        _positive("retrain eval_batches", self.eval_batches, integer=True)
-        _positive("n_random_search", self.n_random_search, integer=True)
+    epochs: int = positive(50, integer=True, label="retrain epochs")
+    steps_per_epoch: int = positive(19, integer=True, label="retrain steps_per_epoch")
+    batch_size: int = positive(128, integer=True, label="retrain batch_size")
+    eval_batches: int = positive(19, integer=True, label="retrain eval_batches")
+    share_f: bool = flag(True)               # one CNN per layer shared by lg/net (only one is active): 2x less compute
+    n_random_search: int = positive(5, integer=True)    # random search = best of this many random architectures
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Checked):
     """How trials are executed; never changes results (the F settings: beyond float rounding)."""
     # trials per call of the compiled program; None = per backend: CPU trials_at_once per device
     # (each core runs its own trial, the chunks one after another), accelerators all (fit to memory)
-    chunk_size: int | None = None
-    trials_at_once: int | None = None  # per device, vmapped together; None = per backend (CPU 1, GPU all)
-    epochs_per_call: int = 1           # epochs fused into one jitted call (between progress updates)
-    progress: bool = True
-    fast_compile: bool = False         # XLA optimisation level 0: quick compiles for tiny configs / tests
-    checkpoint_every: int = 5          # epochs between checkpoints (when a checkpoint path is given)
-    devices: int | None = None         # local devices the trial axis is sharded over (None = all, 1 = off)
-    memory_fraction: float = 0.9       # chunk_size=None on an accelerator: fit XLA's estimate in this share
+    chunk_size: int | None = positive(None, integer=True, optional=True)
+    # per device, vmapped together; None = per backend (CPU 1, GPU all)
+    trials_at_once: int | None = positive(None, integer=True, optional=True)
+    epochs_per_call: int = positive(1, integer=True)    # epochs fused into one jitted call (between progress updates)
+    progress: bool = flag(True)
+    fast_compile: bool = flag(False)         # XLA optimisation level 0: quick compiles for tiny configs / tests
+    checkpoint_every: int = positive(5, integer=True)   # epochs between checkpoints (when a checkpoint path is given)
+    # local devices the trial axis is sharded over (None = all, 1 = off)
+    devices: int | None = positive(None, integer=True, optional=True)
+    memory_fraction: float = interval(0.9, 0, 1)   # chunk_size=None on an accelerator: fit XLA's estimate in this share
     # how F computes (dasjax.plan; "auto" = per backend, resolved once into the ExecutionPlan):
     # its backward pass ("fused", "fused_f", "autodiff": the same gradients up to float rounding;
     # "fused"/"fused_f" have no forward-mode rule, so jax.jvp / jax.hessian through F need "autodiff"),
     # its row blocks (0 = none, N rows), and one call per F slot of a layer ("loop") or one vmap ("vmap")
-    f_backward: str = "auto"
+    f_backward: str = choice("auto", ("auto", "fused", "fused_f", "autodiff"))
     f_block_rows: int | str = "auto"
-    f_slot_calls: str = "auto"
+    f_slot_calls: str = choice("auto", ("auto", "loop", "vmap"))
 
-    def __post_init__(self):
-        if self.chunk_size is not None:
-            _positive("chunk_size", self.chunk_size, integer=True)
-        _positive("epochs_per_call", self.epochs_per_call, integer=True)
-        _positive("checkpoint_every", self.checkpoint_every, integer=True)
-        if self.trials_at_once is not None:
-            _positive("trials_at_once", self.trials_at_once, integer=True)
-        if self.devices is not None:
-            _positive("devices", self.devices, integer=True)
-        if not 0 < self.memory_fraction <= 1:
-            raise ValueError(f"memory_fraction={self.memory_fraction} must be in (0, 1]")
-        _choice("f_backward", self.f_backward, ("auto", "fused", "fused_f", "autodiff"))
-        _choice("f_slot_calls", self.f_slot_calls, ("auto", "loop", "vmap"))
+    def _check(self):
         if self.f_block_rows != "auto" and (isinstance(self.f_block_rows, bool) or
                                             not isinstance(self.f_block_rows, int) or self.f_block_rows < 0):
             raise ValueError(f"f_block_rows={self.f_block_rows!r} must be 'auto' or an integer >= 0 (0: no blocks)")
@@ -530,7 +406,7 @@ class Config:
         for name, sub in d.items():
             if name not in subs:
                 raise ValueError(f"unknown config section {name!r}; allowed: {list(subs)}")
-            sub_cls = _SECTIONS[name]
+            sub_cls = SECTIONS[name]
             vals = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sub.items()}
             for (sec, key), value in LEGACY_DEFAULTS.items():
                 if sec == name and key not in vals:      # saved before the field existed
@@ -581,23 +457,42 @@ MOVED_FIELDS = {("space", "f_backward"): "run", ("space", "f_block_rows"): "run"
 # noise_layer_std existed before stage 5 and is saved in every config, so its old default (0.10)
 # needs no entry: a saved config states it
 
-_SECTIONS = {"problem": ProblemConfig, "space": SpaceConfig, "schedule": ScheduleConfig,
-             "search": SearchConfig, "retrain": RetrainConfig, "run": RunConfig}
+SECTIONS = {"problem": ProblemConfig, "space": SpaceConfig, "schedule": ScheduleConfig,
+            "search": SearchConfig, "retrain": RetrainConfig, "run": RunConfig}
 
-# Flat names that differ from the field name, or that are ambiguous between sections.
-_ALIASES = {
-    "problem": ("problem", "name"),
-    "epochs": None,  # sets search.epochs and retrain.epochs
-    "batch_size": None,
-    "steps_per_epoch": None,
-    "retrain_epochs": ("retrain", "epochs"),
-    "search_epochs": ("search", "epochs"),
-    "scheduler": ("schedule", "kind"),
-    "cnn_kernel_size": ("space", "kernel_size"),
-    "blur_kernel_size": ("problem", "kernel_size"),
-}
-_SHARED = {"epochs": ("search", "retrain"), "batch_size": ("search", "retrain"),
-           "steps_per_epoch": ("search", "retrain"), "eval_batches": ("search", "retrain")}
+# Flat make_config names that differ from the field name ("problem" -> problem.name), and names
+# that set the same field in two sections (search and retraining)
+ALIASES = {"problem": ("problem", "name"), "retrain_epochs": ("retrain", "epochs"),
+           "search_epochs": ("search", "epochs"), "scheduler": ("schedule", "kind"),
+           "cnn_kernel_size": ("space", "kernel_size"), "blur_kernel_size": ("problem", "kernel_size")}
+SHARED = {"epochs": ("search", "retrain"), "batch_size": ("search", "retrain"),
+          "steps_per_epoch": ("search", "retrain"), "eval_batches": ("search", "retrain")}
+
+
+def flat_field(name: str) -> list[tuple[str, dataclasses.Field]]:
+    """The (section, field) pairs a flat :func:`make_config` name sets: one, or two for the shared
+    search / retraining names, or several when the name is ambiguous; [] when it is unknown."""
+    fields = {sec: {f.name: f for f in dataclasses.fields(cls)} for sec, cls in SECTIONS.items()}
+    if name in SHARED:
+        return [(sec, fields[sec][name]) for sec in SHARED[name]]
+    if name in ALIASES:
+        sec, fname = ALIASES[name]
+        return [(sec, fields[sec][fname])]
+    return [(sec, by_name[name]) for sec, by_name in fields.items() if name in by_name]
+
+
+def flat_names() -> list[str]:
+    """Every name :func:`make_config` accepts."""
+    names = {f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)}
+    return sorted(names | set(ALIASES) | set(SHARED))
+
+
+def field_choices(name: str) -> tuple:
+    """The values a flat config name allows, when it is a choice field (registries: as they are now);
+    () for a number, a flag or a free field."""
+    owners = flat_field(name)
+    rule = rule_of(owners[0][1]) if owners else None
+    return rule.allowed() if rule is not None else ()
 
 
 def make_config(base: Config | None = None, **overrides) -> Config:
@@ -608,30 +503,20 @@ def make_config(base: Config | None = None, **overrides) -> Config:
     the search and the retraining value.  Unknown names raise ``ValueError``.
     """
     base = base or Config()
-    sections = {name: {} for name in _SECTIONS}
-    field_owner: dict[str, list[str]] = {}
-    for sec, cls in _SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            field_owner.setdefault(f.name, []).append(sec)
+    sections = {name: {} for name in SECTIONS}
     for key, value in overrides.items():
-        if key in _SHARED:
-            for sec in _SHARED[key]:
-                sections[sec][key] = value
-        elif key in _ALIASES and _ALIASES[key] is not None:
-            sec, fname = _ALIASES[key]
-            sections[sec][fname] = value
-        elif key in field_owner and len(field_owner[key]) == 1:
-            sections[field_owner[key][0]][key] = value
-        elif key in field_owner:
-            raise ValueError(f"config field {key!r} is ambiguous between sections {field_owner[key]}; "
-                             f"pass e.g. {field_owner[key][0]}=dataclasses.replace(...)")
-        elif key in _SECTIONS:
-            raise ValueError(f"pass section {key!r} fields directly, e.g. make_config(width=16)")
-        else:
-            known = sorted(set(field_owner) | set(_ALIASES))
-            raise ValueError(f"unknown config field {key!r}; known fields: {known}")
+        owners = flat_field(key)
+        if len({sec for sec, _ in owners}) > 1 and key not in SHARED:
+            raise ValueError(f"config field {key!r} is ambiguous between sections {[s for s, _ in owners]}; "
+                             f"pass e.g. {owners[0][0]}=dataclasses.replace(...)")
+        if not owners:
+            if key in SECTIONS:
+                raise ValueError(f"pass section {key!r} fields directly, e.g. make_config(width=16)")
+            raise ValueError(f"unknown config field {key!r}; known fields: {flat_names()}")
+        for sec, f in owners:
+            sections[sec][f.name] = value
     kw = {}
-    for sec in _SECTIONS:
+    for sec in SECTIONS:
         cur = getattr(base, sec)
         kw[sec] = dataclasses.replace(cur, **sections[sec]) if sections[sec] else cur
     return Config(**kw)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from dasjax import __version__
+from dasjax import config as config_mod
 from dasjax import hparams as hpmod
 from dasjax.config import PROBLEMS, Config, make_config
 from dasjax.methods import get_method, method_config, run_group, run_method
@@ -108,15 +109,8 @@ def _parse_value(text: str):
 def _takes_text(name: str) -> bool:
     """Whether config field ``name`` (a flat make_config name) has a string default, so that "none"
     is one of its choices (merge_norm=none, cell_skip=none), not Python's None."""
-    import dataclasses
-
-    from dasjax import config as config_mod
-    alias = config_mod._ALIASES.get(name)
-    for sec, cls in config_mod._SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            if (alias is not None and (sec, f.name) == alias) or (alias is None and f.name == name):
-                return isinstance(f.default, str)
-    return False
+    owners = config_mod.flat_field(name)
+    return bool(owners) and isinstance(owners[0][1].default, str)
 
 
 def parse_set_items(items) -> dict:

@@ -1,5 +1,7 @@
 """Config validation and the spec's register: every default is a field, every variant is live."""
+import dataclasses
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,8 @@ from conftest import tiny
 
 import dasjax
 from dasjax.api import resolve_hparams
+from dasjax.config import SECTIONS, field_choices, flat_field
+from dasjax.fields import rule_of
 from dasjax.evaluate import evaluate_psnr
 from dasjax.optim import lr_factor
 from dasjax.search import SearchProgram
@@ -127,6 +131,59 @@ def test_register_variant_is_a_live_field(override, section, field, default_prob
     default = dasjax.Config()
     assert getattr(getattr(cfg, section), field) != getattr(getattr(default, section), field)
     assert differs(Probe(cfg), default_probes[cfg.problem.name]), f"{section}.{field} changed nothing"
+
+
+# choices that compute what the default computes wherever a probe can run them
+SAME_AS_DEFAULT = {("problem", "x0"): {"measurement"}}   # = "data" on blur (y is on the grid); refused on downsampling
+
+
+def test_every_choice_of_a_probed_field_is_probed():
+    """The register probes cover each choice a probed field declares (dasjax.fields), so a choice
+    added to a field's declaration needs its probe."""
+    probed: dict = {}
+    for override, section, field in REGISTER_VARIANTS:
+        probed.setdefault((section, field), set()).add(getattr(getattr(tiny(**override), section), field))
+    for (section, field), values in probed.items():
+        f = next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == field)
+        rule = rule_of(f)
+        if rule is not None and rule.kind == "choice":
+            missing = set(rule.allowed()) - values - {f.default} - SAME_AS_DEFAULT.get((section, field), set())
+            assert not missing, f"{section}.{field}: no probe for {sorted(missing)}"
+
+
+def _bad_value(rule):
+    if rule.kind in ("choice", "registered"):
+        return "no-such-choice"
+    if rule.kind == "flag":
+        return "yes"
+    if rule.kind == "integer" or rule.integer:
+        return 1.5
+    return (rule.low - 1.0) if rule.low is not None else float("inf")
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_every_declared_field_refuses_a_bad_value_by_name(section):
+    """One validator for all declared fields: a bad value raises ValueError naming the field (and,
+    for a choice, the allowed values)."""
+    cls = SECTIONS[section]
+    checked = 0
+    for f in dataclasses.fields(cls):
+        rule = rule_of(f)
+        if rule is None:
+            continue
+        with pytest.raises(ValueError, match=re.escape(rule.label or f.name)) as err:
+            cls(**{f.name: _bad_value(rule)})
+        if rule.kind in ("choice", "registered"):
+            assert all(repr(c) in str(err.value) for c in rule.allowed()), str(err.value)
+        checked += 1
+    assert checked >= 5
+
+
+def test_choices_come_from_the_registries():
+    assert set(field_choices("problem")) >= {"blur", "downsampling", "image_denoise", "image_blur"}
+    assert field_choices("space") == dasjax.registry.SPACES.names()
+    assert field_choices("merge_norm") == ("none", "batch") and field_choices("width") == ()
+    assert [s for s, _ in flat_field("epochs")] == ["search", "retrain"] and flat_field("nope") == []
 
 
 def test_register_defaults_match_spec():
