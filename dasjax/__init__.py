@@ -23,7 +23,7 @@ from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleCo
 from .hparams import H1, H2, HParamSet
 from . import operations
 from .operations import OpInputs, Operation, register_op
-from . import curvature, early_stop, hpo
+from . import curvature, early_stop, hpo, loop_hooks
 from .problems import ImageProblem, InverseProblem, Problem, make_problem, psnr, register_problem
 from .methods import Method, register_method
 from .adaptive import AdaptiveResult, run_adaptive
@@ -40,5 +40,5 @@ __all__ = [
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
     "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
     "operations", "Operation", "OpInputs", "register_op", "InverseProblem", "register_problem",
-    "Method", "register_method", "run_adaptive", "AdaptiveResult",
+    "Method", "register_method", "run_adaptive", "AdaptiveResult", "loop_hooks",
 ]

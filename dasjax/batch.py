@@ -4,7 +4,8 @@ A *program* (:class:`dasjax.search.SearchProgram`, :class:`dasjax.train.RetrainP
 is three pure single-trial functions: ``init(key, hp, *inputs)``, ``epoch(state, key, hp)``
 and ``finalize(state, key, hp)``.  :func:`run_batched` vmaps each over the leading trial
 axis, compiles it ahead of time (so compile time is measured), and runs a Python loop
-over epochs (``epochs_per_call`` epochs fused per call) with a progress bar between calls.
+over epochs (``epochs_per_call`` epochs fused per call).  Between calls it runs hooks
+(:mod:`dasjax.loop_hooks`): the progress bar or log lines, the checkpoints, and the user's own.
 
 The trial axis may be split into chunks of ``chunk_size`` trials run one after another;
 the last chunk is padded with copies of its first trial, so one compiled program serves
@@ -16,8 +17,8 @@ one group of ``trials_at_once`` trials per device, so each core runs its own tri
 ``lax.map`` is needed (measured 1.4-1.6x faster, docs/performance.md).
 
 The pieces live in their own modules: compilation and its cache (:mod:`dasjax.compiled`), where
-trials run and how many at once (:mod:`dasjax.placement`), checkpoints (:mod:`dasjax.checkpoints`);
-this module is the chunk and epoch loop.
+trials run and how many at once (:mod:`dasjax.placement`), checkpoints (:mod:`dasjax.checkpoints`), what runs
+between calls (:mod:`dasjax.loop_hooks`); this module is the chunk and epoch loop.
 Trials are independent, so none of this changes results.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +35,8 @@ import numpy as np
 from .checkpoints import fingerprint, flatten_named, load_checkpoint, save_checkpoint, unflatten_named  # noqa: F401
 from .compiled import (TRIAL_AXIS, CompiledProgram, compiled_for, memory_stats,  # noqa: F401
                        trial_mesh, _CACHE, _fill_value)
+from .loop_hooks import (AfterSave, Checkpointer, LogLines, LoopInfo, LoopPoint, ProgressBar, call_hooks,
+                         concat_metrics)
 from .placement import (default_chunk_size, default_trials_at_once, device_memory_bytes,  # noqa: F401
                         fit_chunk, on_cpu, resolve_devices)
 
@@ -59,14 +63,6 @@ def _pad_index(start: int, stop: int, size: int) -> np.ndarray:
     return idx
 
 
-def _progress(total, desc, enabled):
-    """A tqdm bar on a terminal; None (and one log line per chunk instead) otherwise."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="epoch", leave=False, dynamic_ncols=True, file=sys.stderr)
-
-
 def _finished_fill(v: np.ndarray) -> np.ndarray:
     return np.full_like(v, _fill_value(v.dtype))
 
@@ -75,10 +71,28 @@ def _print_flush(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _builtin_hooks(progress, log, checkpoint, fp, on_checkpoint) -> tuple[list, Callable | None]:
+    """The checkpoint, progress and log hooks a run_batched call asks for, and the function its
+    one-off messages (resume, memory fit) go to."""
+    hooks: list = []
+    if checkpoint:
+        hooks.append(Checkpointer(checkpoint, fp))
+    bar = progress and log is None and sys.stderr.isatty()
+    say = log if log is not None else (_print_flush if progress and not bar else None)
+    if bar:
+        hooks.append(ProgressBar())
+    elif say is not None:
+        hooks.append(LogLines(say, checkpointing=bool(checkpoint)))
+    if checkpoint and on_checkpoint is not None:
+        hooks.append(AfterSave(on_checkpoint))
+    return hooks, say
+
+
 def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 epochs_per_call=1, progress=True, desc="trials", log=None,
                 fast_compile=False, checkpoint=None, checkpoint_every=5,
-                on_checkpoint=None, devices=None, memory_fraction=0.9, trials_at_once=None) -> BatchOutput:
+                on_checkpoint=None, devices=None, memory_fraction=0.9, trials_at_once=None,
+                hooks=()) -> BatchOutput:
     """Run ``program`` for every trial; returns stacked final outputs and per-epoch metrics.
 
     keys: typed PRNG keys (T,); hp: HParams with (T,) leaves; inputs: extra per-trial arrays
@@ -95,6 +109,8 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     that device run one group after another inside the same program (``lax.map``).  None: per
     backend (:func:`default_trials_at_once`: 1 on the CPU, all on accelerators).  Results do not
     depend on it.
+    hooks: objects with any of :class:`dasjax.loop_hooks.LoopHook`'s methods, called between the
+    compiled calls after the built-in checkpoint, progress and log hooks.
 
     A program may define ``finished(state) -> bool`` (one trial): once it holds for every trial of a
     chunk, the chunk's remaining epoch calls are skipped.  Such a program must leave a finished
@@ -138,11 +154,10 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
             chunk = fit
             compiled = compile_for(chunk)
     fp = fingerprint(program, keys, hp, inputs, n_epochs, chunk) if checkpoint else None
+    all_hooks, say = _builtin_hooks(progress, log, checkpoint, fp, on_checkpoint)
+    all_hooks += list(hooks)
     done_final: dict = {}
     done_metrics: dict = {}
-    n_chunks = (T + chunk - 1) // chunk
-    bar = _progress(calls * k * n_chunks, desc, progress)
-    say = log if log is not None else (_print_flush if progress and bar is None else None)
     ckpt = None
     if checkpoint:
         idx0 = _pad_index(0, min(chunk, T), chunk)
@@ -155,8 +170,10 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 say(f"[{desc}] resuming from {checkpoint}: {len(next(iter(done_final.values()), []))}/{T} "
                     f"trials finished, chunk at trial {ckpt[0]['c0']} at epoch {ckpt[0]['epochs_done']}")
     n_done = len(next(iter(done_final.values()), []))
-    if bar is not None:
-        bar.update(n_done // chunk * calls * k)
+    resume_call = ckpt[0]["epochs_done"] // k if ckpt and ckpt[0]["c0"] == n_done else 0
+    info = LoopInfo(desc=desc, n_trials=T, n_epochs=n_epochs, chunk=chunk, epochs_per_call=k, calls=calls,
+                    every=every, n_done=n_done, start_call=resume_call, t_start=t_start)
+    call_hooks(all_hooks, "start", info)
     for c0 in range(n_done, T, chunk):
         n_real = min(c0 + chunk, T) - c0
         idx = _pad_index(c0, c0 + n_real, chunk)
@@ -164,14 +181,12 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
         state = compiled.init(ck, chp, *cin)
         per_call: list = []
         start_call = 0
-        if ckpt and ckpt[0]["c0"] == c0 and ckpt[0]["epochs_done"] > 0:
-            meta, state, groups = ckpt
+        if c0 == n_done and resume_call > 0:
+            _, state, groups = ckpt
             state = compiled.put(state)
-            start_call = meta["epochs_done"] // k
+            start_call = resume_call
             per_call = [{n: v[:, i * k:(i + 1) * k] for n, v in groups["metrics"].items()}
                         for i in range(start_call)]
-            if bar is not None:
-                bar.update(start_call * k)
         for call in range(start_call, calls):
             if per_call and compiled.finished is not None and \
                     np.asarray(compiled.finished(state))[:n_real].all():
@@ -179,32 +194,15 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 # leave the state unchanged and report the program's "finished" metrics (NaN / -1)
                 per_call += [{n: _finished_fill(v) for n, v in per_call[-1].items()}
                              for _ in range(call, calls)]
-                if bar is not None:
-                    bar.update((calls - call) * k)
-                if say:
-                    say(f"[{desc}] trials {c0 + 1}-{c0 + n_real}/{T}: all finished after "
-                        f"{call * k}/{n_epochs} epoch calls")
+                call_hooks(all_hooks, "chunk_skipped", info, LoopPoint(c0, n_real, call * k))
                 break
             state, m = compiled.epochs(state, ck, chp, call * k)
             per_call.append({n: np.asarray(v) for n, v in m.items()})
-            if bar is not None:
-                bar.set_postfix_str(f"trials {c0 + 1}-{c0 + n_real}/{T}", refresh=False)
-                bar.update(k)
-            epochs_done = (call + 1) * k
+            point = LoopPoint(c0, n_real, (call + 1) * k, state=state)
+            call_hooks(all_hooks, "after_call", info, point)
             if (call + 1) % every == 0 and call + 1 < calls:
-                if checkpoint:
-                    metrics_so_far = {n: np.concatenate([m_[n] for m_ in per_call], axis=1) for n in per_call[0]}
-                    save_checkpoint(checkpoint, fp, c0, epochs_done, state, metrics_so_far, done_final,
-                                    done_metrics)
-                if say:
-                    el = time.perf_counter() - t_start
-                    frac = ((c0 - n_done) // chunk * calls + call + 1 - start_call) / \
-                        (((T - n_done + chunk - 1) // chunk) * calls - start_call)
-                    say(f"[{desc}] trials {c0 + 1}-{c0 + n_real}/{T}, epoch {epochs_done}/{n_epochs}, "
-                        f"{el:.0f}s elapsed, ETA {el / max(frac, 1e-9) - el:.0f}s"
-                        + (" (checkpoint saved)" if checkpoint else ""))
-                if checkpoint and on_checkpoint is not None:
-                    on_checkpoint(c0, epochs_done)
+                point.metrics, point.done_final, point.done_metrics = concat_metrics(per_call), done_final, done_metrics
+                call_hooks(all_hooks, "save_point", info, point)
         fin = flatten_named(compiled.finalize(state, ck, chp))
         for name, v in fin.items():
             v = np.asarray(v)[:n_real]
@@ -213,12 +211,9 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
             for name in per_call[0]:
                 v = np.concatenate([m_[name][:n_real] for m_ in per_call], axis=1)
                 done_metrics[name] = v if name not in done_metrics else np.concatenate([done_metrics[name], v])
-        if checkpoint:   # chunk boundary (or the end): finished outputs only
-            save_checkpoint(checkpoint, fp, c0 + n_real, 0, {}, {}, done_final, done_metrics)
-        if say:
-            say(f"[{desc}] trials {c0 + n_real}/{T} done, {time.perf_counter() - t_start:.1f}s elapsed")
-    if bar is not None:
-        bar.close()
+        call_hooks(all_hooks, "chunk_done", info, LoopPoint(c0, n_real, calls * k, done_final=done_final,
+                                                            done_metrics=done_metrics))
+    call_hooks(all_hooks, "end", info)
     wall = time.perf_counter() - t_start
     return BatchOutput(final=done_final, metrics=done_metrics, wall_time_s=wall,
                        compile_time_s=compiled.compile_time_s if compiled else 0.0, n_trials=T,

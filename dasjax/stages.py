@@ -96,24 +96,26 @@ def trial_devices(cfg, n_trials: int) -> int:
     return resolve_devices(cfg.run.devices, n_trials)
 
 
-def run_kwargs(cfg, progress, checkpoint):
+def run_kwargs(cfg, progress, checkpoint, hooks=()):
     """The execution settings of ``cfg.run`` as keyword arguments of :func:`run_batched`."""
     return dict(chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
                 progress=cfg.run.progress if progress is None else progress,
                 fast_compile=cfg.run.fast_compile, checkpoint=checkpoint,
                 checkpoint_every=cfg.run.checkpoint_every, devices=cfg.run.devices,
-                memory_fraction=cfg.run.memory_fraction, trials_at_once=cfg.run.trials_at_once)
+                memory_fraction=cfg.run.memory_fraction, trials_at_once=cfg.run.trials_at_once,
+                hooks=hooks)
 
 
 def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search",
-           checkpoint=None) -> SearchResult:
-    """Batched DAS search: one trial per seed, all in one compiled program."""
+           checkpoint=None, hooks=()) -> SearchResult:
+    """Batched DAS search: one trial per seed, all in one compiled program.  ``hooks``: the loop's
+    extra hooks (:mod:`dasjax.loop_hooks`), e.g. a metrics logger."""
     seeds = as_seeds(seeds)
     hp, types, names = resolve_hparams(hparams, len(seeds))
     space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, len(seeds)))
     program = make_search_program(cfg, space, types)
     out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.search_epoch_budget, desc=desc,
-                      **run_kwargs(cfg, progress, checkpoint))
+                      **run_kwargs(cfg, progress, checkpoint, hooks))
     f = out.final
     return SearchResult(seeds=seeds, hparams=names, alpha=f["alpha"], alpha_softmax=f["alpha_softmax"],
                         architecture=f["architecture"],
@@ -143,7 +145,7 @@ def _curvature_outputs(cfg: Config, final: dict, history: dict, hp) -> dict:
 
 
 def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progress=None,
-            desc="retrain", checkpoint=None, keep_params=False) -> RetrainResult:
+            desc="retrain", checkpoint=None, keep_params=False, hooks=()) -> RetrainResult:
     """Train each one-hot architecture (T, layers, ops) from scratch; report its architecture PSNR."""
     seeds = as_seeds(seeds)
     archs = np.asarray(architectures, dtype=np.float32)
@@ -160,7 +162,7 @@ def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progr
     program = RetrainProgram(cfg, space, types, keep_params=keep_params)
     keys = trial_keys(seeds) if keys is None else keys
     out = run_batched(program, keys, hp, (jax.numpy.asarray(archs),), n_epochs=cfg.retrain.epochs,
-                      desc=desc, **run_kwargs(cfg, progress, checkpoint))
+                      desc=desc, **run_kwargs(cfg, progress, checkpoint, hooks))
     params = bn = None
     if keep_params:
         like_p, like_b = jax.eval_shape(space.init, jax.random.key(0))
