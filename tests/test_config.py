@@ -62,11 +62,11 @@ HP = dasjax.H1.replace(name="probe", alpha_lr=0.05, alpha_warmup=True, theta_sch
 
 class Probe:
     """Cheap fingerprint of everything a config drives, in parts computed on demand, cheapest first:
-    the schedule, the data, then two search steps and the eval.  A field that changes an early part
-    is told apart without the search steps (run eagerly under ``jax.disable_jit``: no whole-program
-    compile per variant)."""
+    the schedule, the data, one search step, then a second step and the eval.  A field that changes
+    an early part is told apart without the later ones (run eagerly under ``jax.disable_jit``: no
+    whole-program compile per variant)."""
 
-    PARTS = ("sched", "data", "search")
+    PARTS = ("sched", "data", "step1", "step2")
 
     def __init__(self, cfg, hp=HP):
         self.cfg, self.hp, self._done = cfg, hp, {}
@@ -87,23 +87,27 @@ class Probe:
         batch = dasjax.make_problem(self.cfg.problem).sample(jax.random.key(1), 4)
         return {"x0": np.asarray(batch.x0), "x": np.asarray(batch.x)}
 
-    def _search(self):
-        cfg = self.cfg
-        space = make_space(cfg, dasjax.make_problem(cfg.problem))
-        hps, types, _ = resolve_hparams(self.hp, 1)
-        hps = jax.tree_util.tree_map(lambda x: x[0], hps)
-        prog = SearchProgram(cfg, space, types)
-        key = jax.random.key(0)
-        st = prog.init(key, hps)
-        metrics = []
-        for _ in range(2):
-            st, m = prog.step(st, key, hps)
-            metrics.append(jnp.stack(m))
-        psnr = evaluate_psnr(space, st.params, st.bn, space.weights(st.alpha), key, n_batches=1, batch_size=4)
+    def _step(self, st):
+        st, m = self._prog.step(st, jax.random.key(0), self._hps)
         leaves = [jnp.ravel(x) for x in jax.tree_util.tree_leaves((st.params, st.bn))]
-        return {"alpha": np.asarray(st.alpha), "loss": np.asarray(jnp.stack(metrics)),
-                "theta": np.asarray(jnp.concatenate(leaves)) if cfg.space.width == 4 else None,
-                "psnr": float(psnr)}
+        return st, {"alpha": np.asarray(st.alpha), "loss": np.asarray(jnp.stack(m)),
+                    "theta": np.asarray(jnp.concatenate(leaves)) if self.cfg.space.width == 4 else None}
+
+    def _step1(self):
+        cfg = self.cfg
+        self._space = make_space(cfg, dasjax.make_problem(cfg.problem))
+        hps, types, _ = resolve_hparams(self.hp, 1)
+        self._hps = jax.tree_util.tree_map(lambda x: x[0], hps)
+        self._prog = SearchProgram(cfg, self._space, types)
+        self._state, out = self._step(self._prog.init(jax.random.key(0), self._hps))
+        return out
+
+    def _step2(self):
+        self.part("step1")
+        st, out = self._step(self._state)
+        out["psnr"] = float(evaluate_psnr(self._space, st.params, st.bn, self._space.weights(st.alpha),
+                                          jax.random.key(0), n_batches=1, batch_size=4))
+        return out
 
 
 def differs(a: Probe, b: Probe) -> bool:
