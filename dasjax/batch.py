@@ -35,6 +35,7 @@ import numpy as np
 from .checkpoints import fingerprint, flatten_named, load_checkpoint, save_checkpoint, unflatten_named  # noqa: F401
 from .compiled import (TRIAL_AXIS, CompiledProgram, compiled_for, memory_stats,  # noqa: F401
                        trial_mesh, _CACHE, _fill_value)
+from .distributed import is_writer, to_host
 from .loop_hooks import (AfterSave, Checkpointer, LogLines, LoopInfo, LoopPoint, ProgressBar, call_hooks,
                          concat_metrics)
 from .placement import (default_chunk_size, default_trials_at_once, device_memory_bytes,  # noqa: F401
@@ -77,6 +78,9 @@ def _builtin_hooks(progress, log, checkpoint, fp, on_checkpoint) -> tuple[list, 
     hooks: list = []
     if checkpoint:
         hooks.append(Checkpointer(checkpoint, fp))
+    progress = progress and is_writer()            # a multi-process run reports once, from the writer
+    if not is_writer():
+        log = None
     bar = progress and log is None and sys.stderr.isatty()
     say = log if log is not None else (_print_flush if progress and not bar else None)
     if bar:
@@ -147,7 +151,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     if chunk_size is None and budget:
         fit = fit_chunk(chunk, compiled.memory.get("peak_estimate_bytes", 0), memory_fraction * budget, n_dev)
         if fit < chunk:
-            if log is not None or progress:
+            if (log is not None or progress) and is_writer():
                 (log or _print_flush)(f"[{desc}] {chunk} trials need ~{compiled.memory['peak_estimate_bytes'] / 2**30:.1f} "
                                       f"GiB per device (budget {memory_fraction * budget / 2**30:.1f} GiB): "
                                       f"chunks of {fit}")
@@ -166,7 +170,11 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
         ckpt = load_checkpoint(checkpoint, fp, like)
         if ckpt:
             done_final, done_metrics = dict(ckpt[2]["done_final"]), dict(ckpt[2]["done_metrics"])
-            if say:
+            if say and "rechunked" in ckpt[0]:
+                say(f"[{desc}] resuming from {checkpoint}: {len(next(iter(done_final.values()), []))}/{T} "
+                    f"trials finished; it was written with chunks of {ckpt[0]['rechunked']} trials, this run "
+                    f"uses {chunk} (another device or process count), so the running chunk starts over")
+            elif say:
                 say(f"[{desc}] resuming from {checkpoint}: {len(next(iter(done_final.values()), []))}/{T} "
                     f"trials finished, chunk at trial {ckpt[0]['c0']} at epoch {ckpt[0]['epochs_done']}")
     n_done = len(next(iter(done_final.values()), []))
@@ -189,7 +197,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                         for i in range(start_call)]
         for call in range(start_call, calls):
             if per_call and compiled.finished is not None and \
-                    np.asarray(compiled.finished(state))[:n_real].all():
+                    to_host(compiled.finished(state))[:n_real].all():
                 # every trial of the chunk is done (early-stopping programs): the remaining calls would
                 # leave the state unchanged and report the program's "finished" metrics (NaN / -1)
                 per_call += [{n: _finished_fill(v) for n, v in per_call[-1].items()}
@@ -197,7 +205,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 call_hooks(all_hooks, "chunk_skipped", info, LoopPoint(c0, n_real, call * k))
                 break
             state, m = compiled.epochs(state, ck, chp, call * k)
-            per_call.append({n: np.asarray(v) for n, v in m.items()})
+            per_call.append({n: to_host(v) for n, v in m.items()})
             point = LoopPoint(c0, n_real, (call + 1) * k, state=state)
             call_hooks(all_hooks, "after_call", info, point)
             if (call + 1) % every == 0 and call + 1 < calls:
@@ -205,7 +213,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 call_hooks(all_hooks, "save_point", info, point)
         fin = flatten_named(compiled.finalize(state, ck, chp))
         for name, v in fin.items():
-            v = np.asarray(v)[:n_real]
+            v = to_host(v)[:n_real]
             done_final[name] = v if name not in done_final else np.concatenate([done_final[name], v])
         if per_call:
             for name in per_call[0]:

@@ -29,13 +29,21 @@ def unflatten_named(flat: dict, prefix: str, like):
 
 
 def fingerprint(program, keys, hp, inputs, n_epochs, chunk) -> str:
-    """Identifies a run: a checkpoint is only resumed by the run that wrote it."""
+    """Identifies a run: "<trials>/<chunk>", the hash of what the trials compute (program, keys,
+    hparams, inputs, epochs) and the chunk size.  A checkpoint is resumed in full only by the run
+    that wrote it; a run of the same trials in other chunks (another device or process count)
+    keeps its finished trials, which do not depend on the chunking."""
     h = hashlib.sha256(repr(getattr(program, "cache_key", type(program).__name__)).encode())
     h.update(np.asarray(jax.random.key_data(keys)).tobytes())
     for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
         h.update(np.asarray(leaf).tobytes())
-    h.update(f"{n_epochs}/{chunk}".encode())
-    return h.hexdigest()
+    h.update(f"{n_epochs}".encode())
+    return f"{h.hexdigest()}/{chunk}"
+
+
+def same_trials(a: str, b: str) -> bool:
+    """Whether two fingerprints describe the same trials (maybe in other chunks)."""
+    return "/" in a and "/" in b and a.split("/")[0] == b.split("/")[0]
 
 
 def _to_host(leaf):
@@ -66,16 +74,23 @@ def save_checkpoint(path, fingerprint, c0, epochs_done, state, metrics, done_fin
 
 
 def load_checkpoint(path, fingerprint, state_like):
-    """Restore what :func:`save_checkpoint` wrote, or None if absent / from another run."""
+    """Restore what :func:`save_checkpoint` wrote, or None if absent / from another run.  A
+    checkpoint of the same trials in other chunks gives back its finished trials only (the meta's
+    ``rechunked`` names the chunk it was written with; the running chunk starts over)."""
     path = Path(path)
     if not path.exists():
         return None
     with np.load(path) as z:
         meta = json.loads(bytes(z["__meta__"]).decode())
-        if meta["fingerprint"] != fingerprint:
+        if meta["fingerprint"] != fingerprint and not same_trials(meta["fingerprint"], fingerprint):
             return None
         groups = {p: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(p + "/")}
                   for p in ("metrics", "done_final", "done_metrics")}
+        if meta["fingerprint"] != fingerprint:
+            n_done = len(next(iter(groups["done_final"].values()), []))
+            meta = dict(meta, c0=n_done, epochs_done=0, n_leaves=0,
+                        rechunked=int(meta["fingerprint"].split("/")[1]))
+            return meta, None, dict(groups, metrics={})
         if meta["n_leaves"] == 0:          # saved at a chunk boundary: no running state
             return meta, None, groups
         treedef = jax.tree_util.tree_structure(state_like)

@@ -130,12 +130,24 @@ class CompiledProgram:
     def _scalar(self, epoch):
         e = jnp.asarray(epoch, jnp.int32)
         if self.mesh is not None:
-            e = jax.device_put(e, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
+            e = place(e, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
         return e
 
     def put(self, tree):
         """Place per-trial inputs on the mesh (a no-op on one device)."""
-        return tree if self.mesh is None else jax.device_put(tree, self.trial_sharding)
+        return tree if self.mesh is None else jax.tree_util.tree_map(lambda x: place(x, self.trial_sharding), tree)
+
+
+def place(x, sharding):
+    """``x`` (the same value on every process) as an array with ``sharding``.  Within one process
+    that is ``jax.device_put``; a sharding over several processes' devices is built from each
+    process's own shards (typed PRNG keys through their key data)."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(x, sharding)
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(place(jax.random.key_data(x), sharding), impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
 
 def _fill_value(dtype):
@@ -168,7 +180,14 @@ TRIAL_AXIS = "trials"
 
 
 def trial_mesh(n_devices: int) -> jax.sharding.Mesh:
-    """A 1D mesh over the first ``n_devices`` local devices, its one axis named ``trials``."""
+    """A 1D mesh over the first ``n_devices`` local devices, its one axis named ``trials``; in a
+    multi-process run (:mod:`dasjax.distributed`) over every process's devices."""
+    if jax.process_count() > 1:
+        devs = jax.devices()
+        if n_devices != len(devs):
+            raise ValueError(f"devices={n_devices}: a run over {jax.process_count()} processes shards its trials "
+                             f"over all {len(devs)} devices of all processes (leave devices unset)")
+        return jax.sharding.Mesh(np.array(devs), (TRIAL_AXIS,))
     devs = jax.local_devices()
     if not 1 <= n_devices <= len(devs):
         raise ValueError(f"devices={n_devices}: this process sees {len(devs)} local device(s) "

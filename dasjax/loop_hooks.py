@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .checkpoints import save_checkpoint
+from .distributed import is_writer, tree_to_host
 
 
 @dataclass(frozen=True)
@@ -143,12 +144,15 @@ class Checkpointer(LoopHook):
         self.path, self.fingerprint, self.on_save = path, fingerprint, on_save
 
     def save_point(self, info, point):
-        save_checkpoint(self.path, self.fingerprint, point.c0, point.epochs_done, point.state,
-                        point.metrics, point.done_final, point.done_metrics)
+        state = tree_to_host(point.state)           # every process gathers (a collective) ...
+        if is_writer():                             # ... one writes
+            save_checkpoint(self.path, self.fingerprint, point.c0, point.epochs_done, state,
+                            point.metrics, point.done_final, point.done_metrics)
 
     def chunk_done(self, info, point):
-        save_checkpoint(self.path, self.fingerprint, point.c0 + point.n_real, 0, {}, {}, point.done_final,
-                        point.done_metrics)
+        if is_writer():
+            save_checkpoint(self.path, self.fingerprint, point.c0 + point.n_real, 0, {}, {}, point.done_final,
+                            point.done_metrics)
 
 
 class AfterSave(LoopHook):

@@ -16,7 +16,12 @@ def on_cpu(backend: str | None = None) -> bool:
 
 
 def resolve_devices(devices: int | None, n_trials: int) -> int:
-    """Devices to shard the trial axis over: ``None`` = every local device (never more than trials)."""
+    """Devices to shard the trial axis over: ``None`` = every local device (never more than trials);
+    in a multi-process run every device of every process (the chunk is padded to fill them)."""
+    if jax.process_count() > 1:
+        n = jax.device_count()
+        trial_mesh(n if devices is None else int(devices))   # validates
+        return n
     n = jax.local_device_count() if devices is None else int(devices)
     if devices is not None:
         trial_mesh(n)                       # validates against the local devices

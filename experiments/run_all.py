@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from table_runner import UsageError, main_guard, parse_set_items  # noqa: E402
+from table_runner import (UsageError, add_process_options, join_processes, main_guard,  # noqa: E402
+                          parse_set_items, process_argv, reports_here)
 from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
@@ -108,7 +109,9 @@ def main(argv=None) -> int:
                     help="adaptive rows in every table: stop a row once its median's 95%% CI is within ±DB "
                          "(the planned trials are then the most a row runs)")
     ap.add_argument("--trial-chunk", type=int, default=10, help="with --target-ci: seeds added per step")
+    add_process_options(ap)
     args = ap.parse_args(argv)
+    join_processes(args)                    # every table then runs over the same processes
     if args.preset is None:
         args.preset, why = default_preset_name()
         print(f"[all] no --preset given: using '{args.preset}' because {why}; choose with --preset")
@@ -154,7 +157,8 @@ def main(argv=None) -> int:
                  (["--problems", args.problems] if args.problems and t not in NO_PROBLEMS else []) + \
                  [a for item in args.set for a in ("--set", item)] + \
                  (["--target-ci", str(args.target_ci), "--max-trials", str(trials),
-                   "--trial-chunk", str(args.trial_chunk)] if args.target_ci is not None else [])
+                   "--trial-chunk", str(args.trial_chunk)] if args.target_ci is not None else []) + \
+                 process_argv(args)
         t0 = time.perf_counter()
         code = main_guard(script.main, argv_t)
         walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,
@@ -162,7 +166,10 @@ def main(argv=None) -> int:
         if code != 0:
             print(f"[all] {t} failed with exit code {code}; continuing with the other tables")
             continue
-        sections.append((out / t / f"{t}.md").read_text())
+        if reports_here():
+            sections.append((out / t / f"{t}.md").read_text())
+    if not reports_here():
+        return 0 if all(w["exit_code"] == 0 for w in walls) else 1
     atomic_write_text(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False))
     atomic_write_text(out / "report.md", "# All tables\n\n" + "\n\n".join(sections) +
                       "\n\n## Wall time per table\n\n" + "\n".join(

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.api import CURVATURE_EVERY  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
-from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
+from table_runner import (reports_here, Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, run_fingerprint, run_rows)
 from table_runner import trials_label  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
@@ -119,6 +119,8 @@ def main(argv=None) -> int:
     df = run_rows(
         adaptive=args.adaptive, table="curvature", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
         hp=hp, out=out)
+    if not reports_here():
+        return 0
     md = finish_table(df, out, name="curvature",
                       heading=f"DAS, DAS-ES and DAS-ADA (preset {preset}, {trials_label(seeds, args.adaptive)})\n\n"
                               "Architecture PSNR [dB] per row.", figures=figures, no_figures=args.no_figures, t0=t0)

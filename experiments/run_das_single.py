@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax import hparams as hpmod  # noqa: E402
-from table_runner import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
+from table_runner import (Row, reports_here, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
 from table_runner import trials_label  # noqa: E402
 
@@ -47,6 +47,8 @@ def main(argv=None) -> int:
             frames.append(run_rows(table="das_single", rows=row, problems=problems, seeds=seeds,
                                    overrides=overrides, hp=hpmod.get(set_name), out=out / set_name,
                                    adaptive=args.adaptive))
+    if not reports_here():
+        return 0
     import pandas as pd
     from dasjax.results import atomic_write_text
     df = pd.concat(frames, ignore_index=True)

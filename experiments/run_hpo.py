@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dasjax import __version__  # noqa: E402
 from dasjax import hpo  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
-from table_runner import (DEFAULT_HPARAMS, Row, UsageError, _normalized, _parse_value,  # noqa: E402
+from table_runner import (DEFAULT_HPARAMS, reports_here, Row, UsageError, _normalized, _parse_value,  # noqa: E402
                           build_parser, check_out_dir, env_summary, main_guard, resolve)
 from dasjax.results import atomic_write_text  # noqa: E402
 
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     if same_run and (out / "evaluations.csv").exists():
         import pandas as pd
         previous = pd.read_csv(out / "evaluations.csv", keep_default_na=False, na_values=[""])
-    elif (out / "evaluations.csv").exists():        # --overwrite of another configuration
+    elif (out / "evaluations.csv").exists() and reports_here():   # --overwrite of another configuration
         (out / "evaluations.csv").unlink()
 
     source = "" if args.sampler else \
@@ -171,17 +171,20 @@ def main(argv=None) -> int:
     print(f"[hpo] writing to {out}/" + (f" (reusing {len(previous)} earlier evaluations)" if previous is not None
                                        else ""))
 
-    def save_rows(df):
-        atomic_write_text(out / "evaluations.csv", df.to_csv(index=False))
+    def save_rows(df):              # after every rung; one process writes (every process has every row)
+        if reports_here():
+            atomic_write_text(out / "evaluations.csv", df.to_csv(index=False))
 
     t0 = time.perf_counter()
     name = f"HPO-{args.objective}-{problem}-{op_set}"
     res = hpo.tune(cfg, args.objective, iterations=settings["iterations"], max_budget=settings["max_budget"],
                    eta=args.eta, min_budget=args.min_budget, sampler=sampler, seed=args.seed,
-                   trials=args.trials, space=space, name=name, progress=sys.stderr.isatty(),
+                   trials=args.trials, space=space, name=name, progress=sys.stderr.isatty() and reports_here(),
                    previous=previous, on_rung=save_rows, log=print,
                    sampler_kw={"random_fraction": args.random_fraction} if sampler == "tpe" else None)
     elapsed = time.perf_counter() - t0
+    if not reports_here():
+        return 0 if res.incumbent is not None else 1
     save_rows(res.evaluations)
     atomic_write_text(out / "trajectory.csv", res.trajectory.to_csv(index=False))
     atomic_write_text(out / "config.json", json.dumps(

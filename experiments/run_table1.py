@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table_runner import (Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
+from table_runner import (reports_here, Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
 from table_runner import trials_label  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
@@ -124,6 +124,8 @@ def main(argv=None) -> int:
     df = run_rows(
         adaptive=args.adaptive, table="table1", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
         hp=hp, out=out)
+    if not reports_here():
+        return 0
 
     finish_table(df, out, name="table1", heading=f"Table 1 (preset {preset}, {trials_label(seeds, args.adaptive)})\n\n"
                  "Each cell: ours (paper, ours - paper).", reference="table1", figures=figures,

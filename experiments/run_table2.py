@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.config import make_config  # noqa: E402
-from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
+from table_runner import (reports_here, Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, run_fingerprint, run_rows)
 from table_runner import trials_label  # noqa: E402
 
@@ -88,6 +88,8 @@ def main(argv=None) -> int:
     df = run_rows(
         adaptive=args.adaptive, table="table2", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
         hp=hp, out=out)
+    if not reports_here():
+        return 0
     finish_table(df, out, name="table2", heading=f"Table 2 (cell space, preset {preset}, "
                  f"{trials_label(seeds, args.adaptive)})\n\n"
                  "Architecture validation PSNR. Single-op rows: ours (paper, ours - paper); the paper's "

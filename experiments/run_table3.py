@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table_runner import (Row, add_sets_option, build_parser, check_out_dir, env_summary,  # noqa: E402
+from table_runner import (reports_here, Row, add_sets_option, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
 from table_runner import trials_label  # noqa: E402
 
@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     df = run_set_rows(
         adaptive=args.adaptive, table="table3", method="DAS", sets=sets, op_sets=op_sets, problems=problems,
         seeds=seeds, overrides=overrides, out=out)
+    if not reports_here():
+        return 0
 
     def figures(df, out):
         import analysis

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dasjax.bsds import DatasetError, WHERE_TO_GET, fallback_message, load_images, resolve_source  # noqa: E402
 from dasjax.config import IMAGE_PROBLEMS, make_config  # noqa: E402
-from table_runner import (Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
+from table_runner import (reports_here, Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, row_dir, run_fingerprint, run_rows)
 from table_runner import trials_label  # noqa: E402
 
@@ -140,6 +140,8 @@ def main(argv=None) -> int:
     df = run_rows(
         adaptive=args.adaptive, table="table4", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
         hp=hp, out=out, keep_params=True)
+    if not reports_here():
+        return 0
 
     from analysis.labels import label
     noise = make_config(**overrides).problem.noise_std

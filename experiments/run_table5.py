@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from table_runner import (Row, UsageError, add_sets_option, build_parser, check_out_dir,  # noqa: E402
+from table_runner import (reports_here, Row, UsageError, add_sets_option, build_parser, check_out_dir,  # noqa: E402
                                env_summary, finish_table, main_guard, parse_sets, resolve, run_fingerprint,
                                run_set_rows)
 from table_runner import trials_label  # noqa: E402
@@ -44,6 +44,8 @@ def main(argv=None) -> int:
     df = run_set_rows(
         adaptive=args.adaptive, table="table5", method="DAS", sets=sets, op_sets=[r.op_set for r in rows],
         problems=problems, seeds=seeds, overrides=overrides, out=out)
+    if not reports_here():
+        return 0
 
     def figures(df, out):
         import analysis

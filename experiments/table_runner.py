@@ -24,6 +24,7 @@ import pandas as pd
 
 from dasjax import __version__
 from dasjax import config as config_mod
+from dasjax import distributed
 from dasjax import hparams as hpmod
 from dasjax.config import PROBLEMS, Config, make_config
 from dasjax.methods import get_method, method_config, run_group, run_method
@@ -75,7 +76,40 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--max-trials", type=int, default=None,
                    help="with --target-ci: the most trials a row may run (default: --trials or the preset's)")
     p.add_argument("--trial-chunk", type=int, default=10, help="with --target-ci: seeds added per step")
+    add_process_options(p)
     return p
+
+
+def add_process_options(p: argparse.ArgumentParser) -> None:
+    """--coordinator / --num-processes / --process-id: one run over several processes (dasjax.distributed)."""
+    g = p.add_argument_group("several processes (also $DASJAX_COORDINATOR, $DASJAX_NUM_PROCESSES, "
+                             "$DASJAX_PROCESS_ID; under srun or mpirun none is needed)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address")
+    g.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes in the run")
+    g.add_argument("--process-id", type=int, default=None, metavar="I", help="this process, 0..N-1")
+
+
+def process_argv(args) -> list[str]:
+    """The process flags of ``args`` as a command line (run_all.py hands them to every table)."""
+    out = []
+    for flag in ("coordinator", "num_processes", "process_id"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out += ["--" + flag.replace("_", "-"), str(value)]
+    return out
+
+
+def join_processes(args) -> None:
+    """Join the other processes of a multi-process run (before JAX computes anything); a process
+    other than the writer (process 0) then prints nothing to stdout: the writer reports for all."""
+    try:
+        group = distributed.process_group(getattr(args, "coordinator", None), getattr(args, "num_processes", None),
+                                          getattr(args, "process_id", None))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    distributed.initialize(group)
+    if not distributed.is_writer():
+        sys.stdout = open(os.devnull, "w")       # main_guard gives stdout back
 
 
 def adaptive_plan(args, trials: int) -> dict | None:
@@ -144,7 +178,9 @@ def _choices(name, text, allowed):
 
 
 def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
-    """Validate the command line -> (preset name, config overrides, seeds, rows, problems, hparams, out)."""
+    """Validate the command line -> (preset name, config overrides, seeds, rows, problems, hparams, out).
+    Joins the other processes first in a multi-process run."""
+    join_processes(args)
     if args.preset is None:
         name, why = default_preset_name()
         other = "smoke" if name == "paper" else "paper"
@@ -282,6 +318,18 @@ def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
     """Refuse a folder holding another configuration's results; check that it is writable."""
     marker = out / "run.json"
     fingerprint = _normalized(fingerprint)
+    if not distributed.is_writer():      # the writer checks and prepares the folder; the others wait for it
+        distributed.barrier("results folder ready")
+        if marker.exists() and _normalized(json.loads(marker.read_text())) != fingerprint:
+            raise UsageError(f"--out {out} holds results of a different configuration")
+        return
+    try:
+        _prepare_out_dir(out, marker, fingerprint, overwrite)
+    finally:
+        distributed.barrier("results folder ready")
+
+
+def _prepare_out_dir(out: Path, marker: Path, fingerprint: dict, overwrite: bool) -> None:
     if marker.exists():
         old = _normalized(json.loads(marker.read_text()))
         if old != fingerprint and not overwrite:
@@ -353,7 +401,8 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                 pending.remove(partner)
                 done.append((partner, results[partner.method]))
             elapsed = time.perf_counter() - t0
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
+            if distributed.is_writer():
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
             for r, res in done:
                 fp_r = dict(fp, row=r.key, method=r.method)
                 measured = {"table": table, "problem": problem, "row": r.key, "op_set": r.op_set,
@@ -362,25 +411,28 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                             "row_elapsed_s": float(elapsed), "device": jax.devices()[0].device_kind,
                             "backend": jax.default_backend(), **stop_fields(res)}
                 recs, arrays = method_records(res, experiment=table, cfg=cfg)
-                save_results(row_dir(out, problem, r), recs,
-                             {"run": fp_r, "measured": measured, "dasjax_version": __version__}, arrays)
+                if distributed.is_writer():
+                    save_results(row_dir(out, problem, r), recs,
+                                 {"run": fp_r, "measured": measured, "dasjax_version": __version__}, arrays)
+                    shutil.rmtree(row_dir(out, problem, r) / "checkpoint", ignore_errors=True)
                 walls.append(measured)
-                shutil.rmtree(row_dir(out, problem, r) / "checkpoint", ignore_errors=True)
                 log(f"[{table}] {problem} / {r.key}: median arch PSNR "
                     f"{np.nanmedian(res.arch_psnr) if np.isfinite(res.arch_psnr).any() else float('nan'):.2f} dB, "
                     f"{res.wall_time_s:.1f}s wall ({res.wall_time_s / len(res.seeds):.1f}s per trial)"
                     + (f", {len(res.seeds)} trials ({stop_fields(res)['stop_reason']})" if adaptive else ""))
+    distributed.barrier("rows written")
     frames = [pd.read_csv(row_dir(out, p, r) / "trials.csv") for p in problems for r in rows]
     df = pd.concat(frames, ignore_index=True)
-    atomic_write_text(out / "trials.csv", df.to_csv(index=False))
-    atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
+    if distributed.is_writer():
+        atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+        atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
     return df
 
 
 def main_guard(fn, argv=None) -> int:
     """Run ``fn(argv)``; a UsageError becomes one line on stderr and exit code 2.  The results
     folders ``fn`` locked are given back when it returns (:mod:`folder_lock`)."""
-    mark = folder_lock.held()
+    mark, stdout = folder_lock.held(), sys.stdout
     try:
         return fn(argv) or 0
     except UsageError as e:
@@ -388,12 +440,22 @@ def main_guard(fn, argv=None) -> int:
         return 2
     finally:
         folder_lock.release_since(mark)
+        if sys.stdout is not stdout:            # a non-writer process's silenced stdout (join_processes)
+            sys.stdout.close()
+            sys.stdout = stdout
+
+
+def reports_here() -> bool:
+    """Whether this process writes the tables, figures and reports after the rows: the writer only
+    (process 0 of a multi-process run; the others have nothing left to do)."""
+    return distributed.is_writer()
 
 
 def env_summary() -> str:
     d = jax.devices()[0]
+    procs = f" over {jax.process_count()} processes" if jax.process_count() > 1 else ""
     return f"jax {jax.__version__}, backend {jax.default_backend()}, device {d.device_kind}, " \
-           f"{len(jax.devices())} device(s), {os.cpu_count()} CPU cores"
+           f"{len(jax.devices())} device(s){procs}, {os.cpu_count()} CPU cores"
 
 
 def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], problems: list[str],
@@ -438,17 +500,21 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
                             "device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
                             **stop_fields(res)}
                 recs, arrays = method_records(res, experiment=table, cfg=cfg)
-                save_results(paths[s.name], recs, {"run": fps[s.name], "measured": measured,
-                                                   "dasjax_version": __version__}, arrays)
+                if distributed.is_writer():
+                    save_results(paths[s.name], recs, {"run": fps[s.name], "measured": measured,
+                                                       "dasjax_version": __version__}, arrays)
                 walls.append(measured)
                 log(f"[{table}] {problem} / {op_set} / {s.name}: median arch PSNR "
                     f"{np.nanmedian(res.arch_psnr) if np.isfinite(res.arch_psnr).any() else float('nan'):.2f} dB")
-            shutil.rmtree(ckpt, ignore_errors=True)
+            if distributed.is_writer():
+                shutil.rmtree(ckpt, ignore_errors=True)
+    distributed.barrier("rows written")
     frames = [pd.read_csv(out / "runs" / p / o / s.name / "trials.csv")
               for p in problems for o in op_sets for s in sets]
     df = pd.concat(frames, ignore_index=True)
-    atomic_write_text(out / "trials.csv", df.to_csv(index=False))
-    atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
+    if distributed.is_writer():
+        atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+        atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
     return df
 
 

@@ -111,3 +111,29 @@ def test_search_and_retrain_pass_hooks_to_the_loop(monkeypatch, tiny_cfg):
     with pytest.raises(KeyboardInterrupt):
         stages.retrain(tiny_cfg, arch, [0], hooks=[hook])
     assert seen["hooks"] == [hook]
+
+
+def test_another_chunking_keeps_the_finished_trials_and_restarts_the_running_chunk(tmp_path):
+    """A checkpoint written with chunks of 2 (say 2 devices or processes), resumed with chunks of 1:
+    trials 0-1 come from the checkpoint, trial 2 runs from its start, and the numbers are the plain run's."""
+    hp = {"step": jnp.asarray([1.0, 2.0, 3.0])}
+    keys = trial_keys([0, 1, 2])
+    ref = run_batched(_Walk(), keys, hp, **KW)
+
+    class Abort(LoopHook):
+        def save_point(self, info, point):
+            if point.c0 == 2:
+                raise KeyboardInterrupt
+
+    ckpt = tmp_path / "walk.npz"
+    with pytest.raises(KeyboardInterrupt):
+        run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[Abort()], **KW)
+    rec, said = Recorder(), []
+    resumed = run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[rec], log=said.append, **dict(KW, chunk_size=1))
+    np.testing.assert_array_equal(resumed.final["x"], ref.final["x"])
+    np.testing.assert_array_equal(resumed.metrics["x"], ref.metrics["x"])
+    assert [e for e in rec.events if e[0] == "call"] == [("call", 2, e) for e in (1, 2, 3, 4)]
+    assert "chunks of 2 trials" in said[0] and "starts over" in said[0]
+    # other trials (another seed): nothing is reused
+    other = run_batched(_Walk(), trial_keys([0, 1, 5]), hp, checkpoint=ckpt, **dict(KW, chunk_size=1))
+    assert other.final["x"][2] != ref.final["x"][2]
