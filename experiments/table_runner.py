@@ -107,7 +107,11 @@ def join_processes(args) -> None:
                                           getattr(args, "process_id", None))
     except ValueError as e:
         raise UsageError(str(e)) from None
-    distributed.initialize(group)
+    try:
+        heartbeat = int(os.environ.get("DASJAX_HEARTBEAT_S", "60"))
+    except ValueError:
+        raise UsageError(f"$DASJAX_HEARTBEAT_S={os.environ['DASJAX_HEARTBEAT_S']!r} must be an integer (seconds)") from None
+    distributed.initialize(group, heartbeat_s=heartbeat)
     if not distributed.is_writer():
         sys.stdout = open(os.devnull, "w")       # main_guard gives stdout back
 

@@ -4,12 +4,12 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, TINY_CLI, load_script
+from conftest import ROOT, TINY_CLI
 
-import table_runner
 from dasjax.distributed import ProcessGroup, process_group
 
 
@@ -37,33 +37,106 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-ARGS = ["--preset", "smoke", "--trials", "3", "--problems", "blur", "--rows", "lg_only", "--no-figures"] + TINY_CLI
+# a reduced Table 1 row: 2 trials x 60 epochs of 20 steps at the tiny shapes (long enough to be
+# stopped in the middle, a few seconds after compiling)
+T1 = ["experiments/run_table1.py", "--preset", "smoke", "--trials", "2", "--problems", "blur", "--rows", "lg_only",
+      "--no-figures", "--epochs", "60"] + TINY_CLI[:-2] + ["--set", "steps_per_epoch=20"]
+HPO = ["experiments/run_hpo.py", "--preset", "smoke", "--problems", "blur", "--op-sets", "good", "--width", "4",
+       "--batch-size", "16", "--set", "n_layers=2", "--set", "steps_per_epoch=3", "--set", "eval_batches=2",
+       "--iterations", "1", "--max-budget", "3", "--min-budget", "1", "--sampler", "random",
+       "--fix", "alpha_optimizer=sgd", "--objective", "one-shot", "--no-figures"]
+ENV = dict(os.environ, JAX_PLATFORMS="cpu", DASJAX_HEARTBEAT_S="5")
 
 
-def test_two_processes_write_one_folder_equal_to_a_single_process_run(tmp_path, capsys):
-    """Two local processes over loopback: process 0 alone writes and reports; the trials (sharded
-    over both processes' devices) equal a single-process run's, and the folders hold the same files."""
-    port, multi = _free_port(), tmp_path / "two"
-    env = dict(os.environ, DASJAX_CPU_DEVICES="1", JAX_PLATFORMS="cpu")
-    procs = [subprocess.Popen([sys.executable, "experiments/run_table1.py", *ARGS, "--out", str(multi),
-                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+def _start(cmd, out, n=2, port=None):
+    """``n`` processes of ``cmd`` on one loopback coordinator (n = 1: one process with 2 host devices,
+    the same mesh as two processes with one device each)."""
+    if n == 1:
+        return [subprocess.Popen([sys.executable, *cmd, "--out", str(out)], cwd=ROOT,
+                                 env=dict(ENV, DASJAX_CPU_DEVICES="2"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)]
+    port = port or _free_port()
+    return [subprocess.Popen([sys.executable, *cmd, "--out", str(out), "--coordinator", f"127.0.0.1:{port}",
+                              "--num-processes", str(n), "--process-id", str(i)], cwd=ROOT,
+                             env=dict(ENV, DASJAX_CPU_DEVICES="1"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for i in range(n)]
+
+
+def _finish(procs, timeout=300):
+    """Wait for every process (killing what is left after ``timeout``): [(returncode, stdout, stderr)]."""
     try:
-        outs = [p.communicate(timeout=300) for p in procs]
+        outs = [p.communicate(timeout=timeout) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.communicate()
-    assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
-    assert "[table1] writing to" in outs[0][0] and "2 device(s)" in outs[0][0]
-    assert "[table1]" not in outs[1][0]                              # progress and tables once, by the writer
-    single = tmp_path / "one"
-    assert table_runner.main_guard(load_script("run_table1").main, ARGS + ["--out", str(single)]) == 0
-    capsys.readouterr()
-    a, b = pd.read_csv(multi / "trials.csv"), pd.read_csv(single / "trials.csv")
-    assert list(a.columns) == list(b.columns) and len(a) == 3
-    assert (a["arch_psnr"] - b["arch_psnr"]).abs().max() < 1e-4
-    files = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())  # noqa: E731
-    assert files(multi) == files(single)                            # same layout, no lock or checkpoint left
+    return [(p.returncode, *o) for p, o in zip(procs, outs)]
+
+
+def _files(d):
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+
+
+def _psnr_columns(df):
+    return df[[c for c in df.columns if "psnr" in c or c == "objective"]]
+
+
+@pytest.fixture(scope="module")
+def table1_runs(tmp_path_factory):
+    """The reduced Table 1 row as one process (2 devices) and as two processes (1 device each)."""
+    root = tmp_path_factory.mktemp("distributed")
+    one, two = root / "one", root / "two"
+    single = _finish(_start(T1, one, n=1))
+    multi = _finish(_start(T1, two))
+    assert [r[0] for r in single + multi] == [0, 0, 0], "\n".join(r[2][-1500:] for r in single + multi)
+    return root, one, two, multi
+
+
+def test_two_processes_write_one_folder_equal_to_a_single_process_run(table1_runs):
+    """Process 0 alone writes and reports; the trials, sharded over both processes' devices, equal
+    the single-process run's digit for digit, and the folders hold the same files."""
+    _, one, two, multi = table1_runs
+    assert "[table1] writing to" in multi[0][1] and "2 device(s) over 2 processes" in multi[0][1]
+    assert "[table1]" not in multi[1][1]                             # progress and tables once, by the writer
+    a, b = pd.read_csv(two / "trials.csv"), pd.read_csv(one / "trials.csv")
+    assert len(a) == 2 and list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(_psnr_columns(a), _psnr_columns(b))
+    assert _files(two) == _files(one)                               # same layout, no lock or checkpoint left
+
+
+def test_a_killed_process_stops_the_other_and_the_same_command_resumes(table1_runs):
+    """Process 1 is killed once the first checkpoint is written: process 0 stops with an error within
+    the heartbeat timeout (5 s here) plus a margin, leaving the row unfinished; the same command
+    then completes with the uninterrupted numbers."""
+    root, one, _, _ = table1_runs
+    out = root / "killed"
+    port = _free_port()
+    procs = _start(T1, out, port=port)
+    ckpt = out / "runs" / "blur" / "lg_only" / "checkpoint"
+    deadline = time.monotonic() + 240
+    while not (ckpt.exists() and any(ckpt.iterdir())) and time.monotonic() < deadline and procs[0].poll() is None:
+        time.sleep(0.05)
+    procs[1].kill()
+    killed_at = time.monotonic()
+    (code0, _, err0), _ = _finish(procs, timeout=120)
+    assert time.monotonic() - killed_at < 60
+    assert code0 != 0 and "distributed service detected fatal errors" in err0, err0[-1500:]
+    assert not (out / "runs" / "blur" / "lg_only" / "trials.csv").exists()    # nothing marked finished
+    again = _finish(_start(T1, out, port=_free_port()))
+    assert [r[0] for r in again] == [0, 0], again[0][2][-1500:]
+    pd.testing.assert_frame_equal(_psnr_columns(pd.read_csv(out / "trials.csv")),
+                                  _psnr_columns(pd.read_csv(one / "trials.csv")))
+
+
+def test_hpo_over_two_processes_equals_one(tmp_path):
+    """A reduced Hyperband run: every rung's evaluations spread over both processes give the
+    single-process evaluations digit for digit, in the same folder layout."""
+    single = _finish(_start(HPO, tmp_path / "one", n=1))
+    multi = _finish(_start(HPO, tmp_path / "two"))
+    assert [r[0] for r in single + multi] == [0, 0, 0], "\n".join(r[2][-1500:] for r in single + multi)
+    a = pd.read_csv(tmp_path / "two" / "evaluations.csv")
+    b = pd.read_csv(tmp_path / "one" / "evaluations.csv")
+    assert len(a) == len(b) > 0
+    pd.testing.assert_frame_equal(_psnr_columns(a), _psnr_columns(b))
+    assert _files(tmp_path / "two") == _files(tmp_path / "one")
