@@ -38,12 +38,30 @@ def fingerprint(program, keys, hp, inputs, n_epochs, chunk) -> str:
     for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
         h.update(np.asarray(leaf).tobytes())
     h.update(f"{n_epochs}".encode())
-    return f"{h.hexdigest()}/{chunk}"
+    return f"{h.hexdigest()}/{chunk}|{_before_rechunking(program, keys, hp, inputs, n_epochs, chunk)}"
 
 
-def same_trials(a: str, b: str) -> bool:
-    """Whether two fingerprints describe the same trials (maybe in other chunks)."""
-    return "/" in a and "/" in b and a.split("/")[0] == b.split("/")[0]
+def _before_rechunking(program, keys, hp, inputs, n_epochs, chunk) -> str:
+    """The fingerprint as checkpoints written before 2026-12-01 (one hash of trials and chunk) hold
+    it, so that a run started before then still resumes in full."""
+    h = hashlib.sha256(repr(getattr(program, "cache_key", type(program).__name__)).encode())
+    h.update(np.asarray(jax.random.key_data(keys)).tobytes())
+    for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
+        h.update(np.asarray(leaf).tobytes())
+    h.update(f"{n_epochs}/{chunk}".encode())
+    return h.hexdigest()
+
+
+def _matches(saved: str, fingerprint: str) -> bool:
+    """A saved fingerprint (today's "<trials>/<chunk>", or an older checkpoint's single hash)
+    names the run ``fingerprint`` describes."""
+    today, before = fingerprint.split("|")
+    return saved == today or saved == before
+
+
+def same_trials(saved: str, fingerprint: str) -> bool:
+    """Whether a saved fingerprint describes the same trials as ``fingerprint`` (maybe in other chunks)."""
+    return "/" in saved and saved.split("/")[0] == fingerprint.split("/")[0]
 
 
 def _to_host(leaf):
@@ -64,7 +82,7 @@ def save_checkpoint(path, fingerprint, c0, epochs_done, state, metrics, done_fin
     for prefix, tree in (("metrics", metrics), ("done_final", done_final), ("done_metrics", done_metrics)):
         for name, v in tree.items():
             arrays[f"{prefix}/{name}"] = np.asarray(v)
-    meta = {"fingerprint": fingerprint, "c0": c0, "epochs_done": epochs_done, "n_leaves": len(leaves),
+    meta = {"fingerprint": fingerprint.split("|")[0], "c0": c0, "epochs_done": epochs_done, "n_leaves": len(leaves),
             "key_impls": key_impls}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buf = io.BytesIO()
@@ -82,11 +100,11 @@ def load_checkpoint(path, fingerprint, state_like):
         return None
     with np.load(path) as z:
         meta = json.loads(bytes(z["__meta__"]).decode())
-        if meta["fingerprint"] != fingerprint and not same_trials(meta["fingerprint"], fingerprint):
+        if not _matches(meta["fingerprint"], fingerprint) and not same_trials(meta["fingerprint"], fingerprint):
             return None
         groups = {p: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(p + "/")}
                   for p in ("metrics", "done_final", "done_metrics")}
-        if meta["fingerprint"] != fingerprint:
+        if not _matches(meta["fingerprint"], fingerprint):
             n_done = len(next(iter(groups["done_final"].values()), []))
             meta = dict(meta, c0=n_done, epochs_done=0, n_leaves=0,
                         rechunked=int(meta["fingerprint"].split("/")[1]))

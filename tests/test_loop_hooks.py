@@ -137,3 +137,30 @@ def test_another_chunking_keeps_the_finished_trials_and_restarts_the_running_chu
     # other trials (another seed): nothing is reused
     other = run_batched(_Walk(), trial_keys([0, 1, 5]), hp, checkpoint=ckpt, **dict(KW, chunk_size=1))
     assert other.final["x"][2] != ref.final["x"][2]
+
+
+def test_a_checkpoint_written_before_rechunking_still_resumes_in_full(tmp_path, monkeypatch):
+    """Checkpoints saved before the fingerprint named the chunk on its own (one hash) resume as before."""
+    from dasjax import batch, checkpoints
+    hp = {"step": jnp.asarray([1.0, 2.0, 3.0])}
+    keys = trial_keys([0, 1, 2])
+    ref = run_batched(_Walk(), keys, hp, **KW)
+
+    class Abort(LoopHook):
+        def save_point(self, info, point):
+            if point.c0 == 2:
+                raise KeyboardInterrupt
+
+    def old_style(*args):
+        old = checkpoints._before_rechunking(*args)
+        return f"{old}|{old}"                       # what the old code saved: the single hash
+
+    ckpt = tmp_path / "walk.npz"
+    monkeypatch.setattr(batch, "fingerprint", old_style)
+    with pytest.raises(KeyboardInterrupt):
+        run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[Abort()], **KW)
+    monkeypatch.undo()
+    rec = Recorder()
+    resumed = run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[rec], **KW)
+    np.testing.assert_array_equal(resumed.final["x"], ref.final["x"])
+    assert rec.events[1:] == [("call", 2, 3), ("call", 2, 4), ("chunk", 2, 1, 3), ("end",)]
