@@ -117,6 +117,15 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def writer_says(ok: bool) -> bool:
+    """The writer's ``ok`` on every process (e.g. whether it accepted the results folder), so that
+    all stop together when it refuses.  Every process must call it."""
+    if process_count() == 1:
+        return bool(ok)
+    from jax.experimental import multihost_utils
+    return bool(multihost_utils.broadcast_one_to_all(np.int32(bool(ok))))
+
+
 def to_host(x) -> np.ndarray:
     """A (possibly process-spanning) array as one numpy array, the same on every process.  Every
     process must call it for a spanning array (it is a collective)."""

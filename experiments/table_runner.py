@@ -322,15 +322,16 @@ def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
     """Refuse a folder holding another configuration's results; check that it is writable."""
     marker = out / "run.json"
     fingerprint = _normalized(fingerprint)
-    if not distributed.is_writer():      # the writer checks and prepares the folder; the others wait for it
-        distributed.barrier("results folder ready")
-        if marker.exists() and _normalized(json.loads(marker.read_text())) != fingerprint:
-            raise UsageError(f"--out {out} holds results of a different configuration")
+    if not distributed.is_writer():      # the writer checks and prepares the folder; the others follow it
+        if not distributed.writer_says(True):
+            raise UsageError(f"--out {out}: process 0 refused the results folder (its error says why)")
         return
     try:
         _prepare_out_dir(out, marker, fingerprint, overwrite)
-    finally:
-        distributed.barrier("results folder ready")
+    except UsageError:
+        distributed.writer_says(False)
+        raise
+    distributed.writer_says(True)
 
 
 def _prepare_out_dir(out: Path, marker: Path, fingerprint: dict, overwrite: bool) -> None:
