@@ -55,14 +55,14 @@ class OnlyEnd:                    # a hook needs only the methods it uses
 
 
 KW = dict(n_epochs=4, chunk_size=2, devices=1, checkpoint_every=2, progress=False, fast_compile=True)
+HP = {"step": jnp.asarray([1.0, 2.0, 3.0])}
+KEYS = trial_keys([0, 1, 2])
 
 
 def test_a_user_hook_sees_every_event_in_order_and_changes_nothing():
-    hp = {"step": jnp.asarray([1.0, 2.0, 3.0])}
-    keys = trial_keys([0, 1, 2])
-    plain = run_batched(_Walk(), keys, hp, **KW)
+    plain = run_batched(_Walk(), KEYS, HP, **KW)
     rec, end = Recorder(), OnlyEnd()
-    hooked = run_batched(_Walk(), keys, hp, hooks=[rec, end], **KW)
+    hooked = run_batched(_Walk(), KEYS, HP, hooks=[rec, end], **KW)
     np.testing.assert_array_equal(hooked.final["x"], plain.final["x"])
     np.testing.assert_array_equal(hooked.metrics["x"], plain.metrics["x"])
     assert rec.events == [
@@ -75,21 +75,27 @@ def test_a_user_hook_sees_every_event_in_order_and_changes_nothing():
     assert end.ended == 1
 
 
-def test_a_hook_that_raises_stops_the_run_and_a_checkpointed_run_resumes(tmp_path):
-    hp = {"step": jnp.asarray([1.0, 2.0, 3.0])}
-    keys = trial_keys([0, 1, 2])
-    ref = run_batched(_Walk(), keys, hp, **KW)
+class AbortInChunk2(LoopHook):
+    """Stops the run at the second chunk's first save point (after its checkpoint is written)."""
 
-    class Abort(LoopHook):
-        def save_point(self, info, point):
-            if point.c0 == 2:
-                raise KeyboardInterrupt
+    def save_point(self, info, point):
+        if point.c0 == 2:
+            raise KeyboardInterrupt
 
-    ckpt = tmp_path / "walk.npz"
+
+def _aborted_run(ckpt):
+    """The uninterrupted run's output, and a checkpointed run stopped in chunk 2 at ``ckpt``."""
+    ref = run_batched(_Walk(), KEYS, HP, **KW)
     with pytest.raises(KeyboardInterrupt):
-        run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[Abort()], **KW)
+        run_batched(_Walk(), KEYS, HP, checkpoint=ckpt, hooks=[AbortInChunk2()], **KW)
+    return ref
+
+
+def test_a_hook_that_raises_stops_the_run_and_a_checkpointed_run_resumes(tmp_path):
+    ckpt = tmp_path / "walk.npz"
+    ref = _aborted_run(ckpt)
     rec = Recorder()
-    resumed = run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[rec], **KW)
+    resumed = run_batched(_Walk(), KEYS, HP, checkpoint=ckpt, hooks=[rec], **KW)
     np.testing.assert_array_equal(resumed.final["x"], ref.final["x"])
     assert rec.events[1:] == [("call", 2, 3), ("call", 2, 4), ("chunk", 2, 1, 3), ("end",)]
 
@@ -116,51 +122,31 @@ def test_search_and_retrain_pass_hooks_to_the_loop(monkeypatch, tiny_cfg):
 def test_another_chunking_keeps_the_finished_trials_and_restarts_the_running_chunk(tmp_path):
     """A checkpoint written with chunks of 2 (say 2 devices or processes), resumed with chunks of 1:
     trials 0-1 come from the checkpoint, trial 2 runs from its start, and the numbers are the plain run's."""
-    hp = {"step": jnp.asarray([1.0, 2.0, 3.0])}
-    keys = trial_keys([0, 1, 2])
-    ref = run_batched(_Walk(), keys, hp, **KW)
-
-    class Abort(LoopHook):
-        def save_point(self, info, point):
-            if point.c0 == 2:
-                raise KeyboardInterrupt
-
     ckpt = tmp_path / "walk.npz"
-    with pytest.raises(KeyboardInterrupt):
-        run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[Abort()], **KW)
+    ref = _aborted_run(ckpt)
     rec, said = Recorder(), []
-    resumed = run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[rec], log=said.append, **dict(KW, chunk_size=1))
+    resumed = run_batched(_Walk(), KEYS, HP, checkpoint=ckpt, hooks=[rec], log=said.append, **dict(KW, chunk_size=1))
     np.testing.assert_array_equal(resumed.final["x"], ref.final["x"])
     np.testing.assert_array_equal(resumed.metrics["x"], ref.metrics["x"])
     assert [e for e in rec.events if e[0] == "call"] == [("call", 2, e) for e in (1, 2, 3, 4)]
     assert "chunks of 2 trials" in said[0] and "starts over" in said[0]
     # other trials (another seed): nothing is reused
-    other = run_batched(_Walk(), trial_keys([0, 1, 5]), hp, checkpoint=ckpt, **dict(KW, chunk_size=1))
+    other = run_batched(_Walk(), trial_keys([0, 1, 5]), HP, checkpoint=ckpt, **dict(KW, chunk_size=1))
     assert other.final["x"][2] != ref.final["x"][2]
 
 
 def test_a_checkpoint_written_before_rechunking_still_resumes_in_full(tmp_path, monkeypatch):
     """Checkpoints saved before the fingerprint named the chunk on its own (one hash) resume as before."""
     from dasjax import batch, checkpoints
-    hp = {"step": jnp.asarray([1.0, 2.0, 3.0])}
-    keys = trial_keys([0, 1, 2])
-    ref = run_batched(_Walk(), keys, hp, **KW)
-
-    class Abort(LoopHook):
-        def save_point(self, info, point):
-            if point.c0 == 2:
-                raise KeyboardInterrupt
-
     def old_style(*args):
-        old = checkpoints._before_rechunking(*args)
+        old = checkpoints.fingerprint(*args).split("|")[1]
         return f"{old}|{old}"                       # what the old code saved: the single hash
 
     ckpt = tmp_path / "walk.npz"
     monkeypatch.setattr(batch, "fingerprint", old_style)
-    with pytest.raises(KeyboardInterrupt):
-        run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[Abort()], **KW)
+    ref = _aborted_run(ckpt)
     monkeypatch.undo()
     rec = Recorder()
-    resumed = run_batched(_Walk(), keys, hp, checkpoint=ckpt, hooks=[rec], **KW)
+    resumed = run_batched(_Walk(), KEYS, HP, checkpoint=ckpt, hooks=[rec], **KW)
     np.testing.assert_array_equal(resumed.final["x"], ref.final["x"])
     assert rec.events[1:] == [("call", 2, 3), ("call", 2, 4), ("chunk", 2, 1, 3), ("end",)]
