@@ -33,28 +33,26 @@ def fingerprint(program, keys, hp, inputs, n_epochs, chunk) -> str:
     hparams, inputs, epochs) and the chunk size.  A checkpoint is resumed in full only by the run
     that wrote it; a run of the same trials in other chunks (another device or process count)
     keeps its finished trials, which do not depend on the chunking."""
+    base = _trials_hasher(program, keys, hp, inputs)
+    today, before = base.copy(), base                # before 2026-12-01: one hash of trials and chunk
+    today.update(f"{n_epochs}".encode())
+    before.update(f"{n_epochs}/{chunk}".encode())
+    return f"{today.hexdigest()}/{chunk}|{before.hexdigest()}"
+
+
+def _trials_hasher(program, keys, hp, inputs):
+    """A sha256 of a program's identity and the trials' keys, hparams and inputs."""
     h = hashlib.sha256(repr(getattr(program, "cache_key", type(program).__name__)).encode())
     h.update(np.asarray(jax.random.key_data(keys)).tobytes())
     for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
         h.update(np.asarray(leaf).tobytes())
-    h.update(f"{n_epochs}".encode())
-    return f"{h.hexdigest()}/{chunk}|{_before_rechunking(program, keys, hp, inputs, n_epochs, chunk)}"
-
-
-def _before_rechunking(program, keys, hp, inputs, n_epochs, chunk) -> str:
-    """The fingerprint as checkpoints written before 2026-12-01 (one hash of trials and chunk) hold
-    it, so that a run started before then still resumes in full."""
-    h = hashlib.sha256(repr(getattr(program, "cache_key", type(program).__name__)).encode())
-    h.update(np.asarray(jax.random.key_data(keys)).tobytes())
-    for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
-        h.update(np.asarray(leaf).tobytes())
-    h.update(f"{n_epochs}/{chunk}".encode())
-    return h.hexdigest()
+    return h
 
 
 def _matches(saved: str, fingerprint: str) -> bool:
-    """A saved fingerprint (today's "<trials>/<chunk>", or an older checkpoint's single hash)
-    names the run ``fingerprint`` describes."""
+    """A saved fingerprint (today's "<trials>/<chunk>", or the single hash of a checkpoint written
+    before 2026-12-01, so that a run started then still resumes in full) names the run
+    ``fingerprint`` describes."""
     today, before = fingerprint.split("|")
     return saved == today or saved == before
 
