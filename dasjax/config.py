@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fields import Checked, choice, flag, integer, interval, nonneg, positive, registered, rule_of
+from .fields import Checked, Rule, choice, flag, integer, interval, nonneg, positive, registered, rule_of
 from .operations import op_names
 from .registry import PROBLEMS as PROBLEM_REGISTRY
 from .registry import SPACES as SPACE_REGISTRY
@@ -125,9 +125,8 @@ class ProblemConfig(Checked):
             raise ValueError(f"crop_size={self.crop_size} must be at least 3 pixels")
         if not self.embedded_images:
             raise ValueError("embedded_images must name at least one image")
-        for n in self.embedded_images:
-            if n not in EMBEDDED_IMAGES:
-                raise ValueError(f"embedded_images={n!r} is not allowed; choose one of {list(EMBEDDED_IMAGES)}")
+        for n in self.embedded_images:          # each name is a choice
+            Rule("choice", choices=EMBEDDED_IMAGES).check("embedded_images", n)
         if self.is_image and self.x0 not in ("data", "adjoint", "measurement"):
             raise ValueError(f"x0={self.x0!r} is not allowed for problem={self.name!r}; "
                              "choose one of ['data', 'adjoint', 'measurement']")
