@@ -6,7 +6,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("XLA_FLAGS", "")
+# XLA's older CPU emitters: the MLIR fusion emitters (the default) spend most of a tiny program's
+# compile time building one MLIR context per fusion; the older ones compile the suite's programs in
+# about two thirds of the time (docs/performance.md, "The test suite").  The workers and every
+# subprocess a test starts inherit the flag.
+TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
+if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TEST_XLA_FLAGS).strip()
 # one CPU device in-process, as before dasjax spread trials over the cores: tiny programs are all
 # overhead, and two pytest workers already use both cores.  The multi-device paths run in
 # subprocesses (tests/test_sharding.py).

@@ -47,7 +47,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_sharded_trials_equal_single_device(tmp_path):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, XLA_FLAGS=os.environ["XLA_FLAGS"] + " --xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
     script = SCRIPT.format(tests=str(ROOT / "tests"))
     out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
