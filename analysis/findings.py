@@ -104,11 +104,22 @@ def _spread_finding(df, problem, much, alpha, finding):
                     verdict="not measured")
     sg, sa = float(np.std(good)), float(np.std(all_))
     ratio = sa / sg if sg > 0 else np.inf
-    p = float(sps.levene(all_, good, center="median").pvalue)
+    p = _brown_forsythe_p(all_, good)
     ours = f"{sa:.2f} vs {sg:.2f} ({ratio:.1f}x; n = {all_.size}, {good.size})"
     test = f"Brown-Forsythe; 'much larger' = ratio >= {much:g}"
     return dict(finding=finding, problem=problem, ours=ours, paper=paper, test=test, p_value=p,
                 verdict=_verdict(ratio >= much, p, alpha))
+
+
+def _brown_forsythe_p(a: np.ndarray, b: np.ndarray) -> float:
+    """p of the Brown-Forsythe test (Levene's about the medians); NaN where it says nothing: with
+    2 values a group's deviations from its median are equal, so W is infinite whatever the data
+    (p = 0), and W is undefined when no group's deviations vary."""
+    if a.size < 3 or b.size < 3:
+        return np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = sps.levene(a, b, center="median")
+    return float(res.pvalue) if np.isfinite(res.statistic) else np.nan
 
 
 def _correlation_finding(df, problem, weak_r, finding):

@@ -97,6 +97,19 @@ def test_right_direction_but_not_significant():
     assert v[analysis.FINDINGS[2]] == "holds, not significant"
 
 
+def test_spread_of_two_trials_per_row_is_never_significant():
+    """With 2 trials a row's deviations from its median are equal, so Brown-Forsythe's W is infinite
+    (scipy: p = 0, and a divide-by-zero warning): the finding says p = NaN, not "holds"."""
+    import warnings
+    spec = {("good", "DAS"): (np.array([20.0, 20.1]), np.array([15.0, 15.5])),
+            ("all", "DAS"): (np.array([12.0, 18.0]), np.array([11.0, 12.0]))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = analysis.table1_findings(trials(spec)).set_index("finding")
+    assert np.isnan(f.loc[analysis.FINDINGS[2], "p_value"])
+    assert f.loc[analysis.FINDINGS[2], "verdict"] == "holds, not significant"   # 3.0 vs 0.05: ratio 60
+
+
 def test_missing_rows_are_not_measured_and_bad_input_is_refused():
     spec = paper_like()
     del spec[("all", "Random Sampling")]
