@@ -6,13 +6,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-# XLA's older CPU emitters: the MLIR fusion emitters (the default) spend most of a tiny program's
-# compile time building one MLIR context per fusion; the older ones compile the suite's programs in
-# about two thirds of the time (docs/performance.md, "The test suite").  The workers and every
-# subprocess a test starts inherit the flag.
-TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
-if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + TEST_XLA_FLAGS).strip()
+# Compile flags for the suite's tiny programs, whose run time is nothing beside their compile time
+# (docs/performance.md, "The test suite"):
+# - XLA's older CPU emitters: the MLIR fusion emitters (the default) spend most of a tiny program's
+#   compile time building one MLIR context per fusion; the older ones take about two thirds of it;
+# - LLVM optimisation level 0 for every compile, the tests' own jits included (the engine's
+#   programs already ask for it with fast_compile=True): about half the time for a big test jit.
+# The workers and every subprocess a test starts inherit them.
+TEST_XLA_FLAGS = ["--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=0"]
+_flags = os.environ.get("XLA_FLAGS", "").split()
+os.environ["XLA_FLAGS"] = " ".join(_flags + [f for f in TEST_XLA_FLAGS if f not in _flags])
 # one CPU device in-process, as before dasjax spread trials over the cores: tiny programs are all
 # overhead, and two pytest workers already use both cores.  The multi-device paths run in
 # subprocesses (tests/test_sharding.py).

@@ -123,18 +123,26 @@ def differs(a: Probe, b: Probe) -> bool:
     return False
 
 
+# one layer, which is what makes a probe cheap (an eager step's cost grows with the layers); a field
+# whose effect needs a layer behind another gets two
+PROBE_LAYERS = {("space", "grad_term"): 2}   # the data gradient depends on theta from the 2nd layer on
+
+
 @pytest.fixture(scope="module")
 def default_probes():
-    return {p: Probe(tiny(op_set="all", problem=p)) for p in ("blur", "downsampling")}
+    """The defaults' fingerprints per problem and layer count (each part computed only when asked)."""
+    return {(p, n): Probe(tiny(op_set="all", problem=p, n_layers=n))
+            for p in ("blur", "downsampling") for n in (1, 2)}
 
 
 @pytest.mark.parametrize("override,section,field", REGISTER_VARIANTS,
                          ids=[f"{s}.{f}={list(o.values())[-1]}" for o, s, f in REGISTER_VARIANTS])
 def test_register_variant_is_a_live_field(override, section, field, default_probes):
-    cfg = tiny(op_set="all", **override)
+    layers = PROBE_LAYERS.get((section, field), 1)
+    cfg = tiny(op_set="all", n_layers=layers, **override)
     default = dasjax.Config()
     assert getattr(getattr(cfg, section), field) != getattr(getattr(default, section), field)
-    assert differs(Probe(cfg), default_probes[cfg.problem.name]), f"{section}.{field} changed nothing"
+    assert differs(Probe(cfg), default_probes[cfg.problem.name, layers]), f"{section}.{field} changed nothing"
 
 
 # choices that compute what the default computes wherever a probe can run them
@@ -205,12 +213,12 @@ def test_register_defaults_match_spec():
     assert (c.retrain.epochs, dasjax.H1.theta_optimizer) == (50, "adam")
 
 
-def test_theta_optimizer_variant_and_schedule_values():
+def test_theta_optimizer_variant_and_schedule_values(default_probes):
     """Register #15 (theta optimizer) and the exact "Linear" step / warm-up values of register #16/#17."""
     sgd = dasjax.H1.replace(name="H1-sgd", theta_optimizer="Gradient Descent")
     assert sgd.theta_optimizer == "sgd"
-    assert differs(Probe(tiny(op_set="all"), sgd.replace(alpha_lr=0.05, theta_scheduler=True)),
-                   Probe(tiny(op_set="all")))
+    assert differs(Probe(tiny(op_set="all", n_layers=1), sgd.replace(alpha_lr=0.05, theta_scheduler=True)),
+                   default_probes["blur", 1])
     cfg = dasjax.ScheduleConfig()
     f = [float(lr_factor(e, warmup=0.0, scheduler=1.0, epochs=50, steps_per_epoch=1, cfg=cfg)) for e in range(50)]
     assert f[17] == 1.0 and f[18] == pytest.approx(0.1) and f[31] == pytest.approx(0.01) and f[43] == pytest.approx(1e-3)

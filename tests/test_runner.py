@@ -129,7 +129,7 @@ def test_table1_smoke_end_to_end(table1, tmp_path, capsys):
     """A reduced run_table1.py: DAS + random rows on blur, 2 trials, then every output file."""
     out = tmp_path / "t1"
     args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
-            "--rows", "lg_only,das_good,rs_good,rsearch_good"]
+            "--rows", "lg_only,das_good,rs_good,rsearch_good"] + TINY_CLI   # run_all's test reuses its programs
     assert table_runner.main_guard(table1.main, args) == 0
     printed = capsys.readouterr().out
     assert "| Op set | Method |" in printed and "(16.49," in printed     # paper value beside ours
@@ -175,11 +175,12 @@ def test_table3_smoke_end_to_end(tmp_path, capsys):
 
 
 def test_run_all_smoke_end_to_end(tmp_path, capsys):
-    """run_all.py --preset smoke on two tables, reduced to 1 trial on blur; the plan is printed first."""
+    """run_all.py --preset smoke on two tables, reduced to 2 trials on blur at the shapes of the tests
+    above (whose compiled programs it reuses); the plan is printed first."""
     run_all = load_script("run_all")
     out = tmp_path / "all"
     assert table_runner.main_guard(run_all.main, ["--preset", "smoke", "--tables", "table1,table3",
-                                                       "--trials", "1", "--problems", "blur",
+                                                       "--trials", "2", "--problems", "blur",
                                                        "--out", str(out)] + TINY_CLI) == 0
     printed = capsys.readouterr().out
     assert "estimated total" in printed and printed.index("estimated total") < printed.index("[table1]")
