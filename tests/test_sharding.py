@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import dasjax
     from conftest import tiny
-    cfg = tiny(op_set="all", n_layers=2)            # every op (the batch-axis roll too), 2 layers: compiles faster
+    cfg = tiny(op_set="all", n_layers=1)            # every op (the batch-axis roll too), 1 layer: compiles faster
     seeds = [0, 1, 2, 3, 4]                         # 5 trials on 4 devices: padded (to 8, or 4 + 4)
     one = dasjax.search(cfg.replace(devices=1, chunk_size=5), seeds, progress=False)
     # the CPU default: chunks of one trial per device (vmapped), the last chunk padded
