@@ -8,8 +8,9 @@ from pathlib import Path
 
 # Compile flags for the suite's tiny programs, whose run time is nothing beside their compile time
 # (docs/performance.md, "The test suite"):
-# - XLA's older CPU emitters: the MLIR fusion emitters (the default) spend most of a tiny program's
-#   compile time building one MLIR context per fusion; the older ones take about two thirds of it;
+# - XLA's older CPU emitters: the MLIR fusion emitters (the default) spend a large share of a tiny
+#   program's compile time building one MLIR context per fusion; the older ones take about two
+#   thirds of the time;
 # - LLVM optimisation level 0 for every compile, the tests' own jits included (the engine's
 #   programs already ask for it with fast_compile=True): about half the time for a big test jit.
 # The workers and every subprocess a test starts inherit them.
