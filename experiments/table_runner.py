@@ -328,7 +328,7 @@ def check_out_dir(out: Path, fingerprint: dict, overwrite: bool) -> None:
         return
     try:
         _prepare_out_dir(out, marker, fingerprint, overwrite)
-    except UsageError:
+    except Exception:                    # a refusal, or anything else: the others stop now, not at the heartbeat
         distributed.writer_says(False)
         raise
     distributed.writer_says(True)
