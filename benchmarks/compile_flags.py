@@ -18,30 +18,33 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ["DASJAX_TEST_XLA_FLAGS"] = "1"      # importing conftest for its flags leaves $XLA_FLAGS alone
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import TEST_XLA_FLAGS  # noqa: E402
 
 CHILD = """
-import json, time
+import json, sys, time
+sys.path.insert(0, {tests!r})
+from conftest import tiny          # $DASJAX_TEST_XLA_FLAGS is inherited: $XLA_FLAGS stays as given
 import dasjax
-# tests/conftest.py's tiny(op_set="all"), written out: importing conftest would add its flags
-cfg = dasjax.make_config(width=4, n_layers=3, batch_size=16, steps_per_epoch=3, epochs=2, eval_batches=2,
-                         progress=False, fast_compile=True, chunk_size=64, trials_at_once=64, op_set="all")
+cfg = tiny(op_set="all")
 t = time.perf_counter()
 s = dasjax.search(cfg, [0, 1], progress=False)
 r = dasjax.retrain(cfg, s.architecture, [0, 1], progress=False)
-print(json.dumps({"search_compile_s": s.compile_time_s, "retrain_compile_s": r.compile_time_s,
-                  "total_s": time.perf_counter() - t, "arch_psnr": [float(x) for x in r.arch_psnr]}))
+print(json.dumps({{"search_compile_s": s.compile_time_s, "retrain_compile_s": r.compile_time_s,
+                  "total_s": time.perf_counter() - t, "arch_psnr": [float(x) for x in r.arch_psnr]}}))
 """
 
 FLAG_SETS = {
     "XLA defaults": "",
-    "tests/conftest.py": "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0",
+    "tests/conftest.py": " ".join(TEST_XLA_FLAGS),
     "older emitters only": "--xla_cpu_use_fusion_emitters=false",
 }
 
 
 def run(flags: str) -> dict:
     env = dict(os.environ, XLA_FLAGS=flags, DASJAX_CPU_DEVICES="1", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", CHILD.format(tests=str(ROOT / "tests"))], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -125,8 +125,9 @@ class ProblemConfig(Checked):
             raise ValueError(f"crop_size={self.crop_size} must be at least 3 pixels")
         if not self.embedded_images:
             raise ValueError("embedded_images must name at least one image")
-        for n in self.embedded_images:          # each name is a choice
-            Rule("choice", choices=EMBEDDED_IMAGES).check("embedded_images", n)
+        one_image = Rule("choice", choices=EMBEDDED_IMAGES)     # each name is a choice
+        for n in self.embedded_images:
+            one_image.check("embedded_images", n)
         if self.is_image and self.x0 not in ("data", "adjoint", "measurement"):
             raise ValueError(f"x0={self.x0!r} is not allowed for problem={self.name!r}; "
                              "choose one of ['data', 'adjoint', 'measurement']")

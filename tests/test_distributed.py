@@ -52,15 +52,15 @@ ENV = dict(os.environ, JAX_PLATFORMS="cpu", DASJAX_HEARTBEAT_S="5")
 def _start(cmd, out, n=2, port=None):
     """``n`` processes of ``cmd`` on one loopback coordinator (n = 1: one process with 2 host devices,
     the same mesh as two processes with one device each)."""
+    base = [sys.executable, *cmd, "--out", str(out)]
     if n == 1:
-        return [subprocess.Popen([sys.executable, *cmd, "--out", str(out)], cwd=ROOT,
-                                 env=dict(ENV, DASJAX_CPU_DEVICES="2"), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)]
-    port = port or _free_port()
-    return [subprocess.Popen([sys.executable, *cmd, "--out", str(out), "--coordinator", f"127.0.0.1:{port}",
-                              "--num-processes", str(n), "--process-id", str(i)], cwd=ROOT,
-                             env=dict(ENV, DASJAX_CPU_DEVICES="1"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for i in range(n)]
+        argvs, devices = [base], "2"
+    else:
+        port = port or _free_port()
+        argvs, devices = [base + ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(n),
+                                  "--process-id", str(i)] for i in range(n)], "1"
+    return [subprocess.Popen(argv, cwd=ROOT, env=dict(ENV, DASJAX_CPU_DEVICES=devices), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for argv in argvs]
 
 
 def _finish(procs, timeout=300):
