@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TINY_CLI
 
 from dasjax.distributed import ProcessGroup, process_group
 
@@ -40,8 +40,7 @@ def _free_port() -> int:
 # a reduced Table 1 row: 2 trials x 60 epochs of 20 steps at the tiny shapes with one layer (long
 # enough to be stopped in the middle, a few seconds after compiling)
 T1 = ["experiments/run_table1.py", "--preset", "smoke", "--trials", "2", "--problems", "blur", "--rows", "lg_only",
-      "--no-figures", "--epochs", "60", "--set", "width=4", "--set", "batch_size=16", "--set", "n_layers=1",
-      "--set", "steps_per_epoch=20"]
+      "--no-figures", "--epochs", "60"] + TINY_CLI + ["--set", "n_layers=1", "--set", "steps_per_epoch=20"]  # last --set wins
 HPO = ["experiments/run_hpo.py", "--preset", "smoke", "--problems", "blur", "--op-sets", "good", "--width", "4",
        "--batch-size", "16", "--set", "n_layers=1", "--set", "steps_per_epoch=3", "--set", "eval_batches=2",
        "--iterations", "1", "--max-budget", "3", "--min-budget", "1", "--sampler", "random",
