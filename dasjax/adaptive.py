@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .methods import get_method, run_group, run_method
+from .methods import get_method, run_group, run_method, search_from_pool
 from .plan import plan_for
 from .stages import MethodResult, trial_devices
 
@@ -66,12 +66,14 @@ def concat_results(parts: list[MethodResult]) -> MethodResult:
 
 def adapt(run_chunk: Callable[[list, str | None], dict], *, target_ci: float, max_trials: int,
           first_seed: int = 0, chunk: int = 10, min_trials: int = MIN_TRIALS, checkpoint_dir=None,
-          log=None) -> dict[str, AdaptiveResult]:
+          log=None, derive: Callable[[dict], dict] | None = None) -> dict[str, AdaptiveResult]:
     """The adaptive loop over any batched runner: ``run_chunk(seeds, checkpoint_dir) -> {row name:
     MethodResult}`` runs one chunk of seeds for every row; chunks of ``chunk`` seeds are added until
     each row's median CI half-width is <= ``target_ci`` dB (checked from ``min_trials`` trials on)
     or ``max_trials`` trials are done.  Each row gets its own stop reason: "target_ci" if its
-    half-width met the target when the run stopped, else "max_trials"."""
+    half-width met the target when the run stopped, else "max_trials".  ``derive({row: all its
+    trials so far}) -> {row: MethodResult}``: rows computed from the others' trials as a whole (random
+    search drawn from the random-sampling row), recomputed after every chunk and stopped alike."""
     if not target_ci > 0:
         raise ValueError(f"target_ci={target_ci} must be > 0 (dB)")
     for name, v in (("max_trials", max_trials), ("chunk", chunk), ("min_trials", min_trials)):
@@ -85,7 +87,10 @@ def adapt(run_chunk: Callable[[list, str | None], dict], *, target_ci: float, ma
         for name, res in got.items():
             parts.setdefault(name, []).append(res)
         done, k = done + len(seeds), k + 1
-        widths = {n: median_ci_half_width(np.concatenate([p.arch_psnr for p in ps])) for n, ps in parts.items()}
+        rows = {n: concat_results(ps) for n, ps in parts.items()}
+        if derive is not None:
+            rows.update(derive(rows))
+        widths = {n: median_ci_half_width(r.arch_psnr) for n, r in rows.items()}
         checked = done >= min(min_trials, max_trials)
         tight = checked and all(w <= target_ci for w in widths.values())
         if log is not None:
@@ -93,8 +98,8 @@ def adapt(run_chunk: Callable[[list, str | None], dict], *, target_ci: float, ma
                 + ", ".join(f"{n} {w:.2f}" for n, w in widths.items()) + f" dB (target {target_ci:g})")
         if tight or done >= max_trials:
             reason = {n: STOP_TARGET if checked and w <= target_ci else STOP_MAX for n, w in widths.items()}
-            return {n: AdaptiveResult(_with_stop_columns(concat_results(ps), reason[n], widths[n]), reason[n],
-                                      widths[n], k) for n, ps in parts.items()}
+            return {n: AdaptiveResult(_with_stop_columns(r, reason[n], widths[n]), reason[n], widths[n], k)
+                    for n, r in rows.items()}
 
 
 def _with_stop_columns(res: MethodResult, reason: str, width: float) -> MethodResult:
@@ -118,8 +123,22 @@ def run_adaptive(cfg, methods, hparams="H1", *, target_ci: float, max_trials: in
     """Run ``methods`` (one method name, or several members of one group, which then share every
     chunk) adaptively (:func:`adapt`); returns {method: AdaptiveResult}."""
     names = (methods,) if isinstance(methods, str) else tuple(methods)
+    derive = None
+    if "Random Search" in names and cfg.retrain.random_search_pool == "row":
+        # drawn from the whole random-sampling row, so rebuilt from all its trials after each chunk
+        wanted, n = names, cfg.retrain.n_random_search
+        names = tuple(dict.fromkeys(m for m in names if m != "Random Search")) or ("Random Sampling",)
+        if "Random Sampling" not in names:
+            names = names + ("Random Sampling",)
+
+        def derive(rows):
+            out = {"Random Search": search_from_pool(rows["Random Sampling"], n)}
+            if "Random Sampling" not in wanted:
+                rows.pop("Random Sampling")
+            return out
     grouped = len(names) > 1 or get_method(names[0]).group is not None
-    per_seed = cfg.retrain.n_random_search if "Random Search" in names else 1     # trials a seed batches
+    fresh = "Random Search" in names and cfg.retrain.random_search_pool == "fresh"
+    per_seed = cfg.retrain.n_random_search if fresh else 1     # trials a seed batches
     cfg = pinned_plan(cfg, max_trials * per_seed)
 
     def run_chunk(seeds, ckpt):
@@ -129,7 +148,7 @@ def run_adaptive(cfg, methods, hparams="H1", *, target_ci: float, max_trials: in
         return {names[0]: run_method(cfg, names[0], seeds, hparams, progress=progress, checkpoint_dir=ckpt,
                                      keep_params=keep_params)}
     return adapt(run_chunk, target_ci=target_ci, max_trials=max_trials, first_seed=first_seed, chunk=chunk,
-                 min_trials=min_trials, checkpoint_dir=checkpoint_dir, log=log)
+                 min_trials=min_trials, checkpoint_dir=checkpoint_dir, log=log, derive=derive)
 
 
 def run_sets_adaptive(cfg, method: str, sets, *, target_ci: float, max_trials: int, first_seed: int = 0,

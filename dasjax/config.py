@@ -71,10 +71,21 @@ class ProblemConfig(Checked):
     boundary: str = choice("zero", ("zero", "circular"))                       # register #4
     ds_factor: int = positive(4, integer=True)
     ds_mode: str = choice("stride", ("stride", "avgpool"))                     # register #5
+    # register #5b (calibration stage 7): the first kept sample (0 -> indices 0, 4, ..., 48; 2 -> 2,
+    # 6, ..., 46) and how many samples are kept (None: every one that fits, 13 at offset 0, 12 at 2)
+    ds_offset: int = nonneg(0, integer=True)
+    ds_samples: int | None = positive(None, integer=True, optional=True)
+    # register #5c: the blur's sigma units in the downsampling problem ("same" = blur_units); the
+    # paper states sigma_b = 0.2 once, for the blur it reuses before subsampling
+    ds_blur_units: str = choice("same", ("same", "omega", "linspace", "pixel"))
+    # register #5d: where the measurement noise enters the downsampling problem: "measurement"
+    # (y = S B x + n, on the 13 samples) or "before_subsampling" (y = S (B x + n))
+    noise_stage: str = choice("measurement", ("measurement", "before_subsampling"))
     # register #6: "data" = y itself where it lives on the signal grid (blur), A^T y otherwise
     # (downsampling): the calibration's best match (docs/calibration.md, stage 2); "adjoint" = A^T y
-    # always (the spec's proposal, used by the H100 Table 1 run); "measurement" = y; "interp"
-    x0: str = choice("data", ("data", "adjoint", "measurement", "interp"))
+    # always (the spec's proposal, used by the H100 Table 1 run); "measurement" = y; "interp";
+    # "zero_fill" = S^T y, the measurements at their own samples and zeros between (y on blur)
+    x0: str = choice("data", ("data", "adjoint", "measurement", "interp", "zero_fill"))
     amplitude: tuple[float, float] | None = None   # register #8: None -> amplitude 1
     freq_max: float = positive(2 * math.pi)             # f ~ U[0, freq_max]
     psnr_peak: float = positive(1.0)                    # register #7
@@ -176,6 +187,10 @@ class SpaceConfig(Checked):
     bn_momentum: float = interval(0.1, 0, 1)            # PyTorch convention (weight of the new batch)
     bn_eps: float = positive(1e-5)
     bn_unbiased_running_var: bool = flag(True)   # PyTorch updates running_var with the unbiased variance
+    # the BatchNorm statistics of an evaluation (architecture / one-shot PSNR, validation loss):
+    # "running" (model.eval(), PyTorch's convention) or "batch" (each evaluation batch's own, what a
+    # network never switched to eval mode computes); calibration stage 7
+    bn_eval: str = choice("running", ("running", "batch"))
     # float32 matmuls: "float32" = true float32 everywhere.  JAX's own default ("default") runs
     # float32 dots in TF32 on Ampere/Hopper GPUs (10-bit mantissa), which the analytic BatchNorm
     # statistics (E[x^2] - E[x]^2 of patch covariances) do not tolerate well; on CPU both are float32.
@@ -333,6 +348,11 @@ class RetrainConfig(Checked):
     eval_batches: int = positive(19, integer=True, label="retrain eval_batches")
     share_f: bool = flag(True)               # one CNN per layer shared by lg/net (only one is active): 2x less compute
     n_random_search: int = positive(5, integer=True)    # random search = best of this many random architectures
+    # register #35, where random search's candidates come from: "fresh" = the trial's own random
+    # architecture and n - 1 more drawn for it alone; "row" = its own and n - 1 others drawn without
+    # replacement (seeded by the trial's seed) from the random-sampling row's retrained architectures
+    # (the paper's random-search maxima equal its random-sampling maxima in all four cells)
+    random_search_pool: str = choice("fresh", ("fresh", "row"))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Both the one-shot PSNR (supernet, softmax(alpha) weights) and the architecture P
 (retrained discrete network, one-hot weights) use this function.  The problem says what it is
 evaluated on (``problem.eval_sets``): for 1D signals ``eval_batches`` x ``batch_size`` = 2432
 fresh samples from the trial's EVAL stream; for images the held-out test images.  BatchNorm
-uses running statistics; the noise layer stays stochastic.
+uses running statistics (``bn_eval="running"``) or each batch's own (``"batch"``); the noise layer
+stays stochastic.
 """
 from __future__ import annotations
 

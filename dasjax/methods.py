@@ -198,11 +198,51 @@ def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candida
     return sampling, searching
 
 
+POOL_SEED_SALT = 0x52534F   # separates the pool draws from every other use of a trial's seed
+
+
+def pool_candidates(seeds, n: int) -> np.ndarray:
+    """(T, min(n, T)) indices into the row for ``random_search_pool="row"``: trial i's own index
+    first, then min(n, T) - 1 other trials of the row drawn without replacement by a generator seeded
+    with trial i's seed (and the row's seeds, so that the same row always draws the same)."""
+    seeds = np.asarray(seeds, dtype=np.int64)
+    T = len(seeds)
+    k = min(int(n), T)
+    out = np.empty((T, k), dtype=np.int64)
+    for i, s in enumerate(seeds):
+        rng = np.random.default_rng([POOL_SEED_SALT, int(s), T])
+        others = np.delete(np.arange(T), i)
+        out[i, 0] = i
+        out[i, 1:] = rng.choice(others, size=k - 1, replace=False) if k > 1 else others[:0]
+    return out
+
+
+def search_from_pool(sampling: MethodResult, n: int) -> MethodResult:
+    """Random Search as the best of each trial's :func:`pool_candidates` among the random-sampling
+    row's retrained architectures (``random_search_pool="row"``): no training of its own, and the
+    row's best architecture is every trial's best that draws it, so the maxima of the two rows are
+    equal by construction.  Needs only ``sampling``: the analysis and adaptive runs can rebuild it."""
+    idx = pool_candidates(sampling.seeds, n)
+    psnr = np.where(np.isfinite(sampling.arch_psnr), sampling.arch_psnr, -np.inf)
+    pick = idx[np.arange(len(idx)), np.argmax(psnr[idx], axis=1)]
+    diverged = np.all(np.asarray(sampling.diverged)[idx], axis=1)
+    return MethodResult("Random Search", sampling.seeds, list(sampling.hparams), np.asarray(sampling.arch_psnr)[pick],
+                        np.full(len(pick), np.nan), [sampling.arch_strings[i] for i in pick], None, diverged,
+                        sampling.wall_time_s, sampling.compile_time_s,
+                        {k: np.asarray(v)[pick] for k, v in sampling.arrays.items()},
+                        {"pool_trial": np.asarray(sampling.seeds)[pick]})
+
+
 def _random_group(cfg, seeds, hparams, methods, *, progress=None, checkpoint_dir=None, keep_params=False):
-    """Random search needs n candidates per seed; random sampling alone needs one."""
+    """Random search needs n candidates per seed (``random_search_pool="fresh"``), or the
+    random-sampling row itself (``"row"``); random sampling alone needs one."""
+    row_pool = cfg.retrain.random_search_pool == "row"
+    fresh = "Random Search" in methods and not row_pool
     sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
-                                         n_candidates=None if "Random Search" in methods else 1,
+                                         n_candidates=None if fresh else 1,
                                          checkpoint_dir=checkpoint_dir, keep_params=keep_params)
+    if row_pool:
+        searching = search_from_pool(sampling, cfg.retrain.n_random_search)
     results = {"Random Sampling": sampling, "Random Search": searching}
     return {m: results[m] for m in methods}
 

@@ -97,12 +97,12 @@ def f_init(key, cfg: SpaceConfig, ndim: int = 1):
 def _f_narrow(params, state, x, train: bool, cfg: SpaceConfig):
     """The narrow part of F: patches P (N, K), and A (K, W), c (W,) such that BN(conv1(x)) = P A + c,
     with the BN statistics (mean, biased var) used: the batch's in train mode, the running ones in
-    eval mode."""
+    eval mode (the batch's there too under ``bn_eval="batch"``)."""
     k = cfg.kernel_size
     P = patches(x, k).reshape(-1, k ** (x.ndim - 1))                  # (N, K)
     w1 = params["w1"]
     b1 = params.get("b1", 0.0)
-    if train:
+    if train or cfg.bn_eval == "batch":
         n = P.shape[0]
         mu = jnp.mean(P, axis=0)                              # (K,)
         Pc = P - mu

@@ -57,9 +57,12 @@ def blur_kernel(cfg: ProblemConfig) -> np.ndarray:
     "omega" = the signal grid spacing pi/(n-1) (sigma = 3.12 samples at the defaults),
     "linspace" = taps on linspace(-1, 1, K) (0.6 samples), "pixel" = 1 (0.2 samples).
     """
+    units = cfg.blur_units
+    if cfg.name == "downsampling" and cfg.ds_blur_units != "same":
+        units = cfg.ds_blur_units        # register #5c: the downsampling problem reads its own units
     spacing = {"omega": math.pi / (cfg.n_points - 1),
                "linspace": 2.0 / (cfg.kernel_size - 1),
-               "pixel": 1.0}[cfg.blur_units]
+               "pixel": 1.0}[units]
     return gaussian_taps(cfg.kernel_size, cfg.blur_sigma, spacing)
 
 
@@ -83,17 +86,25 @@ def blur_matrix(cfg: ProblemConfig) -> np.ndarray:
 
 
 def downsample_matrix(cfg: ProblemConfig) -> np.ndarray:
-    """(m, n) subsampling: stride pick (indices 0, 4, ..., 13 values for n=50) or average pooling."""
-    n, f = cfg.n_points, cfg.ds_factor
+    """(m, n) subsampling: stride pick (indices ds_offset, ds_offset + 4, ...: 13 values for n=50 at
+    offset 0) or average pooling over windows starting at ds_offset; ``ds_samples`` keeps the first m."""
+    n, f, o = cfg.n_points, cfg.ds_factor, cfg.ds_offset
     if cfg.ds_mode == "stride":
-        idx = np.arange(0, n, f)
-        S = np.zeros((len(idx), n))
-        S[np.arange(len(idx)), idx] = 1.0
+        starts = np.arange(o, n, f)
+        width = 1
     else:  # average pooling without padding (PyTorch AvgPool1d default, floor)
-        m = n // f
-        S = np.zeros((m, n))
-        for i in range(m):
-            S[i, i * f:(i + 1) * f] = 1.0 / f
+        starts = np.arange(o, n - f + 1, f)
+        width = f
+    if cfg.ds_samples is not None:
+        if cfg.ds_samples > len(starts):
+            raise ValueError(f"ds_samples={cfg.ds_samples} exceeds the {len(starts)} samples that fit "
+                             f"(n_points={n}, ds_factor={f}, ds_offset={o}, ds_mode={cfg.ds_mode!r})")
+        starts = starts[:cfg.ds_samples]
+    if len(starts) == 0:
+        raise ValueError(f"ds_offset={o} leaves no sample of the {n} points")
+    S = np.zeros((len(starts), n))
+    for i, a in enumerate(starts):
+        S[i, a:a + width] = 1.0 / width
     return S
 
 
@@ -193,6 +204,14 @@ class Problem:
         return B.astype(np.float32)
 
     @cached_property
+    def noise_matrix(self) -> np.ndarray | None:
+        """N with y = A x + n @ N^T for noise n on the signal grid (register #5d: noise before the
+        subsampling, N = S), or None: the noise is drawn on the measurements themselves."""
+        if self.cfg.name == "downsampling" and self.cfg.noise_stage == "before_subsampling":
+            return downsample_matrix(self.cfg).astype(np.float32)
+        return None
+
+    @cached_property
     def input_matrix(self) -> np.ndarray:
         """M with x0 = M y (register #6): A^T, identity (blur) or interpolation (downsampling);
         "data" is the identity where y lives on the signal grid (blur) and A^T otherwise."""
@@ -202,6 +221,10 @@ class Problem:
         if c.x0 == "adjoint":
             return self.matrix.T.copy()
         if c.x0 == "measurement":
+            return np.eye(c.n_points, dtype=np.float32)
+        if c.x0 == "zero_fill":        # S^T y: each measurement at its own sample, zeros between
+            if c.name == "downsampling":
+                return np.ascontiguousarray((downsample_matrix(c) > 0).T.astype(np.float32))
             return np.eye(c.n_points, dtype=np.float32)
         if c.name == "blur":
             return np.eye(c.n_points, dtype=np.float32)
@@ -246,7 +269,10 @@ class Problem:
 
     def measure(self, key, x):
         y = self.forward(x)
-        return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
+        N = self.noise_matrix
+        if N is None:
+            return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
+        return y + (self.cfg.noise_std * jax.random.normal(key, x.shape)) @ jnp.asarray(N.T)
 
     def sample(self, key, batch_size: int, split: str = "train") -> Batch:
         """A fresh batch of (clean, measured, network input); every call with a new key is new data.
@@ -407,7 +433,10 @@ class ImageProblem:
     # --- data ----------------------------------------------------------------------------------------
     def measure(self, key, x):
         y = self.forward(x)
-        return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
+        N = self.noise_matrix
+        if N is None:
+            return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
+        return y + (self.cfg.noise_std * jax.random.normal(key, x.shape)) @ jnp.asarray(N.T)
 
     def network_input(self, y):
         """x0 = A^T y ("adjoint"), else the measurement y itself ("data", "measurement": y lies on the image grid)."""

@@ -30,6 +30,13 @@ REGISTER_VARIANTS = [
     ({"problem": "downsampling", "ds_mode": "avgpool"}, "problem", "ds_mode"),   # 5
     ({"x0": "adjoint"}, "problem", "x0"),                           # 6 (default "data" = y on blur)
     ({"problem": "downsampling", "x0": "interp"}, "problem", "x0"),
+    ({"problem": "downsampling", "x0": "zero_fill"}, "problem", "x0"),     # calibration stage 7
+    ({"problem": "downsampling", "ds_offset": 2}, "problem", "ds_offset"),
+    ({"problem": "downsampling", "ds_samples": 12}, "problem", "ds_samples"),
+    ({"problem": "downsampling", "ds_blur_units": "pixel"}, "problem", "ds_blur_units"),
+    ({"problem": "downsampling", "ds_blur_units": "linspace"}, "problem", "ds_blur_units"),
+    ({"problem": "downsampling", "noise_stage": "before_subsampling"}, "problem", "noise_stage"),
+    ({"bn_eval": "batch"}, "space", "bn_eval"),
     ({"psnr_mode": "pooled"}, "problem", "psnr_mode"),              # 7
     ({"psnr_peak": 2.0}, "problem", "psnr_peak"),
     ({"amplitude": (0.5, 1.5)}, "problem", "amplitude"),            # 8
@@ -146,7 +153,8 @@ def test_register_variant_is_a_live_field(override, section, field, default_prob
 
 
 # choices that compute what the default computes wherever a probe can run them
-SAME_AS_DEFAULT = {("problem", "x0"): {"measurement"}}   # = "data" on blur (y is on the grid); refused on downsampling
+SAME_AS_DEFAULT = {("problem", "x0"): {"measurement"},   # = "data" on blur (y is on the grid); refused on downsampling
+                   ("problem", "ds_blur_units"): {"omega"}}   # = "same" while blur_units is "omega"
 
 
 def test_every_choice_of_a_probed_field_is_probed():

@@ -83,3 +83,38 @@ def test_psnr_hand_computed():
     pooled = 10 * math.log10(1 / ((0.01 + 1e-4) / 2))
     assert float(psnr(x_hat, x, mode="pooled")) == pytest.approx(pooled, abs=1e-3)
     assert float(psnr(x_hat * 2, x * 2, peak=2.0)) == pytest.approx(expect, abs=1e-3)
+
+
+def test_downsampling_readings_of_calibration_stage_7():
+    """The subsampling offset and length, the downsampling blur's own units, where the noise enters,
+    and the zero-filled input S^T y each compute what their docstrings say."""
+    P = lambda **kw: make_problem(dasjax.ProblemConfig(name="downsampling", **kw))
+    base = P()
+    picks = lambda p: np.flatnonzero(np.asarray(dasjax.problems.downsample_matrix(p.cfg)).sum(0))
+    np.testing.assert_array_equal(picks(base), np.arange(0, 50, 4))                  # 13 samples
+    np.testing.assert_array_equal(picks(P(ds_offset=2)), np.arange(2, 50, 4))        # 12 samples
+    assert P(ds_samples=12).matrix.shape == (12, 50) and P(ds_offset=2).matrix.shape == (12, 50)
+    with pytest.raises(ValueError, match="ds_samples=14"):
+        P(ds_samples=14).matrix
+    # the downsampling blur reads its own units; blur itself keeps blur_units
+    np.testing.assert_allclose(P(ds_blur_units="pixel").matrix,
+                               P(blur_units="pixel").matrix, atol=1e-7)
+    assert not np.allclose(P(ds_blur_units="pixel").matrix, base.matrix)
+    blur = make_problem(dasjax.ProblemConfig(name="blur", ds_blur_units="pixel"))
+    np.testing.assert_array_equal(blur.matrix, make_problem(dasjax.ProblemConfig(name="blur")).matrix)
+    # noise before an average-pooling subsampling is averaged over 4 samples: std sigma / 2
+    x = jnp.zeros((4000, 50))
+    for kw, std in (({}, 0.1), ({"noise_stage": "before_subsampling"}, 0.1),
+                    ({"ds_mode": "avgpool"}, 0.1), ({"ds_mode": "avgpool", "noise_stage": "before_subsampling"}, 0.05)):
+        y = P(**kw).measure(jax.random.key(3), x)
+        assert abs(float(jnp.std(y)) - std) < 0.003, (kw, float(jnp.std(y)))
+    # x0 = S^T y: the measurements at their own samples, zeros between
+    b = P(x0="zero_fill").sample(jax.random.key(4), 8)
+    x0 = np.asarray(b.x0)
+    np.testing.assert_allclose(x0[:, ::4], np.asarray(b.y), atol=1e-6)
+    mask = np.ones(50, bool)
+    mask[::4] = False
+    assert np.all(x0[:, mask] == 0)
+    # the floor of the paper's downsampling rows (1.04-1.17 dB) is PSNR(S^T y) (docs/calibration.md)
+    big = P(x0="zero_fill").sample(jax.random.key(5), 4000)
+    assert 0.8 < float(psnr(big.x0, big.x)) < 1.4

@@ -162,7 +162,7 @@ class CellSpace:
             out = out + mp["w"][0, t] * shift(a, off) + mp["w"][1, t] * shift(b, off)
         if self.cfg.merge_norm == "none":
             return out, None
-        if train:                                   # BatchNorm over its one channel: every element
+        if train or self.cfg.bn_eval == "batch":    # BatchNorm over its one channel: every element
             mean, var = jnp.mean(out), jnp.var(out)
         else:
             mean, var = ms["mean"], ms["var"]
