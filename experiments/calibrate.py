@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import time
 from pathlib import Path
@@ -159,10 +160,28 @@ VARIANTS6 = {
     # only field that came within ~3 dB of the paper, and dropping the skip was the other to lower both rows
     "merge_bn_no_skip": ({"merge_norm": "batch", "cell_skip": "none"}, (LG, NETS)),
 }
+# stage 7: the readings added for it (the downsampling problem's offset, length, blur units, noise
+# stage and zero-filled input; BN statistics at evaluation; tau's init), one at a time, on Table 1's
+# single-op rows, on calibration seeds (CALIBRATION_SEED0 onwards: never the reported seeds 0..N-1),
+# with every stage-7 field pinned to its value before stage 7 (BASE7)
+CALIBRATION_SEED0 = 10_000
+BASE7 = {"x0": "data", "ds_offset": 0, "ds_samples": None, "ds_blur_units": "same", "noise_stage": "measurement",
+         "bn_eval": "running", "tau_init": 1.0, "random_search_pool": "fresh"}
+VARIANTS7 = {
+    "stage6_defaults": ({}, (LG, NETS)),
+    "zero_fill": ({"downsampling": {"x0": "zero_fill"}}, (LG, NETS)),
+    "ds_offset_2": ({"downsampling": {"ds_offset": 2}}, (LG, NETS)),
+    "ds_blur_pixel": ({"downsampling": {"ds_blur_units": "pixel"}}, (LG, NETS)),
+    "ds_blur_linspace": ({"downsampling": {"ds_blur_units": "linspace"}}, (LG, NETS)),
+    "avgpool_noise_before": ({"downsampling": {"ds_mode": "avgpool", "noise_stage": "before_subsampling"}}, (LG, NETS)),
+    "tau_inverse_norm": ({"downsampling": {"tau_init": "inverse_norm"}}, (LG,)),
+    "bn_eval_batch": ({"bn_eval": "batch"}, (LG, NETS)),
+}
 # stage -> (variants, base config, the variant the others are compared with)
 STAGES = {2: (VARIANTS, BASE, "stage1_default"), 3: (VARIANTS3, BASE3, "defaults"),
           4: (VARIANTS4, BASE3, "stage3_defaults"), 5: (VARIANTS5, BASE5, "stage4_defaults"),
-          6: (VARIANTS6, BASE6, "stage5_defaults")}
+          6: (VARIANTS6, BASE6, "stage5_defaults"), 7: (VARIANTS7, BASE7, "stage6_defaults")}
+FIRST_SEED = {7: CALIBRATION_SEED0}    # a stage's default first seed, where not 0 (stages 1-6 used 0..N-1)
 STAGE_PAPER = {6: PAPER6}              # the targets of a stage, where not PAPER (Table 1's)
 
 
@@ -273,10 +292,14 @@ def stage5_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def stage6_markdown(df: pd.DataFrame) -> str:
-    """Per variant: the four medians beside the paper's Table 2 (single-op rows, cell space), the
-    mean |median - paper|, whether Nets-only > Learnable-Grad-only on both problems; then every
-    variant x problem x method with its mean, min, max and std."""
+def stage6_markdown(df: pd.DataFrame, variants=None, table=None) -> str:
+    """Per variant: the four medians beside the paper's single-op rows (Table 2's, cell space, for
+    stage 6; Table 1's for stage 7), the mean |median - paper|, whether Nets-only > Learnable-Grad-only
+    on both problems; then every variant x problem x method with its mean, min, max and std."""
+    variants = VARIANTS6 if variants is None else variants
+    table = TABLE2_SINGLE_OP_ROWS if table is None else table
+    target = {(p, m): table[("good", m)][len(STATS) * i + STATS.index("median")]
+              for i, p in enumerate(PAPER_PROBLEMS) for m in (LG, NETS)}
     cols = [(p, m) for p in PAPER_PROBLEMS for m in (LG, NETS)]
     g = df.groupby(["variant", "problem", "method"], sort=False)["arch_psnr"]
     stats = g.agg(median="median", mean="mean", min="min", max="max", std=lambda a: np.std(a), n="count")
@@ -287,8 +310,8 @@ def stage6_markdown(df: pd.DataFrame) -> str:
         for p, m in cols:
             if (v, p, m) in stats.index:
                 r = stats.loc[(v, p, m)]
-                cells.append(f"{r['median']:.2f} ({PAPER6[(p, m)]:.2f}, {r['median'] - PAPER6[(p, m)]:+.2f})")
-                diffs.append(abs(r["median"] - PAPER6[(p, m)]))
+                cells.append(f"{r['median']:.2f} ({target[(p, m)]:.2f}, {r['median'] - target[(p, m)]:+.2f})")
+                diffs.append(abs(r["median"] - target[(p, m)]))
                 n.add(int(r["n"]))
             else:
                 cells.append("not run")
@@ -296,12 +319,12 @@ def stage6_markdown(df: pd.DataFrame) -> str:
         order = ("yes" if all(stats.loc[(v, p, NETS), "median"] > stats.loc[(v, p, LG), "median"]
                               for p in PAPER_PROBLEMS) else "no") if done else "-"
         score = f"{np.mean(diffs):.2f}" if done else "-"
-        lines.append(f"| {v} | {variant_overrides(v, 'blur', VARIANTS6) or '-'} | " + " | ".join(cells)
+        lines.append(f"| {v} | {variant_overrides(v, 'blur', variants) or variant_overrides(v, 'downsampling', variants) or '-'} | " + " | ".join(cells)
                      + f" | {score} | {order} | {','.join(map(str, sorted(n)))} |")
     lines += ["", "| variant | problem | method | median (paper) | mean (paper) | min (paper) | max (paper) | "
               "std (paper) | n |", "|---|---|---|---|---|---|---|---|---|"]
     for (v, p, m), r in stats.iterrows():
-        ref = TABLE2_SINGLE_OP_ROWS[("good", m)][len(STATS) * PAPER_PROBLEMS.index(p):]
+        ref = table[("good", m)][len(STATS) * PAPER_PROBLEMS.index(p):]
         paper = dict(zip(STATS, ref))
         lines.append(f"| {v} | {p} | {m} | " + " | ".join(f"{r[k]:.2f} ({paper[k]:.2f})" for k in
                                                           ("median", "mean", "min", "max", "std"))
@@ -315,7 +338,8 @@ def run_stage2(args, stage: int = 2) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"calibration_stage{stage}_trials.csv"
     df = pd.read_csv(path) if path.exists() else pd.DataFrame()
-    seeds = list(range(args.seeds))
+    first = FIRST_SEED.get(stage, 0) if args.first_seed is None else args.first_seed
+    seeds = list(range(first, first + args.seeds))
     names = list(variants) if args.variants == "all" else [reference] + args.variants.split(",")
     for name in names:
         if name not in variants:
@@ -325,16 +349,94 @@ def run_stage2(args, stage: int = 2) -> int:
                 continue
             for method in variants[name][1]:
                 if len(df) and len(df[(df.variant == name) & (df.problem == problem) & (df.method == method)
-                                      & (df.epochs == args.epochs) & (df.width == args.width)]) >= len(seeds):
+                                      & (df.epochs == args.epochs) & (df.width == args.width)
+                                      & df.seed.isin(seeds)]) >= len(seeds):
                     continue
                 ov = variant_overrides(name, problem, variants)
                 df = run_cell(df, path, args, problem, method, seeds, ov,
                               {"variant": name, "overrides": repr(ov)}, f"{name:18s}", base=base,
                               paper=STAGE_PAPER.get(stage))
-    md = {5: stage5_markdown, 6: stage6_markdown}[stage](df) if stage in (5, 6) else \
-        stage2_markdown(df, variants, reference)
+    if stage == 5:
+        md = stage5_markdown(df)
+    elif stage == 6:
+        md = stage6_markdown(df)
+    elif stage == 7:
+        md = stage6_markdown(df, VARIANTS7, {k: v for k, v in TABLE1_ROWS.items()})
+    else:
+        md = stage2_markdown(df, variants, reference)
     atomic_write_text(out / f"calibration_stage{stage}.md", md)
     print(md)
+    return 0
+
+
+# --- stage 7: calibration as a search (--fit) ----------------------------------------------------------
+# the readings the search may take by default, each with its textual basis in docs/register.md; a
+# user passes their own with --field
+FIT_FIELDS = ("x0=data,zero_fill", "ds_offset=0,2", "ds_blur_units=same,pixel,linspace",
+              "noise_stage=measurement,before_subsampling", "ds_mode=stride,avgpool", "tau_init=1.0,inverse_norm",
+              "bn_eval=running,batch", "noise_layer_std=uniform:0.1:1.0", "roll_shift=1,2",
+              "random_search_pool=fresh,row")
+POOL_TRIALS_SCALE = 4          # the random architectures' pool: 4x a row's trials (>= 100 at 25 per row)
+
+
+def paper_targets(pool: bool = True) -> pd.DataFrame:
+    """The released statistics: every Table 1 row (sequential space), Table 2's two single-op rows
+    (cell space) and, with ``pool``, the distribution of random all-ops architectures: its median and
+    mean (Table 1's random-sampling row) and 87th percentile (the random-search median, the best of 5
+    from that pool), measured on POOL_TRIALS_SCALE x the trials of a row."""
+    from analysis.reference import table1, table2
+    t = pd.concat([table1(), table2()], ignore_index=True).drop(columns="hparams")
+    t["trials_scale"] = 1.0
+    if pool:
+        rs = (t.space == "sequential") & (t.op_set == "all") & (t.method == "Random Sampling")
+        t.loc[rs, "trials_scale"] = float(POOL_TRIALS_SCALE)
+        p87 = t[(t.space == "sequential") & (t.op_set == "all") & (t.method == "Random Search") & (t.stat == "median")]
+        extra = p87.assign(method="Random Sampling", stat="p87", trials_scale=float(POOL_TRIALS_SCALE))
+        t = pd.concat([t, extra], ignore_index=True)
+    return t
+
+
+def run_fit(args) -> int:
+    """``--fit``: Hyperband (TPE or random proposals) over the register's readings, scored by the
+    distance between our statistics and the released ones; resumable from OUT/fit_trials.csv."""
+    from dasjax import calibration as cal
+    from table_runner import parse_set_items
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = pd.read_csv(args.targets) if args.targets else paper_targets(pool=not args.no_pool)
+    for col, keep in (("method", args.methods), ("problem", args.problems), ("space", args.spaces),
+                      ("op_set", args.op_sets), ("stat", args.stats)):
+        if keep:
+            targets = targets[targets[col].isin(keep.split(","))]
+    if targets.empty:
+        raise SystemExit("no target line is left after --methods/--problems/--spaces/--op-sets/--stats")
+    space = cal.FieldSpace(dict(cal.parse_field(f) for f in (args.field or FIT_FIELDS)),
+                           parse_set_items(args.set or []))
+    base = {"width": args.width, "epochs": args.epochs, "progress": False}
+    trials_path = out / "fit_trials.csv"
+    previous = pd.read_csv(trials_path) if trials_path.exists() else None
+    state = {"df": previous if previous is not None else pd.DataFrame(columns=cal.TRIAL_COLUMNS)}
+
+    def save(new):
+        state["df"] = pd.concat([state["df"], new], ignore_index=True)
+        atomic_write_text(trials_path, state["df"].to_csv(index=False))
+    include = []
+    if not args.no_defaults:
+        today = dasjax.make_config(**space.fixed)
+        from dasjax.config import flat_field
+        include.append({f: getattr(getattr(today, flat_field(f)[0][0]), flat_field(f)[0][1].name) for f in space.names})
+    atomic_write_text(out / "fit_targets.csv", targets.to_csv(index=False))
+    atomic_write_text(out / "fit_run.json", json.dumps({"argv": sys.argv[1:], "fields": list(args.field or FIT_FIELDS),
+                                                        "fixed": space.fixed, "base": base}, indent=2, default=str))
+    res = cal.fit(targets, space, base=base, hparams=args.hparams, iterations=args.iterations,
+                  min_trials=args.min_trials, max_trials=args.max_trials, eta=args.eta, sampler=args.sampler,
+                  seed=args.fit_seed, first_seed=CALIBRATION_SEED0 if args.first_seed is None else args.first_seed,
+                  previous=previous, include=include, on_trials=save, log=lambda m: print(m, flush=True))
+    atomic_write_text(out / "fit_candidates.csv", res.candidates.to_csv(index=False))
+    table = cal.candidate_table(res.trials, targets)
+    atomic_write_text(out / "fit_ranking.md", cal.ranking_markdown(table, targets, list(space.names)))
+    cal.field_figure(table, list(space.names), out / "fit_fields.png")
+    print((out / "fit_ranking.md").read_text())
     return 0
 
 
@@ -358,21 +460,54 @@ def main(argv=None) -> int:
     ap.add_argument("--stage6", action="store_true",
                     help="the cell space's unstated structure (skip, edge combination, cell input, merge conv) "
                          "on Table 2's released single-op rows, on top of today's defaults")
+    ap.add_argument("--stage7", action="store_true",
+                    help="the readings added for stage 7 (downsampling offset, length, blur units, noise stage, "
+                         "zero-filled input; BN statistics at evaluation; tau's init) on Table 1's single-op rows, "
+                         f"on calibration seeds from {CALIBRATION_SEED0}")
+    ap.add_argument("--first-seed", type=int, default=None,
+                    help=f"first trial seed (default: 0 for stages 1-6, {CALIBRATION_SEED0} from stage 7 on, "
+                         "disjoint from the reported seeds 0..N-1)")
+    fit = ap.add_argument_group("calibration as a search (--fit; docs/calibration.md, stage 7)")
+    fit.add_argument("--fit", action="store_true",
+                     help="Hyperband over the register's readings, scored by the distance to the released statistics")
+    fit.add_argument("--field", action="append", metavar="NAME=SPEC",
+                     help="a field to search: NAME=a,b,c | NAME=uniform:LOW:HIGH | NAME=log:LOW:HIGH (repeat; "
+                          "default: " + " ".join(FIT_FIELDS) + ")")
+    fit.add_argument("--set", action="append", metavar="FIELD=VALUE", help="a fixed config override of every run")
+    fit.add_argument("--targets", help="a target table CSV (columns space, op_set, method, problem, stat, value; "
+                                       "optional weight, trials_scale); default: the paper's released statistics")
+    for name in ("methods", "spaces", "op-sets", "stats"):
+        fit.add_argument(f"--{name}", help=f"keep only these {name} of the target table (comma list)")
+    fit.add_argument("--no-pool", action="store_true", help="without the random all-ops architectures' pool target")
+    fit.add_argument("--no-defaults", action="store_true", help="do not propose today's defaults as the first candidate")
+    fit.add_argument("--min-trials", type=int, default=3, help="trials per row of the cheapest rung")
+    fit.add_argument("--max-trials", type=int, default=24, help="trials per row of the largest rung")
+    fit.add_argument("--eta", type=float, default=3, help="Hyperband's factor between rungs")
+    fit.add_argument("--iterations", type=int, default=2, help="Hyperband brackets to run")
+    fit.add_argument("--sampler", default="auto", choices=("auto", "tpe", "random"))
+    fit.add_argument("--fit-seed", type=int, default=0, help="the proposals' seed")
+    fit.add_argument("--hparams", default="H1", help="the hyperparameter set every trial trains with")
     ap.add_argument("--variants", default="all",
                     help="stages 2-6: comma list of the stage's variants "
                          + "; ".join(f"{k}: {list(v[0])}" for k, v in STAGES.items()) + "; or 'all'")
     args = ap.parse_args(argv)
     stages = [n for n, on in ((2, args.stage2), (3, args.stage3), (4, args.stage4), (5, args.stage5),
-                              (6, args.stage6)) if on]
+                              (6, args.stage6), (7, args.stage7)) if on]
     if len(stages) > 1:
-        raise SystemExit("choose one of --stage2, --stage3, --stage4, --stage5 and --stage6")
+        raise SystemExit("choose one of --stage2, --stage3, --stage4, --stage5, --stage6 and --stage7")
+    if args.fit:
+        if stages:
+            raise SystemExit("--fit runs on its own, without a --stageN")
+        if args.problems == "blur,downsampling":
+            args.problems = None            # --fit: every problem of the target table
+        return run_fit(args)
     if stages:
         return run_stage2(args, stages[0])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "calibration_trials.csv"
     df = pd.read_csv(path) if path.exists() else pd.DataFrame()
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed or 0, (args.first_seed or 0) + args.seeds))
     for setting in settings(GRID):
         for problem in args.problems.split(","):
             for method in ("Learnable Grad. only", "Nets only"):
