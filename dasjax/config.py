@@ -71,14 +71,14 @@ class ProblemConfig(Checked):
     boundary: str = choice("zero", ("zero", "circular"))                       # register #4
     ds_factor: int = positive(4, integer=True)
     ds_mode: str = choice("stride", ("stride", "avgpool"))                     # register #5
-    # register #5b (calibration stage 7): the first kept sample (0 -> indices 0, 4, ..., 48; 2 -> 2,
+    # register #36 (calibration stage 7): the first kept sample (0 -> indices 0, 4, ..., 48; 2 -> 2,
     # 6, ..., 46) and how many samples are kept (None: every one that fits, 13 at offset 0, 12 at 2)
     ds_offset: int = nonneg(0, integer=True)
     ds_samples: int | None = positive(None, integer=True, optional=True)
-    # register #5c: the blur's sigma units in the downsampling problem ("same" = blur_units); the
+    # register #37: the blur's sigma units in the downsampling problem ("same" = blur_units); the
     # paper states sigma_b = 0.2 once, for the blur it reuses before subsampling
     ds_blur_units: str = choice("same", ("same", "omega", "linspace", "pixel"))
-    # register #5d: where the measurement noise enters the downsampling problem: "measurement"
+    # register #38: where the measurement noise enters the downsampling problem: "measurement"
     # (y = S B x + n, on the 13 samples) or "before_subsampling" (y = S (B x + n))
     noise_stage: str = choice("measurement", ("measurement", "before_subsampling"))
     # register #6: "data" = y itself where it lives on the signal grid (blur), A^T y otherwise
@@ -189,7 +189,7 @@ class SpaceConfig(Checked):
     bn_unbiased_running_var: bool = flag(True)   # PyTorch updates running_var with the unbiased variance
     # the BatchNorm statistics of an evaluation (architecture / one-shot PSNR, validation loss):
     # "running" (model.eval(), PyTorch's convention) or "batch" (each evaluation batch's own, what a
-    # network never switched to eval mode computes); calibration stage 7
+    # network never switched to eval mode computes); register #39, calibration stage 7
     bn_eval: str = choice("running", ("running", "batch"))
     # float32 matmuls: "float32" = true float32 everywhere.  JAX's own default ("default") runs
     # float32 dots in TF32 on Ampere/Hopper GPUs (10-bit mantissa), which the analytic BatchNorm

@@ -59,7 +59,7 @@ def blur_kernel(cfg: ProblemConfig) -> np.ndarray:
     """
     units = cfg.blur_units
     if cfg.name == "downsampling" and cfg.ds_blur_units != "same":
-        units = cfg.ds_blur_units        # register #5c: the downsampling problem reads its own units
+        units = cfg.ds_blur_units        # register #37: the downsampling problem reads its own units
     spacing = {"omega": math.pi / (cfg.n_points - 1),
                "linspace": 2.0 / (cfg.kernel_size - 1),
                "pixel": 1.0}[units]
@@ -205,8 +205,8 @@ class Problem:
 
     @cached_property
     def noise_matrix(self) -> np.ndarray | None:
-        """N with y = A x + n @ N^T for noise n on the signal grid (register #5d: noise before the
-        subsampling, N = S), or None: the noise is drawn on the measurements themselves."""
+        """N with y = A x + n @ N^T for noise n on the signal grid (noise before the
+        subsampling, register #38: N = S), or None: the noise is drawn on the measurements themselves."""
         if self.cfg.name == "downsampling" and self.cfg.noise_stage == "before_subsampling":
             return downsample_matrix(self.cfg).astype(np.float32)
         return None

@@ -396,6 +396,90 @@ def paper_targets(pool: bool = True) -> pd.DataFrame:
     return t
 
 
+def collapse_rule(arch: str) -> bool:
+    """Stage 5's rule for a random all-ops architecture: it collapses when no learnable-gradient
+    layer comes after its last roll (the roll mixes the samples of a batch; only a later data term,
+    which sees each sample's own y, pulls them back)."""
+    ops = arch.split("-")
+    if "roll" not in ops:
+        return False
+    last = max(i for i, o in enumerate(ops) if o == "roll")
+    return "lg" not in ops[last + 1:]
+
+
+def seed_windows(args) -> int:
+    """``--seed-windows``: the share of random all-ops architectures that break the collapse rule,
+    over N seeds, in windows of ``--seeds`` consecutive seeds, and on the calibration seeds: what
+    makes one seed window an outlier (docs/calibration.md, stage 7)."""
+    from dasjax.stages import candidate_keys, random_architectures
+    cfg = dasjax.make_config(op_set="all", progress=False)
+    n, w = args.windows_total, args.seeds
+    first = CALIBRATION_SEED0 if args.first_seed is None else args.first_seed
+
+    def shares(seeds):
+        a = np.asarray(random_architectures(cfg, candidate_keys(np.asarray(seeds), 1))).argmax(-1)
+        return np.asarray([collapse_rule("-".join(cfg.space.ops[i] for i in row)) for row in a])
+    b = shares(range(n))
+    win = b[: n // w * w].reshape(-1, w).mean(1)
+    c = shares(range(first, first + args.windows_calibration))
+    lines = [f"rule share over seeds 0..{n - 1}: {b.mean():.4f}",
+             f"windows of {w} seeds: mean {win.mean():.3f}, std {win.std():.3f}, max {win.max():.2f} "
+             f"(window {win.argmax()}), seeds 0..{w - 1}: {win[0]:.2f} (rank {int((win > win[0]).sum()) + 1} "
+             f"of {len(win)})",
+             f"calibration seeds {first}..{first + len(c) - 1}: {c.mean():.3f}"]
+    print("\n".join(lines))
+    return 0
+
+
+# readings of the problem whose closed-form references --references lists (name -> overrides)
+REFERENCE_READINGS = {
+    "blur (defaults)": {"problem": "blur"},
+    "downsampling (defaults)": {"problem": "downsampling"},
+    "downsampling, offset 2 (12 samples)": {"problem": "downsampling", "ds_offset": 2},
+    "downsampling, blur in pixel units": {"problem": "downsampling", "ds_blur_units": "pixel"},
+    "downsampling, blur in linspace units": {"problem": "downsampling", "ds_blur_units": "linspace"},
+    "downsampling, average pooling, noise before it": {"problem": "downsampling", "ds_mode": "avgpool",
+                                                         "noise_stage": "before_subsampling"},
+}
+
+
+def references(args) -> int:
+    """``--references``: PSNRs that need no training, per reading of the problem: simple
+    reconstructions (the floors a collapsed network can sit on) and the linear least-squares
+    estimate of x from y (an affine map fitted on 200 000 fresh samples), which bounds what a linear
+    method reaches.  Writes OUT/references.md."""
+    import jax
+    import jax.numpy as jnp
+    from dasjax.problems import downsample_matrix, make_problem, psnr
+    rows = []
+    for name, ov in REFERENCE_READINGS.items():
+        prob = make_problem(dasjax.make_config(**ov).problem)
+        train = prob.sample(jax.random.key(CALIBRATION_SEED0), 200_000)
+        test = prob.sample(jax.random.key(CALIBRATION_SEED0 + 1), 20_000)
+        X, Y = np.asarray(train.x, np.float64), np.asarray(train.y, np.float64)
+        W = np.linalg.lstsq(np.c_[Y, np.ones(len(Y))], X, rcond=None)[0]
+        x, y = test.x, test.y
+        rec = {"zero signal": jnp.zeros_like(x), "A^T y": prob.adjoint(y),
+               "per-sample mean of x": jnp.mean(x, 1, keepdims=True) + 0 * x,
+               "a neighbour's x (batch roll)": jnp.roll(x, 1, 0),
+               "linear least squares from y": jnp.asarray(np.c_[np.asarray(y), np.ones(len(y))] @ W, jnp.float32)}
+        if prob.cfg.name == "blur":
+            rec.update({"y": y, "y rolled by 2 samples": jnp.roll(y, 2, 1), "y rolled by 3 samples": jnp.roll(y, 3, 1),
+                        "y + N(0, 0.4)": y + 0.4 * jax.random.normal(jax.random.key(1), y.shape)})
+        else:
+            rec["S^T y (zero-filled)"] = y @ jnp.asarray((downsample_matrix(prob.cfg) > 0).astype(np.float32))
+        for what, xh in rec.items():
+            rows.append((name, what, float(psnr(xh, x)), float(psnr(xh, x, mode="pooled"))))
+    lines = ["| problem reading | reconstruction | PSNR per sample (dB) | PSNR pooled (dB) |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c:.2f} | {d:.2f} |" for a, b, c, d in rows]
+    md = "\n".join(lines) + "\n"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "references.md", md)
+    print(md)
+    return 0
+
+
 def run_fit(args) -> int:
     """``--fit``: Hyperband (TPE or random proposals) over the register's readings, scored by the
     distance between our statistics and the released ones; resumable from OUT/fit_trials.csv."""
@@ -487,6 +571,14 @@ def main(argv=None) -> int:
     fit.add_argument("--sampler", default="auto", choices=("auto", "tpe", "random"))
     fit.add_argument("--fit-seed", type=int, default=0, help="the proposals' seed")
     fit.add_argument("--hparams", default="H1", help="the hyperparameter set every trial trains with")
+    ap.add_argument("--references", action="store_true",
+                    help="PSNRs without training (floors, linear least squares) per reading of the problem")
+    win = ap.add_argument_group("the seed windows of random architectures (--seed-windows; stage 7)")
+    win.add_argument("--seed-windows", action="store_true",
+                     help="share of random all-ops architectures that break stage 5's collapse rule, per window "
+                          "of --seeds consecutive seeds and on the calibration seeds; no training")
+    win.add_argument("--windows-total", type=int, default=4000, help="seeds 0..N-1 to draw")
+    win.add_argument("--windows-calibration", type=int, default=100, help="calibration seeds to draw")
     ap.add_argument("--variants", default="all",
                     help="stages 2-6: comma list of the stage's variants "
                          + "; ".join(f"{k}: {list(v[0])}" for k, v in STAGES.items()) + "; or 'all'")
@@ -495,6 +587,10 @@ def main(argv=None) -> int:
                               (6, args.stage6), (7, args.stage7)) if on]
     if len(stages) > 1:
         raise SystemExit("choose one of --stage2, --stage3, --stage4, --stage5, --stage6 and --stage7")
+    if args.references:
+        return references(args)
+    if args.seed_windows:
+        return seed_windows(args)
     if args.fit:
         if stages:
             raise SystemExit("--fit runs on its own, without a --stageN")
