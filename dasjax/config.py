@@ -69,6 +69,9 @@ class ProblemConfig(Checked):
     blur_units: str = choice("omega", ("omega", "linspace", "pixel"))          # register #3
     kernel_size: int = positive(7, odd=True)
     boundary: str = choice("zero", ("zero", "circular"))                       # register #4
+    # register #40: the blur's alignment with the signal: "centred" ('same' convolution) or "causal"
+    # (y_i = sum_k g_k x_(i-k): a filter, delayed by half the kernel); calibration stage 7
+    blur_alignment: str = choice("centred", ("centred", "causal"))
     ds_factor: int = positive(4, integer=True)
     ds_mode: str = choice("stride", ("stride", "avgpool"))                     # register #5
     # register #36 (calibration stage 7): the first kept sample (0 -> indices 0, 4, ..., 48; 2 -> 2,

@@ -66,13 +66,14 @@ def blur_kernel(cfg: ProblemConfig) -> np.ndarray:
     return gaussian_taps(cfg.kernel_size, cfg.blur_sigma, spacing)
 
 
-def conv_matrix(n: int, g: np.ndarray, boundary: str = "zero") -> np.ndarray:
-    """(n, n) matrix of the 'same' convolution of a length-n signal with taps g (zero or circular boundary)."""
+def conv_matrix(n: int, g: np.ndarray, boundary: str = "zero", delay: int = 0) -> np.ndarray:
+    """(n, n) matrix of the 'same' convolution of a length-n signal with taps g (zero or circular
+    boundary); ``delay`` d shifts the output by d samples (y_i centred on x_(i-d))."""
     half = len(g) // 2
     B = np.zeros((n, n))
     for i in range(n):
         for t, w in enumerate(g):
-            j = i + t - half
+            j = i + t - half - delay
             if boundary == "circular":
                 B[i, j % n] += w
             elif 0 <= j < n:
@@ -81,8 +82,11 @@ def conv_matrix(n: int, g: np.ndarray, boundary: str = "zero") -> np.ndarray:
 
 
 def blur_matrix(cfg: ProblemConfig) -> np.ndarray:
-    """(n, n) matrix of the 'same' convolution with the blur kernel (zero or circular boundary)."""
-    return conv_matrix(cfg.n_points, blur_kernel(cfg), cfg.boundary)
+    """(n, n) matrix of the convolution with the blur kernel (zero or circular boundary): centred
+    ('same'), or causal (register #40: y_i = sum_k g_k x_(i-k), what ``scipy.signal.lfilter`` or
+    ``np.convolve(x, g)[:n]`` compute, which delays the signal by half the kernel)."""
+    delay = cfg.kernel_size // 2 if cfg.blur_alignment == "causal" else 0
+    return conv_matrix(cfg.n_points, blur_kernel(cfg), cfg.boundary, delay)
 
 
 def downsample_matrix(cfg: ProblemConfig) -> np.ndarray:

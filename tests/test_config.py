@@ -27,6 +27,7 @@ REGISTER_VARIANTS = [
     ({"blur_units": "linspace"}, "problem", "blur_units"),          # 3
     ({"blur_units": "pixel"}, "problem", "blur_units"),
     ({"boundary": "circular"}, "problem", "boundary"),              # 4
+    ({"blur_alignment": "causal"}, "problem", "blur_alignment"),    # 40 (calibration stage 7)
     ({"problem": "downsampling", "ds_mode": "avgpool"}, "problem", "ds_mode"),   # 5
     ({"x0": "adjoint"}, "problem", "x0"),                           # 6 (default "data" = y on blur)
     ({"problem": "downsampling", "x0": "interp"}, "problem", "x0"),

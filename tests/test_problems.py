@@ -11,7 +11,7 @@ from dasjax.problems import blur_kernel, make_problem, psnr
 
 @pytest.mark.parametrize("name", ["blur", "downsampling"])
 @pytest.mark.parametrize("variant", [{}, {"boundary": "circular"}, {"ds_mode": "avgpool"},
-                                     {"blur_units": "linspace"}])
+                                     {"blur_units": "linspace"}, {"blur_alignment": "causal"}])
 def test_adjoint_identity(name, variant):
     """<A x, r> == <x, A^T r> for random x, r."""
     p = make_problem(dasjax.ProblemConfig(name=name, **variant))
@@ -118,3 +118,15 @@ def test_downsampling_readings_of_calibration_stage_7():
     # the floor of the paper's downsampling rows (1.04-1.17 dB) is PSNR(S^T y) (docs/calibration.md)
     big = P(x0="zero_fill").sample(jax.random.key(5), 4000)
     assert 0.8 < float(psnr(big.x0, big.x)) < 1.4
+
+
+def test_causal_blur_is_a_delayed_filter():
+    """blur_alignment="causal": y_i = sum_k g_k x_(i-k), numpy's full convolution cut to the signal."""
+    from dasjax.problems import blur_kernel
+    cfg = dasjax.ProblemConfig(blur_alignment="causal")
+    x = np.asarray(jax.random.normal(jax.random.key(0), (3, 50)))
+    want = np.stack([np.convolve(r, blur_kernel(cfg), "full")[:50] for r in x])
+    np.testing.assert_allclose(np.asarray(make_problem(cfg).forward(jnp.asarray(x))), want, rtol=1e-5, atol=1e-5)
+    # its measurement is 3 samples late: PSNR(y) near the paper's all-ops blur floor (7.86-8.09 dB)
+    b = make_problem(dasjax.ProblemConfig(blur_alignment="causal")).sample(jax.random.key(1), 4000)
+    assert 7.0 < float(psnr(b.y, b.x)) < 8.0
