@@ -383,6 +383,26 @@ def fit(targets: pd.DataFrame, space: FieldSpace, *, base: dict | None = None, h
     return FitResult(trials, cands, best_candidate(cands))
 
 
+def evaluate(targets: pd.DataFrame, candidates: list, trials: int, *, base: dict | None = None, hparams="H1",
+             first_seed: int = CALIBRATION_SEED0, previous: pd.DataFrame | None = None,
+             on_trials: Callable | None = None, log: Callable | None = None) -> FitResult:
+    """No search: each of ``candidates`` (dicts of make_config fields) at ``trials`` trials per row,
+    scored as :func:`fit` scores them (the same trial table, reused the same way)."""
+    targets = check_targets(targets)
+    ev = Evaluator(targets, dict(base or {}), hparams, first_seed, previous, log, on_trials)
+    records = []
+    for i, values in enumerate(candidates):
+        stats = row_statistics(ev(i, values, int(trials)), targets)
+        d = distance(stats)
+        records.append({"candidate": i, "iteration": 0, "bracket": 0, "rung": 0, "trials": int(trials),
+                        "proposal": "given", **values, "distance": d,
+                        **{_stat_column(r): r["ours"] for r in stats.to_dict("records")}})
+        if log is not None:
+            log(f"[calibrate] candidate {i} at {trials} trials per row: distance {d:.3f} dB  {values}")
+    cands = pd.DataFrame(records)
+    return FitResult(pd.DataFrame(ev.trials, columns=TRIAL_COLUMNS), cands, best_candidate(cands))
+
+
 def _stat_column(r: dict) -> str:
     return f"{r['problem']}|{r['op_set']}|{r['method']}|{r['stat']}" + ("" if r["space"] == "sequential" else f"|{r['space']}")
 

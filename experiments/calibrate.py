@@ -499,8 +499,14 @@ def run_fit(args) -> int:
             targets = targets[targets[col].isin(keep.split(","))]
     if targets.empty:
         raise SystemExit("no target line is left after --methods/--problems/--spaces/--op-sets/--stats")
-    space = cal.FieldSpace(dict(cal.parse_field(f) for f in (args.field or FIT_FIELDS)),
-                           parse_set_items(args.set or []))
+    fixed = parse_set_items(args.set or [])
+    given = [json.loads(c) for c in (args.candidate or [])]
+    if given:       # no search: the given candidates, each on --max-trials trials per row
+        names = list(dict.fromkeys(k for c in given for k in c))
+        space = cal.FieldSpace({k: cal.hpo.Categorical(tuple(dict.fromkeys(c.get(k) for c in given if k in c)))
+                                for k in names}, fixed)
+    else:
+        space = cal.FieldSpace(dict(cal.parse_field(f) for f in (args.field or FIT_FIELDS)), fixed)
     base = {"width": args.width, "epochs": args.epochs, "progress": False}
     trials_path = out / "fit_trials.csv"
     previous = pd.read_csv(trials_path) if trials_path.exists() else None
@@ -510,17 +516,23 @@ def run_fit(args) -> int:
         state["df"] = pd.concat([state["df"], new], ignore_index=True)
         atomic_write_text(trials_path, state["df"].to_csv(index=False))
     include = []
-    if not args.no_defaults:
+    if not args.no_defaults and not given:
         today = dasjax.make_config(**space.fixed)
         from dasjax.config import flat_field
         include.append({f: getattr(getattr(today, flat_field(f)[0][0]), flat_field(f)[0][1].name) for f in space.names})
     atomic_write_text(out / "fit_targets.csv", targets.to_csv(index=False))
     atomic_write_text(out / "fit_run.json", json.dumps({"argv": sys.argv[1:], "fields": list(args.field or FIT_FIELDS),
                                                         "fixed": space.fixed, "base": base}, indent=2, default=str))
-    res = cal.fit(targets, space, base=base, hparams=args.hparams, iterations=args.iterations,
-                  min_trials=args.min_trials, max_trials=args.max_trials, eta=args.eta, sampler=args.sampler,
-                  seed=args.fit_seed, first_seed=CALIBRATION_SEED0 if args.first_seed is None else args.first_seed,
-                  previous=previous, include=include, on_trials=save, log=lambda m: print(m, flush=True))
+    first = CALIBRATION_SEED0 if args.first_seed is None else args.first_seed
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    if given:
+        res = cal.evaluate(targets, given, args.max_trials, base={**base, **fixed}, hparams=args.hparams,
+                           first_seed=first, previous=previous, on_trials=save, log=log)
+    else:
+        res = cal.fit(targets, space, base=base, hparams=args.hparams, iterations=args.iterations,
+                      min_trials=args.min_trials, max_trials=args.max_trials, eta=args.eta, sampler=args.sampler,
+                      seed=args.fit_seed, first_seed=first, previous=previous, include=include, on_trials=save,
+                      log=log)
     atomic_write_text(out / "fit_candidates.csv", res.candidates.to_csv(index=False))
     table = cal.candidate_table(res.trials, targets)
     atomic_write_text(out / "fit_ranking.md", cal.ranking_markdown(table, targets, list(space.names)))
@@ -563,6 +575,9 @@ def main(argv=None) -> int:
                      help="a field to search: NAME=a,b,c | NAME=uniform:LOW:HIGH | NAME=log:LOW:HIGH (repeat; "
                           "default: " + " ".join(FIT_FIELDS) + ")")
     fit.add_argument("--set", action="append", metavar="FIELD=VALUE", help="a fixed config override of every run")
+    fit.add_argument("--candidate", action="append", metavar="JSON",
+                     help='no search: score this candidate, e.g. \'{"blur_alignment": "causal"}\', on --max-trials '
+                          "trials per row (repeat; the same trial table and ranking as a search)")
     fit.add_argument("--targets", help="a target table CSV (columns space, op_set, method, problem, stat, value; "
                                        "optional weight, trials_scale); default: the paper's released statistics")
     for name in ("methods", "spaces", "op-sets", "stats"):

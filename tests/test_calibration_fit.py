@@ -74,3 +74,18 @@ def test_fit_command_searches_resumes_and_ranks(tmp_path, monkeypatch):
     assert calibrate.main(argv) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "fit_candidates.csv"), cands)
     assert len(pd.read_csv(out / "fit_trials.csv")) == len(trials)
+
+
+def test_given_candidates_are_scored_without_a_search(tmp_path):
+    """--candidate JSON (repeatable): each candidate on --max-trials trials per row, no search."""
+    calibrate = load_script("calibrate")
+    targets = tmp_path / "targets.csv"
+    TARGETS.iloc[:2].to_csv(targets, index=False)
+    argv = ["--fit", "--targets", str(targets), "--candidate", '{"noise_std": 0.3}', "--candidate",
+            '{"noise_std": 0.1}', "--width", "4", "--epochs", "2", "--max-trials", "2", "--out", str(tmp_path / "o")]
+    for item in TINY_SET:
+        argv += ["--set", item]
+    assert calibrate.main(argv) == 0
+    cands = pd.read_csv(tmp_path / "o" / "fit_candidates.csv")
+    assert list(cands["noise_std"]) == [0.3, 0.1] and set(cands["proposal"]) == {"given"}
+    assert (cands["trials"] == 2).all() and np.isfinite(cands["distance"]).all()
