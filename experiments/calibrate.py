@@ -295,10 +295,11 @@ def stage5_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def stage6_markdown(df: pd.DataFrame, variants=None, table=None) -> str:
+def stage6_markdown(df: pd.DataFrame, variants=None, table=None, ci: bool = False) -> str:
     """Per variant: the four medians beside the paper's single-op rows (Table 2's, cell space, for
     stage 6; Table 1's for stage 7), the mean |median - paper|, whether Nets-only > Learnable-Grad-only
-    on both problems; then every variant x problem x method with its mean, min, max and std."""
+    on both problems; then every variant x problem x method with its mean, min, max and std (and with
+    ``ci`` the half-width of the median's 95 % bootstrap interval: the noise a difference must beat)."""
     variants = VARIANTS6 if variants is None else variants
     table = TABLE2_SINGLE_OP_ROWS if table is None else table
     target = {(p, m): table[("good", m)][len(STATS) * i + STATS.index("median")]
@@ -325,13 +326,16 @@ def stage6_markdown(df: pd.DataFrame, variants=None, table=None) -> str:
         lines.append(f"| {v} | {variant_overrides(v, 'blur', variants) or variant_overrides(v, 'downsampling', variants) or '-'} | " + " | ".join(cells)
                      + f" | {score} | {order} | {','.join(map(str, sorted(n)))} |")
     lines += ["", "| variant | problem | method | median (paper) | mean (paper) | min (paper) | max (paper) | "
-              "std (paper) | n |", "|---|---|---|---|---|---|---|---|---|"]
+              "std (paper) | " + ("median 95 % CI ± | " if ci else "") + "n |",
+              "|---|---|---|---|---|---|---|---|" + ("---|" if ci else "") + "---|"]
+    from dasjax.adaptive import median_ci_half_width
     for (v, p, m), r in stats.iterrows():
         ref = table[("good", m)][len(STATS) * PAPER_PROBLEMS.index(p):]
         paper = dict(zip(STATS, ref))
+        half = median_ci_half_width(df[(df.variant == v) & (df.problem == p) & (df.method == m)]["arch_psnr"])
         lines.append(f"| {v} | {p} | {m} | " + " | ".join(f"{r[k]:.2f} ({paper[k]:.2f})" for k in
                                                           ("median", "mean", "min", "max", "std"))
-                     + f" | {int(r['n'])} |")
+                     + (f" | {half:.2f}" if ci else "") + f" | {int(r['n'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -364,7 +368,7 @@ def run_stage2(args, stage: int = 2) -> int:
     elif stage == 6:
         md = stage6_markdown(df)
     elif stage == 7:
-        md = stage6_markdown(df, VARIANTS7, {k: v for k, v in TABLE1_ROWS.items()})
+        md = stage6_markdown(df, VARIANTS7, TABLE1_ROWS, ci=True)
     else:
         md = stage2_markdown(df, variants, reference)
     atomic_write_text(out / f"calibration_stage{stage}.md", md)

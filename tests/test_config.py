@@ -343,3 +343,21 @@ def test_saved_config_without_the_cell_structure_fields_reads_the_cell_it_ran_wi
     assert dasjax.make_config(merge_norm="none").science_dict() == dasjax.make_config().science_dict()
     assert dasjax.make_config(space="cell", merge_norm="none").science_dict() != \
         dasjax.make_config(space="cell").science_dict()
+
+
+# calibration stage 7: each new field and the behaviour every config saved before it ran with
+STAGE7_FIELDS = {("problem", "blur_alignment"): "centred", ("problem", "ds_offset"): 0,
+                 ("problem", "ds_samples"): None, ("problem", "ds_blur_units"): "same",
+                 ("problem", "noise_stage"): "measurement", ("space", "bn_eval"): "running",
+                 ("retrain", "random_search_pool"): "fresh"}
+
+
+@pytest.mark.parametrize("section,field", list(STAGE7_FIELDS), ids=[f for _, f in STAGE7_FIELDS])
+def test_saved_config_without_a_stage7_field_reads_the_behaviour_it_ran_with(section, field):
+    """A config (and so a results folder) saved before a stage-7 field existed reads the behaviour
+    it ran with, whatever today's default is; a config that names the field keeps its value."""
+    d = json.loads(json.dumps(dasjax.make_config(problem="downsampling").to_dict(), default=list))
+    old = json.loads(json.dumps(d))
+    del old[section][field]
+    assert getattr(getattr(dasjax.Config.from_dict(old), section), field) == STAGE7_FIELDS[section, field]
+    assert dasjax.Config.from_dict(d) == dasjax.make_config(problem="downsampling")
