@@ -95,3 +95,18 @@ def test_the_row_pool_through_a_results_folder_and_a_resume(tmp_path):
     assert set(search.pool_trial) <= set(rs.seed)
     assert table_runner.main_guard(table1.main, args) == 0          # a rerun: everything is done
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "trials.csv"), df)
+
+
+def test_an_adaptive_pooled_row_equals_the_plain_one(pooled):
+    """run_adaptive in chunks of 3 seeds: random search is redrawn from all 6 random-sampling trials
+    at the end, so both rows equal the plain run over seeds 0-5; random search alone too."""
+    from dasjax.adaptive import run_adaptive
+    cfg, plain = pooled
+    both = run_adaptive(cfg, ("Random Sampling", "Random Search"), target_ci=1e-9, max_trials=6, chunk=3,
+                        min_trials=6)
+    for m in ("Random Sampling", "Random Search"):
+        np.testing.assert_allclose(both[m].result.arch_psnr, plain[m].arch_psnr, rtol=1e-5)
+        assert both[m].stop_reason == "max_trials"
+    alone = run_adaptive(cfg, "Random Search", target_ci=1e-9, max_trials=6, chunk=3, min_trials=6)
+    assert set(alone) == {"Random Search"}
+    np.testing.assert_allclose(alone["Random Search"].result.arch_psnr, plain["Random Search"].arch_psnr, rtol=1e-5)
