@@ -202,11 +202,19 @@ class Evaluator:
 
     def __post_init__(self):
         self.targets = check_targets(self.targets)
-        self._done = {}
+        self._done, self._ids = {}, {}
         if self.previous is not None and len(self.previous):
+            self._ids = {k: int(c) for k, c in zip(self.previous["values"], self.previous["candidate"])}
             for r in self.previous.to_dict("records"):
                 self._done[(r["values"], *(r[k] for k in ROW_KEYS), int(r["seed"]), int(r["pool"]))] = r
             self.trials = self.previous.to_dict("records")
+
+    def candidate_id(self, values: dict) -> int:
+        """A candidate's number: the one its readings already have in the trial table, else the next free."""
+        key = values_key(values)
+        if key not in self._ids:
+            self._ids[key] = max(self._ids.values(), default=-1) + 1
+        return self._ids[key]
 
     def rows(self) -> pd.DataFrame:
         return self.targets.groupby(list(ROW_KEYS), sort=False)["trials_scale"].first().reset_index()
@@ -350,15 +358,14 @@ def fit(targets: pd.DataFrame, space: FieldSpace, *, base: dict | None = None, h
     for v in queue:
         if set(v) != set(space.names):
             raise ValueError(f"included candidate {v} must set exactly the searched fields {list(space.names)}")
-    observations, records, next_id = [], [], 0
+    observations, records = [], []
     for it in range(int(iterations)):
         bracket = hpo.bracket_of_iteration(schedule, it)
         n0 = bracket.rungs[0].n_configs
         proposals = [(queue.pop(0), "included") for _ in range(min(n0, len(queue)))]
         proposals += prop.propose(n0 - len(proposals), observations, it) if n0 > len(proposals) else []
         active = list(range(len(proposals)))
-        ids = list(range(next_id, next_id + len(proposals)))
-        next_id += len(proposals)
+        ids = [ev.candidate_id(v) for v, _ in proposals]
         for i, rung in enumerate(bracket.rungs):
             scores = {}
             for a in active:
@@ -391,7 +398,8 @@ def evaluate(targets: pd.DataFrame, candidates: list, trials: int, *, base: dict
     targets = check_targets(targets)
     ev = Evaluator(targets, dict(base or {}), hparams, first_seed, previous, log, on_trials)
     records = []
-    for i, values in enumerate(candidates):
+    for values in candidates:
+        i = ev.candidate_id(values)
         stats = row_statistics(ev(i, values, int(trials)), targets)
         d = distance(stats)
         records.append({"candidate": i, "iteration": 0, "bracket": 0, "rung": 0, "trials": int(trials),

@@ -537,7 +537,8 @@ def run_fit(args) -> int:
                       min_trials=args.min_trials, max_trials=args.max_trials, eta=args.eta, sampler=args.sampler,
                       seed=args.fit_seed, first_seed=first, previous=previous, include=include, on_trials=save,
                       log=log)
-    atomic_write_text(out / "fit_candidates.csv", res.candidates.to_csv(index=False))
+    # a search's candidates per rung, or the given ones; the ranking and figure cover every trial in OUT
+    atomic_write_text(out / ("fit_given.csv" if given else "fit_candidates.csv"), res.candidates.to_csv(index=False))
     table = cal.candidate_table(res.trials, targets)
     atomic_write_text(out / "fit_ranking.md", cal.ranking_markdown(table, targets, list(space.names)))
     cal.field_figure(table, list(space.names), out / "fit_fields.png")

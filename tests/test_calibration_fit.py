@@ -86,6 +86,6 @@ def test_given_candidates_are_scored_without_a_search(tmp_path):
     for item in TINY_SET:
         argv += ["--set", item]
     assert calibrate.main(argv) == 0
-    cands = pd.read_csv(tmp_path / "o" / "fit_candidates.csv")
+    cands = pd.read_csv(tmp_path / "o" / "fit_given.csv")
     assert list(cands["noise_std"]) == [0.3, 0.1] and set(cands["proposal"]) == {"given"}
     assert (cands["trials"] == 2).all() and np.isfinite(cands["distance"]).all()
