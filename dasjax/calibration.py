@@ -473,8 +473,12 @@ def field_figure(table: pd.DataFrame, fields: list, path, min_trials: int | None
     from .results import atomic_write_bytes
     df = table if min_trials is None else table[table["trials"] >= min_trials]
     n = max(1, len(fields))
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.0), squeeze=False, sharey=True)
-    for ax, f in zip(axes[0], fields):
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, f in zip(axes.flat, fields):
         vals = df[f].tolist()
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) and len(set(vals)) > 3
         if numeric:
@@ -487,7 +491,8 @@ def field_figure(table: pd.DataFrame, fields: list, path, min_trials: int | None
         ax.scatter(x, df["distance"], s=12 + 3 * df["trials"], alpha=0.6)
         ax.set_title(f, fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("distance to the paper (dB)")
+    for row in axes:
+        row[0].set_ylabel("distance to the paper (dB)")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format=str(path).rsplit(".", 1)[-1], dpi=150)

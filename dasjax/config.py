@@ -59,7 +59,7 @@ class ProblemConfig(Checked):
     The 2D problems (``image_denoise``: A = I; ``image_blur``: a 7x7 Gaussian blur) read
     grayscale images from a BSDS300 folder (``data_dir``, see :mod:`dasjax.bsds`) and train on
     random ``crop_size`` crops; they ignore the 1D-only fields (n_points, blur_sigma/blur_units,
-    ds_*, amplitude, freq_max).  ``noise_std``, ``kernel_size``, ``boundary``, ``x0`` and the
+    blur_alignment, ds_*, noise_stage, amplitude, freq_max); x0 "zero_fill" and "data" are y there.  ``noise_std``, ``kernel_size``, ``boundary``, ``x0`` and the
     PSNR fields apply to both.
     """
     name: str = registered("blur", PROBLEM_REGISTRY, label="problem")   # any registered problem
@@ -69,14 +69,14 @@ class ProblemConfig(Checked):
     blur_units: str = choice("omega", ("omega", "linspace", "pixel"))          # register #3
     kernel_size: int = positive(7, odd=True)
     boundary: str = choice("zero", ("zero", "circular"))                       # register #4
-    # register #40: the blur's alignment with the signal: "centred" ('same' convolution) or "causal"
-    # (y_i = sum_k g_k x_(i-k): a filter, delayed by half the kernel); calibration stage 7
-    blur_alignment: str = choice("centred", ("centred", "causal"))
+    # register #40: the blur's alignment with the signal: "causal" (y_i = sum_k g_k x_(i-k): a filter,
+    # delayed by half the kernel) or "centred" ('same' convolution, before stage 7); calibration stage 7
+    blur_alignment: str = choice("causal", ("centred", "causal"))
     ds_factor: int = positive(4, integer=True)
     ds_mode: str = choice("stride", ("stride", "avgpool"))                     # register #5
-    # register #36 (calibration stage 7): the first kept sample (0 -> indices 0, 4, ..., 48; 2 -> 2,
-    # 6, ..., 46) and how many samples are kept (None: every one that fits, 13 at offset 0, 12 at 2)
-    ds_offset: int = nonneg(0, integer=True)
+    # register #36 (calibration stage 7): the first kept sample (2 -> indices 2, 6, ..., 46; 0 -> 0,
+    # 4, ..., 48, before stage 7) and how many are kept (None: every one that fits, 12 at 2, 13 at 0)
+    ds_offset: int = nonneg(2, integer=True)
     ds_samples: int | None = positive(None, integer=True, optional=True)
     # register #37: the blur's sigma units in the downsampling problem ("same" = blur_units); the
     # paper states sigma_b = 0.2 once, for the blur it reuses before subsampling
@@ -84,11 +84,11 @@ class ProblemConfig(Checked):
     # register #38: where the measurement noise enters the downsampling problem: "measurement"
     # (y = S B x + n, on the 13 samples) or "before_subsampling" (y = S (B x + n))
     noise_stage: str = choice("measurement", ("measurement", "before_subsampling"))
-    # register #6: "data" = y itself where it lives on the signal grid (blur), A^T y otherwise
-    # (downsampling): the calibration's best match (docs/calibration.md, stage 2); "adjoint" = A^T y
-    # always (the spec's proposal, used by the H100 Table 1 run); "measurement" = y; "interp";
-    # "zero_fill" = S^T y, the measurements at their own samples and zeros between (y on blur)
-    x0: str = choice("data", ("data", "adjoint", "measurement", "interp", "zero_fill"))
+    # register #6: "zero_fill" = the measurements on the signal grid: y itself (blur, images), S^T y
+    # (downsampling: each measurement at its own sample, zeros between), calibration stage 7;
+    # "data" = y on blur, A^T y on downsampling (stages 2-6); "adjoint" = A^T y always (the spec's
+    # proposal, used by the H100 Table 1 run); "measurement" = y; "interp"
+    x0: str = choice("zero_fill", ("data", "adjoint", "measurement", "interp", "zero_fill"))
     amplitude: tuple[float, float] | None = None   # register #8: None -> amplitude 1
     freq_max: float = positive(2 * math.pi)             # f ~ U[0, freq_max]
     psnr_peak: float = positive(1.0)                    # register #7
@@ -142,9 +142,9 @@ class ProblemConfig(Checked):
         one_image = Rule("choice", choices=EMBEDDED_IMAGES)     # each name is a choice
         for n in self.embedded_images:
             one_image.check("embedded_images", n)
-        if self.is_image and self.x0 not in ("data", "adjoint", "measurement"):
+        if self.is_image and self.x0 not in ("data", "adjoint", "measurement", "zero_fill"):
             raise ValueError(f"x0={self.x0!r} is not allowed for problem={self.name!r}; "
-                             "choose one of ['data', 'adjoint', 'measurement']")
+                             "choose one of ['data', 'adjoint', 'measurement', 'zero_fill']")
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,9 @@ class SpaceConfig(Checked):
     # "detached" = a constant of the backward pass, as torch.autograd.grad(D, x) without
     # create_graph=True computes it (the paper writes the layer with "grad_x D(Ax, y)")
     grad_term: str = choice("detached", ("differentiable", "detached"))   # calibration stage 4 (docs/calibration.md)
-    noise_layer_std: float = nonneg(1.0)   # register #2: unit white noise (calibration stage 5; was 0.10)
+    # register #2: Table 6's "Noise Level 0.10" (calibration stage 7, on 32 random architectures per
+    # problem from calibration seeds; stage 5 chose unit white noise, 1.0, on seeds 0-24)
+    noise_layer_std: float = nonneg(0.1)
     # register #2: the noise layer draws fresh noise in eval mode too (False: only in train mode, so
     # the evaluated network sees a plain gradient step)
     noise_eval: bool = flag(True)
@@ -355,7 +357,7 @@ class RetrainConfig(Checked):
     # architecture and n - 1 more drawn for it alone; "row" = its own and n - 1 others drawn without
     # replacement (seeded by the trial's seed) from the random-sampling row's retrained architectures
     # (the paper's random-search maxima equal its random-sampling maxima in all four cells)
-    random_search_pool: str = choice("fresh", ("fresh", "row"))
+    random_search_pool: str = choice("row", ("fresh", "row"))    # calibration stage 7 (was "fresh")
 
 
 @dataclass(frozen=True)
@@ -472,7 +474,11 @@ LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration sta
                    ("space", "cell_skip"): _cell_only(lambda vals: "global" if vals.get("global_skip", True) else "none"),
                    ("space", "cell_combine"): _cell_only("sum"), ("space", "cell_input"): _cell_only("previous"),
                    ("space", "merge_bias"): _cell_only(True), ("space", "merge_norm"): _cell_only("none"),
-                   ("space", "merge_init"): _cell_only("pytorch")}
+                   ("space", "merge_init"): _cell_only("pytorch"),
+                   # calibration stage 7 (2026-12-07); x0 was always saved, so a saved "data" keeps
+                   # its meaning with no entry here
+                   ("problem", "blur_alignment"): "centred", ("problem", "ds_offset"): 0,
+                   ("retrain", "random_search_pool"): "fresh"}
 # Fields that moved to another section: a config saved before the move names them in the old one.
 # F's execution settings only change speed, so they left the search space for the run settings
 MOVED_FIELDS = {("space", "f_backward"): "run", ("space", "f_block_rows"): "run"}

@@ -176,7 +176,7 @@ class InverseProblem(Protocol):
 class Problem:
     """A linear inverse problem y = A x + n on 1D cosine signals, with its exact adjoint.
     Hashable by its config.  A subclass may replace ``matrix`` (A) to measure the same signals
-    another way; ``input_matrix`` then gives x0 = A^T y (or y under x0="measurement")."""
+    another way; ``input_matrix`` then gives x0 = A^T y (y for a square A, or under x0="measurement")."""
 
     ndim = 1
     is_image = False
@@ -218,7 +218,9 @@ class Problem:
     @cached_property
     def input_matrix(self) -> np.ndarray:
         """M with x0 = M y (register #6): A^T, identity (blur) or interpolation (downsampling);
-        "data" is the identity where y lives on the signal grid (blur) and A^T otherwise."""
+        "data" is the identity where y lives on the signal grid (blur) and A^T otherwise;
+        "zero_fill" (the default) the identity for a square A, S^T for the downsampling problem and
+        A^T for another operator."""
         c = self.cfg
         if c.x0 == "data":
             return np.eye(c.n_points, dtype=np.float32) if c.name == "blur" else self.matrix.T.copy()
@@ -226,10 +228,13 @@ class Problem:
             return self.matrix.T.copy()
         if c.x0 == "measurement":
             return np.eye(c.n_points, dtype=np.float32)
-        if c.x0 == "zero_fill":        # S^T y: each measurement at its own sample, zeros between
-            if c.name == "downsampling":
+        if c.x0 == "zero_fill":        # the measurements on the signal grid
+            A = self.matrix
+            if A.shape[0] == A.shape[1]:                 # y lives on the grid already (blur)
+                return np.eye(c.n_points, dtype=np.float32)
+            if c.name == "downsampling":                 # S^T y: each at its own sample, zeros between
                 return np.ascontiguousarray((downsample_matrix(c) > 0).T.astype(np.float32))
-            return np.eye(c.n_points, dtype=np.float32)
+            return A.T.copy()                            # a user's operator: A^T y (S^T y for a selection)
         if c.name == "blur":
             return np.eye(c.n_points, dtype=np.float32)
         return interp_matrix(c, downsample_matrix(c)).astype(np.float32)

@@ -97,8 +97,11 @@ LG, NETS = "Learnable Grad. only", "Nets only"
 # found y (blur) the better input, which is the default now (x0="data")
 # stages 1-4 all ran with the data-term gradient differentiable, the default until stage 4 chose
 # "detached"; the bases keep it so that each stage's command regenerates its own numbers
-BASE = {"x0": "adjoint", "grad_term": "differentiable"}
-BASE3 = {"grad_term": "differentiable"}
+# stages 1-6 ran before stage 7 changed the blur's alignment, the network input and the subsampling
+# offset: every base pins them, so each stage's command regenerates its own numbers
+BEFORE7 = {"blur_alignment": "centred", "x0": "data", "ds_offset": 0, "random_search_pool": "fresh"}
+BASE = {**BEFORE7, "x0": "adjoint", "grad_term": "differentiable"}
+BASE3 = {**BEFORE7, "grad_term": "differentiable"}
 VARIANTS = {
     "stage1_default": ({}, (LG, NETS)),
     "tau_fixed": ({"tau_learnable": False}, (LG,)),
@@ -126,7 +129,7 @@ VARIANTS4 = {
 # with the harmful-op fields pinned to their values before stage 5 (BASE5), so the command
 # regenerates its numbers whatever the defaults are now
 RS = "Random Sampling"
-BASE5 = {"roll_axes": "signal", "roll_shift": 1, "noise_layer_std": 0.10, "noise_eval": True, "noise_form": "additive"}
+BASE5 = {**BEFORE7, "roll_axes": "signal", "roll_shift": 1, "noise_layer_std": 0.10, "noise_eval": True, "noise_form": "additive"}
 VARIANTS5 = {
     "stage4_defaults": ({}, (RS,)),
     "roll_all_axes": ({"roll_axes": "all"}, (RS,)),
@@ -139,7 +142,7 @@ VARIANTS5 = {
 }
 # stage 6: the cell space, on Table 2's released single-op rows, on top of today's defaults with the
 # cell fields pinned to their values before stage 6 (BASE6)
-BASE6 = {"space": "cell", "cell_skip": "global", "cell_combine": "sum", "cell_input": "previous",
+BASE6 = {**BEFORE7, "space": "cell", "cell_skip": "global", "cell_combine": "sum", "cell_input": "previous",
          "merge_kernel": 1, "merge_bias": True, "merge_norm": "none", "merge_init": "pytorch"}
 PAPER6 = {(p, m): TABLE2_SINGLE_OP_ROWS[("good", m)][len(STATS) * i + STATS.index("median")]
           for i, p in enumerate(("blur", "downsampling")) for m in (LG, NETS)}
@@ -525,8 +528,10 @@ def run_fit(args) -> int:
         from dasjax.config import flat_field
         include.append({f: getattr(getattr(today, flat_field(f)[0][0]), flat_field(f)[0][1].name) for f in space.names})
     atomic_write_text(out / "fit_targets.csv", targets.to_csv(index=False))
-    atomic_write_text(out / "fit_run.json", json.dumps({"argv": sys.argv[1:], "fields": list(args.field or FIT_FIELDS),
-                                                        "fixed": space.fixed, "base": base}, indent=2, default=str))
+    atomic_write_text(out / "fit_run.json", json.dumps(
+        {"argv": sys.argv[1:], "fields": list(space.names), "fixed": space.fixed, "base": base,
+         # every field a candidate does not set takes this config's value (the defaults of the day)
+         "config": dasjax.make_config(**{**base, **space.fixed}).to_dict()}, indent=2, default=str))
     first = CALIBRATION_SEED0 if args.first_seed is None else args.first_seed
     log = lambda m: print(m, flush=True)  # noqa: E731
     if given:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from conftest import TINY_CLI, load_script
 
+import dasjax
 import dasjax.calibration as cal
 from dasjax import hpo
 
@@ -56,7 +57,9 @@ def test_fit_command_searches_resumes_and_ranks(tmp_path, monkeypatch):
     cands = pd.read_csv(out / "fit_candidates.csv")
     assert list(cands["trials"]) == [2, 2, 4]                            # 2 candidates at 2 trials, the best at 4
     assert cands["proposal"].iloc[0] == "included"                       # today's defaults come first
-    assert json.loads(trials["values"].iloc[0]) == {"noise_std": 0.1, "random_search_pool": "fresh"}
+    today = dasjax.make_config()
+    assert json.loads(trials["values"].iloc[0]) == {"noise_std": today.problem.noise_std,
+                                                     "random_search_pool": today.retrain.random_search_pool}
     best = cands.iloc[2]
     mine = trials[trials["values"] == cal.values_key({"noise_std": best["noise_std"],
                                                        "random_search_pool": best["random_search_pool"]})]

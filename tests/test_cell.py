@@ -216,8 +216,9 @@ def direct_cells(params, state, cells, batch, problem, cfg, key, train):
                     out = jnp.roll(h, 1, axis=(0, 1))          # roll_axes="all": batch and signal
                 elif op == "noise":
                     tau = pe["tau"]["noise"]
-                    # noise_form="gradient", noise_layer_std=1: a noisy gradient step
-                    out = h - tau * (problem.data_grad(h, batch.y) + jax.random.normal(keys[c, e], h.shape))
+                    # noise_form="gradient": a noisy gradient step
+                    out = h - tau * (problem.data_grad(h, batch.y)
+                                     + sp.noise_layer_std * jax.random.normal(keys[c, e], h.shape))
                 else:
                     out = jnp.zeros_like(h)
                 total = total + out

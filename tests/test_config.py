@@ -27,13 +27,13 @@ REGISTER_VARIANTS = [
     ({"blur_units": "linspace"}, "problem", "blur_units"),          # 3
     ({"blur_units": "pixel"}, "problem", "blur_units"),
     ({"boundary": "circular"}, "problem", "boundary"),              # 4
-    ({"blur_alignment": "causal"}, "problem", "blur_alignment"),    # 40 (calibration stage 7)
+    ({"blur_alignment": "centred"}, "problem", "blur_alignment"),   # 40 (calibration stage 7; default causal)
     ({"problem": "downsampling", "ds_mode": "avgpool"}, "problem", "ds_mode"),   # 5
-    ({"x0": "adjoint"}, "problem", "x0"),                           # 6 (default "data" = y on blur)
+    ({"x0": "adjoint"}, "problem", "x0"),                           # 6 (default "zero_fill" = y on blur)
     ({"problem": "downsampling", "x0": "interp"}, "problem", "x0"),
-    ({"problem": "downsampling", "x0": "zero_fill"}, "problem", "x0"),     # calibration stage 7
-    ({"problem": "downsampling", "ds_offset": 2}, "problem", "ds_offset"),
-    ({"problem": "downsampling", "ds_samples": 12}, "problem", "ds_samples"),
+    ({"problem": "downsampling", "x0": "data"}, "problem", "x0"),   # A^T y (stage 7's default: S^T y)
+    ({"problem": "downsampling", "ds_offset": 0}, "problem", "ds_offset"),   # stage 7's default: 2
+    ({"problem": "downsampling", "ds_samples": 11}, "problem", "ds_samples"),
     ({"problem": "downsampling", "ds_blur_units": "pixel"}, "problem", "ds_blur_units"),
     ({"problem": "downsampling", "ds_blur_units": "linspace"}, "problem", "ds_blur_units"),
     ({"problem": "downsampling", "noise_stage": "before_subsampling"}, "problem", "noise_stage"),
@@ -154,7 +154,7 @@ def test_register_variant_is_a_live_field(override, section, field, default_prob
 
 
 # choices that compute what the default computes wherever a probe can run them
-SAME_AS_DEFAULT = {("problem", "x0"): {"measurement"},   # = "data" on blur (y is on the grid); refused on downsampling
+SAME_AS_DEFAULT = {("problem", "x0"): {"measurement"},   # = "zero_fill" on blur (y is on the grid); refused on downsampling
                    ("problem", "ds_blur_units"): {"omega"}}   # = "same" while blur_units is "omega"
 
 
@@ -211,7 +211,8 @@ def test_register_defaults_match_spec():
     c = dasjax.Config()
     assert (c.problem.noise_std, c.space.noise_layer_std, c.problem.blur_units, c.problem.boundary,
             c.problem.ds_mode, c.problem.x0, c.problem.psnr_peak, c.problem.amplitude) == \
-        (0.10, 1.0, "omega", "zero", "stride", "data", 1.0, None)      # x0: stage 2, noise std: stage 5
+        (0.10, 0.1, "omega", "zero", "stride", "zero_fill", 1.0, None)   # x0: stages 2 and 7, noise std: stage 7
+    assert (c.problem.blur_alignment, c.problem.ds_offset, c.retrain.random_search_pool) == ("causal", 2, "row")  # stage 7
     assert (c.space.tau_learnable, c.space.tau_init, c.space.width, c.space.kernel_size, c.space.bias,
             c.space.roll_shift, c.space.global_skip, c.space.alpha_init_std, c.space.n_layers) == \
         (True, 1.0, 64, 3, True, 1, True, 1e-3, 10)

@@ -27,7 +27,7 @@ def test_operator_shapes_and_kernel():
     blur = make_problem(dasjax.ProblemConfig(name="blur"))
     ds = make_problem(dasjax.ProblemConfig(name="downsampling"))
     assert blur.matrix.shape == (50, 50)
-    assert ds.matrix.shape == (13, 50)      # stride-4 pick of 0, 4, ..., 48
+    assert ds.matrix.shape == (12, 50)      # stride-4 pick of 2, 6, ..., 46 (calibration stage 7)
     # register #3 readings: omega units ~ [0.109, 0.141, 0.164, 0.173, ...]; linspace [0, .003, .166, .664, ...]
     np.testing.assert_allclose(blur_kernel(dasjax.ProblemConfig()), [0.109, 0.141, 0.164, 0.173, 0.164, 0.141, 0.109], atol=1e-3)
     np.testing.assert_allclose(blur_kernel(dasjax.ProblemConfig(blur_units="linspace")),
@@ -56,7 +56,7 @@ def test_sampler_statistics():
 
 
 def test_measurement_noise_and_input():
-    cfg = dasjax.ProblemConfig(name="downsampling", noise_std=0.1)
+    cfg = dasjax.ProblemConfig(name="downsampling", noise_std=0.1, x0="adjoint")
     p = make_problem(cfg)
     b = p.sample(jax.random.key(3), 20000)
     resid = np.asarray(b.y - p.forward(b.x))
@@ -67,6 +67,9 @@ def test_measurement_noise_and_input():
 def test_default_input_is_the_data_where_it_lives_on_the_signal_grid():
     b = make_problem(dasjax.ProblemConfig(name="blur")).sample(jax.random.key(4), 64)
     np.testing.assert_array_equal(b.x0, b.y)                                  # blur: x0 = y
+    b = make_problem(dasjax.ProblemConfig(name="downsampling")).sample(jax.random.key(4), 64)
+    np.testing.assert_array_equal(np.asarray(b.x0)[:, 2::4], b.y)             # downsampling: S^T y
+    assert not np.asarray(b.x0)[:, np.setdiff1d(np.arange(50), np.arange(2, 50, 4))].any()
     p = make_problem(dasjax.ProblemConfig(name="blur", x0="adjoint"))
     b = p.sample(jax.random.key(4), 64)
     np.testing.assert_allclose(b.x0, p.adjoint(b.y), rtol=1e-5, atol=1e-5)
@@ -88,7 +91,9 @@ def test_psnr_hand_computed():
 def test_downsampling_readings_of_calibration_stage_7():
     """The subsampling offset and length, the downsampling blur's own units, where the noise enters,
     and the zero-filled input S^T y each compute what their docstrings say."""
-    P = lambda **kw: make_problem(dasjax.ProblemConfig(name="downsampling", **kw))
+    # the readings before stage 7 (centred blur, samples 0, 4, ..., 48), one field changed at a time
+    P = lambda **kw: make_problem(dasjax.ProblemConfig(**{"name": "downsampling", "blur_alignment": "centred",
+                                                          "ds_offset": 0, **kw}))
     base = P()
     picks = lambda p: np.flatnonzero(np.asarray(dasjax.problems.downsample_matrix(p.cfg)).sum(0))
     np.testing.assert_array_equal(picks(base), np.arange(0, 50, 4))                  # 13 samples
