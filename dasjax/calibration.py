@@ -27,6 +27,7 @@ The tidy per-trial table (:data:`TRIAL_COLUMNS`) is the record; :func:`candidate
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -46,7 +47,9 @@ CALIBRATION_SEED0 = 10_000        # calibration seeds start here: never the repo
 ROW_KEYS = ("space", "op_set", "method", "problem")
 # pool: for random search drawn from the random-sampling row, the size of the row it was drawn from
 # (its trials change when the row grows); 0 for every other trial
-TRIAL_COLUMNS = ("candidate", "values", *ROW_KEYS, "seed", "pool", "arch_psnr", "diverged", "architecture",
+# config: a fingerprint of the whole config a trial ran with (the candidate's values on top of the
+# base and the defaults of the day), so a trial is reused only for the very same config
+TRIAL_COLUMNS = ("candidate", "values", "config", *ROW_KEYS, "seed", "pool", "arch_psnr", "diverged", "architecture",
                  "wall_time_s")
 _PCT = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 
@@ -202,16 +205,22 @@ class Evaluator:
 
     def __post_init__(self):
         self.targets = check_targets(self.targets)
-        self._done, self._ids = {}, {}
+        self._done, self._ids, self._values = {}, {}, {}
         if self.previous is not None and len(self.previous):
-            self._ids = {k: int(c) for k, c in zip(self.previous["values"], self.previous["candidate"])}
+            self._ids = {k: int(c) for k, c in zip(self.previous["config"], self.previous["candidate"])}
             for r in self.previous.to_dict("records"):
-                self._done[(r["values"], *(r[k] for k in ROW_KEYS), int(r["seed"]), int(r["pool"]))] = r
+                self._done[(r["config"], *(r[k] for k in ROW_KEYS), int(r["seed"]), int(r["pool"]))] = r
             self.trials = self.previous.to_dict("records")
 
+    def fingerprint(self, values: dict) -> str:
+        """The config a candidate's trials run with (base and defaults included), as a short hash."""
+        cfg = make_config(**{**self.base, **values})
+        text = json.dumps(cfg.science_dict(), sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
     def candidate_id(self, values: dict) -> int:
-        """A candidate's number: the one its readings already have in the trial table, else the next free."""
-        key = values_key(values)
+        """A candidate's number: the one its config already has in the trial table, else the next free."""
+        key = self.fingerprint(values)
         if key not in self._ids:
             self._ids[key] = max(self._ids.values(), default=-1) + 1
         return self._ids[key]
@@ -229,7 +238,8 @@ class Evaluator:
 
     def __call__(self, candidate: int, values: dict, budget: int) -> pd.DataFrame:
         """All trials of the candidate's rows at ``budget`` trials (times each row's scale)."""
-        key = values_key(values)
+        key = self.fingerprint(values)
+        self._values[key] = values_key(values)
         rows = self.rows()
         pooled = {}
         for (space, op_set, problem), group in rows.groupby(["space", "op_set", "problem"], sort=False):
@@ -300,7 +310,8 @@ class Evaluator:
                 self.on_trials(pd.DataFrame(new, columns=TRIAL_COLUMNS))
 
     def _record(self, key, candidate, row, seed, psnr, diverged, arch, wall, pool: int = 0):
-        rec = {"candidate": candidate, "values": key, **{k: row[k] for k in ROW_KEYS}, "seed": int(seed),
+        rec = {"candidate": candidate, "values": self._values[key], "config": key, **{k: row[k] for k in ROW_KEYS},
+               "seed": int(seed),
                "pool": int(pool), "arch_psnr": float(psnr), "diverged": bool(diverged), "architecture": arch,
                "wall_time_s": float(wall)}
         self._done[(key, *(row[k] for k in ROW_KEYS), int(seed), int(pool))] = rec
@@ -430,7 +441,7 @@ def candidate_table(trials: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame
     """From the trial table alone: per candidate (all its trials), the readings, the trials per row,
     the distance and every statistic, best first.  What the ranking and the figure show."""
     out = []
-    for key, g in trials.groupby("values", sort=False):
+    for (key, _), g in trials.groupby(["values", "config"], sort=False):
         # a random search drawn from the row: the draws from the largest row it was drawn from
         g = g[g["pool"] == g.groupby(list(ROW_KEYS))["pool"].transform("max")]
         stats = row_statistics(g, targets)

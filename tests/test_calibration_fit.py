@@ -92,3 +92,21 @@ def test_given_candidates_are_scored_without_a_search(tmp_path):
     cands = pd.read_csv(tmp_path / "o" / "fit_given.csv")
     assert list(cands["noise_std"]) == [0.3, 0.1] and set(cands["proposal"]) == {"given"}
     assert (cands["trials"] == 2).all() and np.isfinite(cands["distance"]).all()
+
+
+def test_a_trial_is_reused_only_for_the_same_whole_config():
+    """The trial table keys a trial by a fingerprint of its whole config: a candidate with the same
+    searched values but another base (or other defaults of the day) runs again."""
+    a = cal.Evaluator(TARGETS.iloc[:1], {"noise_std": 0.1})
+    b = cal.Evaluator(TARGETS.iloc[:1], {"noise_std": 0.2})
+    assert a.fingerprint({"x0": "data"}) != b.fingerprint({"x0": "data"})
+    assert a.fingerprint({"x0": "data"}) == a.fingerprint({"x0": "data"}) != a.fingerprint({"x0": "adjoint"})
+    row = TARGETS.iloc[0]
+    old = pd.DataFrame([{"candidate": 0, "values": cal.values_key({"x0": "data"}), "config": a.fingerprint({"x0": "data"}),
+                         **{k: row[k] for k in cal.ROW_KEYS}, "seed": s, "pool": 0, "arch_psnr": 10.0, "diverged": False,
+                         "architecture": "lg", "wall_time_s": 1.0} for s in (10000, 10001)])
+    seeds = [10000, 10001]
+    assert len(cal.Evaluator(TARGETS.iloc[:1], {"noise_std": 0.1}, previous=old).row_trials(
+        a.fingerprint({"x0": "data"}), dict(row), seeds)) == 2
+    assert len(cal.Evaluator(TARGETS.iloc[:1], {"noise_std": 0.2}, previous=old).row_trials(
+        b.fingerprint({"x0": "data"}), dict(row), seeds)) == 0
