@@ -311,9 +311,8 @@ class Evaluator:
 
     def _record(self, key, candidate, row, seed, psnr, diverged, arch, wall, pool: int = 0):
         rec = {"candidate": candidate, "values": self._values[key], "config": key, **{k: row[k] for k in ROW_KEYS},
-               "seed": int(seed),
-               "pool": int(pool), "arch_psnr": float(psnr), "diverged": bool(diverged), "architecture": arch,
-               "wall_time_s": float(wall)}
+               "seed": int(seed), "pool": int(pool), "arch_psnr": float(psnr), "diverged": bool(diverged),
+               "architecture": arch, "wall_time_s": float(wall)}
         self._done[(key, *(row[k] for k in ROW_KEYS), int(seed), int(pool))] = rec
         self.trials.append(rec)
         return rec

@@ -441,11 +441,8 @@ class ImageProblem:
 
     # --- data ----------------------------------------------------------------------------------------
     def measure(self, key, x):
-        y = self.forward(x)
-        N = self.noise_matrix
-        if N is None:
-            return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
-        return y + (self.cfg.noise_std * jax.random.normal(key, x.shape)) @ jnp.asarray(N.T)
+        """y = A x + white noise of std ``noise_std`` on the image grid."""
+        return self.forward(x) + self.cfg.noise_std * jax.random.normal(key, x.shape)
 
     def network_input(self, y):
         """x0 = A^T y ("adjoint"), else the measurement y itself ("data", "measurement": y lies on the image grid)."""

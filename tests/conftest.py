@@ -86,6 +86,10 @@ def tiny(**kw):
 # the step): for the toy tests whose seeds or dynamics were built under them
 HARMFUL_OPS_BEFORE_STAGE5 = dict(roll_axes="signal", noise_layer_std=0.10, noise_form="additive")
 
+# the problem readings before calibration stage 7 (centred blur, x0 = y): for the toy tests whose
+# seeds were chosen under them
+PROBLEM_BEFORE_STAGE7 = dict(blur_alignment="centred", x0="data")
+
 
 # the tiny() shapes as runner flags, for the runner tests that check the pipeline, not the preset
 TINY_CLI = ["--set", "width=4", "--set", "batch_size=16", "--set", "n_layers=3", "--set", "steps_per_epoch=3"]

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import HARMFUL_OPS_BEFORE_STAGE5, TINY_CLI, tiny
+from conftest import HARMFUL_OPS_BEFORE_STAGE5, PROBLEM_BEFORE_STAGE7, TINY_CLI, tiny
 
 import dasjax
 import table_runner
@@ -146,8 +146,9 @@ def test_early_stop_config_is_validated():
 @pytest.fixture(scope="module")
 def es_runs():
     # seeds 0-2 of this toy were chosen under grad_term="differentiable" and the harmful ops before
-    # calibration stage 5 (seed 1 alone stops)
-    cfg = tiny(early_stop="es", grad_term="differentiable", **HARMFUL_OPS_BEFORE_STAGE5, **EARLY)
+    # calibration stage 5 and the problem readings before stage 7 (seed 1 alone stops)
+    cfg = tiny(early_stop="es", grad_term="differentiable", **HARMFUL_OPS_BEFORE_STAGE5, **PROBLEM_BEFORE_STAGE7,
+               **EARLY)
     return dasjax.search(cfg, [0, 1, 2]), dasjax.search(cfg, [0, 2, 2])
 
 
