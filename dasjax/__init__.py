@@ -26,6 +26,9 @@ from .operations import OpInputs, Operation, register_op
 from . import curvature, early_stop, hpo, loop_hooks
 from .problems import ImageProblem, InverseProblem, Problem, make_problem, psnr, register_problem
 from .methods import Method, register_method
+from . import algorithms
+from .algorithms import SearchAlgorithm, register_algorithm
+from .program import BatchedProgram
 from .adaptive import AdaptiveResult, run_adaptive
 from . import bsds
 from .results import method_records, save_results
@@ -41,4 +44,5 @@ __all__ = [
     "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
     "operations", "Operation", "OpInputs", "register_op", "InverseProblem", "register_problem",
     "Method", "register_method", "run_adaptive", "AdaptiveResult", "loop_hooks",
+    "algorithms", "SearchAlgorithm", "register_algorithm", "BatchedProgram",
 ]

@@ -42,7 +42,7 @@ def fingerprint(program, keys, hp, inputs, n_epochs, chunk) -> str:
 
 def _trials_hasher(program, keys, hp, inputs):
     """A sha256 of a program's identity and the trials' keys, hparams and inputs."""
-    h = hashlib.sha256(repr(getattr(program, "cache_key", type(program).__name__)).encode())
+    h = hashlib.sha256(repr(program.cache_key).encode())
     h.update(np.asarray(jax.random.key_data(keys)).tobytes())
     for leaf in jax.tree_util.tree_leaves((hp, tuple(inputs))):
         h.update(np.asarray(leaf).tobytes())

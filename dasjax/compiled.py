@@ -165,10 +165,11 @@ _CACHE_SIZE = 16
 
 def compiled_for(program, keys, hp, inputs, epochs_per_call, fast_compile, n_devices=1,
                   at_once=None) -> CompiledProgram:
-    """Compiled programs are reused across calls with the same static description and shapes."""
+    """Compiled programs are reused across calls with the same ``cache_key`` and shapes."""
+    from .program import check_program
+    check_program(program)
     shapes = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), (keys, hp, tuple(inputs)))
-    key = (getattr(program, "cache_key", id(program)), str(shapes), epochs_per_call, fast_compile, n_devices,
-           at_once)
+    key = (program.cache_key, str(shapes), epochs_per_call, fast_compile, n_devices, at_once)
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))

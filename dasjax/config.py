@@ -19,8 +19,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import algorithms  # noqa: F401  (fills the algorithm registry the search section checks against)
 from .fields import Checked, Rule, choice, flag, integer, interval, nonneg, positive, registered, rule_of
 from .operations import op_names
+from .registry import ALGORITHMS as ALGORITHM_REGISTRY
 from .registry import PROBLEMS as PROBLEM_REGISTRY
 from .registry import SPACES as SPACE_REGISTRY
 
@@ -321,8 +323,24 @@ class SearchConfig(Checked):
     ada_max_wd: float = positive(2.43e-2)   # DARTS-ADA cap on the theta weight decay (RobustDARTS max_weight_decay)
     ada_max_rollbacks: int = nonneg(4, integer=True)    # DARTS-ADA: rollbacks per trial (bounds the extra epochs to 4 x lag)
     ada_min_wd: float = nonneg(0.0)    # DARTS-ADA: a raised weight decay is at least this (0 = purely x factor)
+    # the search algorithm (dasjax.algorithms: "darts", "gdas", "snas", "drnas", "fairdarts", "beta-darts",
+    # "sdarts-rs", "sdarts-adv" or a registered one) and overrides of its components' options
+    algorithm: str = registered("darts", ALGORITHM_REGISTRY, label="algorithm")
+    algorithm_options: tuple = ()      # ((name, value), ...); make_config also takes a dict
+
+    def _normalize(self):
+        opts = self.algorithm_options
+        items = opts.items() if isinstance(opts, dict) else [tuple(p) for p in opts]
+        if any(len(p) != 2 or not isinstance(p[0], str) for p in items):
+            raise ValueError(f"algorithm_options={opts!r} must be a dict {{option: value}} or (name, value) pairs")
+        object.__setattr__(self, "algorithm_options", tuple(sorted((str(k), v) for k, v in items)))
 
     def _check(self):
+        if self.algorithm in ALGORITHM_REGISTRY:
+            algorithm = ALGORITHM_REGISTRY.get(self.algorithm).with_options(dict(self.algorithm_options))
+            if not algorithm.is_darts and (self.curvature_every or self.early_stop != "none"):
+                raise ValueError(f"algorithm={self.algorithm!r}: lambda_max tracking and early stopping measure "
+                                 "the softmax relaxation of DARTS; use them with algorithm='darts'")
         if self.ada_min_wd > self.ada_max_wd:
             raise ValueError(f"ada_min_wd={self.ada_min_wd!r} must not exceed ada_max_wd={self.ada_max_wd!r}")
         if self.early_stop != "none" and self.curvature_every < 1:
@@ -415,6 +433,9 @@ class Config:
         if d["space"]["space"] == "sequential":
             for name in CELL_FIELDS:
                 d["space"].pop(name, None)
+        for (sec, name), value in SILENT_DEFAULTS.items():   # fields newer than the saved results
+            if d[sec].get(name) == value:
+                d[sec].pop(name)
         return d
 
     def to_json(self) -> str:
@@ -443,6 +464,10 @@ class Config:
 
 
 _TODAYS_DEFAULT = object()       # a legacy rule's answer: the field's default applies
+
+# fields left out of the science dict (config fingerprints) at these values: they arrived after
+# results were fingerprinted, and at these values compute what came before them
+SILENT_DEFAULTS = {("search", "algorithm"): "darts", ("search", "algorithm_options"): ()}
 
 # the SpaceConfig fields only the cell space reads
 CELL_FIELDS = ("cell_states", "n_cells", "merge_kernel", "share_cell_alpha", "cell_discretization", "cell_skip",

@@ -32,7 +32,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from .curvature import es_fires
-from .search import SearchProgram, SearchState, keep_if
+from .program import keep_if
+from .search import SearchProgram, SearchState
 
 #: per-trial outputs of the curvature-tracked search besides the usual ones
 FINAL_COLUMNS = ("lambda_max_final", "stop_epoch", "early_stopped", "n_rollbacks", "theta_wd_final",

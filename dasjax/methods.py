@@ -141,6 +141,20 @@ def early_stop_config(mode: str) -> Callable[[Config], Config]:
     return configure
 
 
+#: the DAS variants (dasjax.algorithms) as methods: method name -> registered algorithm
+VARIANT_ALGORITHMS = {"GDAS": "gdas", "SNAS": "snas", "DrNAS": "drnas", "FairDARTS": "fairdarts",
+                      "beta-DARTS": "beta-darts", "SDARTS-RS": "sdarts-rs", "SDARTS-ADV": "sdarts-adv"}
+
+
+def algorithm_config(algorithm: str) -> Callable[[Config], Config]:
+    """DAS with the search algorithm ``algorithm`` (no early stopping, no lambda_max tracking:
+    both measure DARTS's softmax relaxation).  The config's ``algorithm_options`` stay (they must
+    be options of ``algorithm``)."""
+    def configure(cfg):
+        return cfg.replace(algorithm=algorithm, early_stop="none", curvature_every=0)
+    return configure
+
+
 def das_method(name: str) -> Callable[..., MethodResult]:
     """DAS (or a variant whose config switches early stopping on): search, then retrain the argmax."""
     def run(cfg, seeds, hparams, *, progress=None, checkpoint_dir=None, keep_params=False):
@@ -298,6 +312,8 @@ BUILTIN_METHODS = (
     Method("DAS-single", _das_single),
     Method("DAS-ES", das_method("DAS-ES"), configure=early_stop_config("es")),
     Method("DAS-ADA", das_method("DAS-ADA"), configure=early_stop_config("ada")),
+    *(Method(name, das_method(name), configure=algorithm_config(algorithm))
+      for name, algorithm in VARIANT_ALGORITHMS.items()),
 )
 BUILTIN_METHODS = {m.name: m for m in BUILTIN_METHODS}
 for _m in BUILTIN_METHODS.values():

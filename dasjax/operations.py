@@ -88,10 +88,7 @@ class Operation:
 
 def register_op(op: Operation, replace: bool = False) -> Operation:
     """Add ``op`` to the registry (``replace=True`` to redefine a name).  Returns it."""
-    if not isinstance(op, Operation):
-        raise TypeError(f"register_op takes an Operation, got {type(op).__name__}")
-    OPS.add(op.name, op, replace=replace)
-    return op
+    return OPS.register(op, Operation, replace=replace)
 
 
 def unregister_op(name: str) -> None:

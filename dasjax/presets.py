@@ -33,7 +33,7 @@ PRESETS = {
 
 # Trials of the cpu preset per table, sized to ~90 min per problem on the 2-core CPU from measured
 # per-trial times; the measurements and their history: docs/performance.md, "Preset sizing".
-CPU_TRIALS = {"table1": 25, "table2": 8, "table3": 8, "curvature": 13}
+CPU_TRIALS = {"table1": 25, "table2": 8, "table3": 8, "curvature": 13, "variants": 8}
 
 # Table 4 (2D images, paper §4.4): 3 trials per row, as the paper ran; at cpu a shortened run (a 2D
 # step costs ~100 1D steps; docs/performance.md, "Preset sizing").

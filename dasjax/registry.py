@@ -1,5 +1,5 @@
 """Name -> object tables for the parts a user can add: operations, inverse problems, search
-spaces, methods.
+spaces, search algorithms, methods.
 
 This module imports nothing from dasjax, so the config can check names against the tables
 without importing the modules that fill them (:mod:`dasjax.operations`, :mod:`dasjax.problems`,
@@ -28,6 +28,14 @@ class Registry:
         if builtin:
             self.builtin.add(name)
 
+    def register(self, entry: Any, of_type: type, replace: bool = False) -> Any:
+        """Add ``entry`` under its ``name`` after checking it is an ``of_type``; returns it."""
+        if not isinstance(entry, of_type):
+            raise TypeError(f"{self.how_to_add.rsplit('.', 1)[-1]} takes an object of type "
+                            f"{of_type.__name__}, got {type(entry).__name__}")
+        self.add(entry.name, entry, replace=replace)
+        return entry
+
     def remove(self, name: str) -> None:
         if name in self.builtin:
             raise ValueError(f"{self.kind} {name!r} is built in and cannot be removed")
@@ -49,3 +57,4 @@ class Registry:
 OPS = Registry("op", "dasjax.operations.register_op")
 PROBLEMS = Registry("problem", "dasjax.register_problem")
 SPACES = Registry("space", "dasjax.spaces.register_space")
+ALGORITHMS = Registry("search algorithm", "dasjax.register_algorithm")

@@ -8,8 +8,12 @@ Per iteration (DARTS order):
    differentiated exactly through the one-step unroll by autodiff);
 2. a fresh training batch: theta <- theta - lr_t * grad_theta L_train (with the new alpha).
 
-A trial whose loss or parameters become non-finite is frozen from that step on and
-flagged ``alive = False``; its neighbours in the batch are untouched.
+The search algorithm (:mod:`dasjax.algorithms`, DARTS by default) decides how alpha becomes the
+supernet's mixing weights in each forward, what is added to the alpha loss and how alpha is
+perturbed in the theta step; with DARTS every step computes what it computed before algorithms
+existed.  A trial whose loss or parameters become non-finite is frozen from that step on and
+flagged ``alive = False`` (:func:`dasjax.program.guarded_step`); its neighbours in the batch are
+untouched.
 """
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ import optax
 from flax import struct
 
 from . import streams
+from .algorithms import SearchClock, resolve_algorithm
 from .evaluate import evaluate_psnr
 from .optim import lr_factor, make_optimizer
 from .problems import mse_loss
+from .program import guarded_step, keep_if, tree_all_finite  # noqa: F401  (keep_if, tree_all_finite: re-exported)
 
 
 @struct.dataclass
@@ -35,25 +41,17 @@ class SearchState:
     alive: jnp.ndarray         # False once the trial diverged
 
 
-def tree_all_finite(tree):
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
-def keep_if(ok, new, old):
-    """Per-trial select of a whole state (ok is a scalar bool inside vmap)."""
-    return jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)
-
-
 class SearchProgram:
     """The DAS search of one trial as pure functions: ``init``, ``epoch``, ``finalize``.
 
     ``optimizer_types = (theta_optimizer, alpha_optimizer)`` is static; every number in
-    ``hp`` (:class:`dasjax.hparams.HParams`, scalars here) is traced.
+    ``hp`` (:class:`dasjax.hparams.HParams`, scalars here) is traced.  ``algorithm``: a
+    :class:`dasjax.algorithms.SearchAlgorithm` or a registered name (None: the config's).
     """
 
-    def __init__(self, cfg, space, optimizer_types=("adam", "sgd")):
+    def __init__(self, cfg, space, optimizer_types=("adam", "sgd"), algorithm=None):
         self.cfg, self.space = cfg, space
+        self.algorithm = resolve_algorithm(cfg, algorithm)
         self.theta_opt_kind, self.alpha_opt_kind = optimizer_types
         self.epochs = cfg.search.epochs
         s = cfg.search
@@ -62,8 +60,10 @@ class SearchProgram:
     @property
     def cache_key(self):
         """Everything static that shapes the compiled program."""
-        return ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.layer.plan,
-                self.space.problem.cache_id, self.theta_opt_kind, self.alpha_opt_kind)
+        key = ("search", self.cfg, self.space.kind, self.space.layer.n_slots, self.space.layer.plan,
+               self.space.problem.cache_id, self.theta_opt_kind, self.alpha_opt_kind)
+        # DARTS keeps the key it had before algorithms existed (its checkpoints resume)
+        return key if self.algorithm.is_darts else key + (self.algorithm,)
 
     # --- optimizers -----------------------------------------------------------------------
     def _opt(self, kind, lr, wd, warmup, sched):
@@ -86,27 +86,45 @@ class SearchProgram:
                            step=jnp.zeros((), jnp.int32), alive=jnp.asarray(True))
 
     # --- losses ---------------------------------------------------------------------------
-    def loss(self, params, bn, alpha, batch, key):
-        """Supernet MSE in train mode (batch-statistics BN).  Returns (loss, new_bn)."""
-        x_hat, bn_new = self.space.apply(params, bn, self.space.weights(alpha), batch, key, train=True)
+    def clock(self, st: SearchState) -> SearchClock:
+        return SearchClock(st.step, self.steps_per_epoch, self.epochs)
+
+    def loss(self, params, bn, alpha, batch, key, relax_key=None, clock=None):
+        """Supernet MSE in train mode (batch-statistics BN), with the algorithm's mixing weights of
+        alpha (``relax_key``: the draw of a stochastic relaxation).  Returns (loss, new_bn)."""
+        w = self.algorithm.relaxation.sample(alpha, relax_key, clock, self.space)
+        return self.weights_loss(params, bn, w, batch, key)
+
+    def weights_loss(self, params, bn, weights, batch, key):
+        """Supernet MSE in train mode with the given mixing weights.  Returns (loss, new_bn)."""
+        x_hat, bn_new = self.space.apply(params, bn, weights, batch, key, train=True)
         return mse_loss(x_hat, batch.x), bn_new
 
-    def alpha_grad(self, st: SearchState, hp, val_batch, train_batch, key):
-        """(L_val, new_bn, grad_alpha).  First order, or exact through the one-step unroll."""
+    def alpha_grad(self, st: SearchState, hp, val_batch, train_batch, key, relax_key=None):
+        """(L_val, new_bn, grad_alpha).  First order, or exact through the one-step unroll; the
+        algorithm's regularisers add their gradients (L_val is reported without them)."""
         k_val, k_unroll = jax.random.split(key)
+        clock = self.clock(st)
         if self.cfg.search.order == 1:
             (lv, bn), g = jax.value_and_grad(self.loss, argnums=2, has_aux=True)(
-                st.params, st.bn, st.alpha, val_batch, k_val)
-            return lv, bn, g
+                st.params, st.bn, st.alpha, val_batch, k_val, relax_key, clock)
+            return lv, bn, self._regularised(g, st.alpha, clock)
         xi = self.unroll_lr(st, hp)
 
         def unrolled_val_loss(alpha):
-            g_theta = jax.grad(lambda p: self.loss(p, st.bn, alpha, train_batch, k_unroll)[0])(st.params)
+            g_theta = jax.grad(lambda p: self.loss(p, st.bn, alpha, train_batch, k_unroll, relax_key, clock)[0])(
+                st.params)
             theta_1 = jax.tree_util.tree_map(lambda p, g: p - xi * (g + hp.theta_wd * p), st.params, g_theta)
-            return self.loss(theta_1, st.bn, alpha, val_batch, k_val)
+            return self.loss(theta_1, st.bn, alpha, val_batch, k_val, relax_key, clock)
 
         (lv, bn), g = jax.value_and_grad(unrolled_val_loss, has_aux=True)(st.alpha)
-        return lv, bn, g
+        return lv, bn, self._regularised(g, st.alpha, clock)
+
+    def _regularised(self, g, alpha, clock):
+        """grad_alpha plus the gradients of the algorithm's penalties (none for DARTS)."""
+        for reg in self.algorithm.regularisers:
+            g = g + jax.grad(lambda a, r=reg: r.penalty(a, clock))(alpha)
+        return g
 
     def unroll_lr(self, st, hp):
         """xi of the second-order unroll: the theta learning rate of this step (or a fixed value)."""
@@ -122,23 +140,31 @@ class SearchProgram:
         val_batch = problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size, "val")
         train_batch = problem.sample(streams.stream(key, streams.SEARCH_TRAIN, t), self.batch_size)
         k_alpha, k_theta = jax.random.split(streams.stream(key, streams.SEARCH_NOISE, t))
+        # the algorithm's own draws (Gumbel / Dirichlet samples, alpha perturbations); DARTS draws none
+        r_alpha, r_theta, r_perturb = jax.random.split(streams.stream(key, streams.SEARCH_RELAX, t), 3)
+        clock = self.clock(st)
 
-        lv, bn_val, g_alpha = self.alpha_grad(st, hp, val_batch, train_batch, k_alpha)
+        lv, bn_val, g_alpha = self.alpha_grad(st, hp, val_batch, train_batch, k_alpha, r_alpha)
         upd, opt_alpha = self.alpha_optimizer(hp).update(g_alpha, st.opt_alpha, st.alpha)
         alpha = optax.apply_updates(st.alpha, upd)
         bn = bn_val if self.cfg.search.bn_update_on_alpha_step else st.bn
 
-        (lt, bn), g_theta = jax.value_and_grad(self.loss, has_aux=True)(
-            st.params, bn, alpha, train_batch, k_theta)
+        if self.algorithm.perturbation is None:
+            (lt, bn), g_theta = jax.value_and_grad(self.loss, has_aux=True)(
+                st.params, bn, alpha, train_batch, k_theta, r_theta, clock)
+        else:       # SDARTS: the theta step mixes with perturbed weights
+            w = self.algorithm.relaxation.sample(alpha, r_theta, clock, self.space)
+            w = self.algorithm.perturbation.perturb(
+                w, r_perturb, clock, lambda w_: self.weights_loss(st.params, bn, w_, train_batch, k_theta)[0])
+            (lt, bn), g_theta = jax.value_and_grad(self.weights_loss, has_aux=True)(
+                st.params, bn, w, train_batch, k_theta)
         upd, opt_theta = self.theta_optimizer(hp).update(g_theta, st.opt_theta, st.params)
         params = optax.apply_updates(st.params, upd)
 
         new = SearchState(params=params, bn=bn, alpha=alpha, opt_theta=opt_theta, opt_alpha=opt_alpha,
                           step=t + 1, alive=st.alive)
-        ok = st.alive & jnp.isfinite(lv) & jnp.isfinite(lt) & tree_all_finite((params, bn, alpha))
-        frozen = st.replace(step=t + 1, alive=jnp.asarray(False))
-        out = keep_if(ok, new, frozen)
-        return out, (jnp.where(ok, lt, jnp.nan), jnp.where(ok, lv, jnp.nan))
+        out, (lv, lt) = guarded_step(st, new, (lv, lt), (params, bn, alpha))
+        return out, (lt, lv)
 
     def epoch(self, st: SearchState, key, hp, epoch=None):
         """One epoch (steps_per_epoch iterations, a lax.scan).  Metrics: mean losses, softmax(alpha),
@@ -150,7 +176,7 @@ class SearchProgram:
 
         st, (lt, lv) = jax.lax.scan(body, st, None, length=self.steps_per_epoch)
         metrics = {"search_train_loss": jnp.mean(lt), "search_val_loss": jnp.mean(lv),
-                   "alpha_history": self.space.weights(st.alpha)}
+                   "alpha_history": self.algorithm.relaxation.expected(st.alpha, self.space)}
         every = self.cfg.search.curvature_every
         if every and epoch is not None:
             metrics["lambda_max"] = jax.lax.cond((epoch + 1) % every == 0,
@@ -178,13 +204,15 @@ class SearchProgram:
         return "exact" if curvature_dimension(self.space.arch_shape) <= s.curvature_iters else "lanczos"
 
     def finalize(self, st: SearchState, key, hp):
-        """One-shot validation PSNR (eval mode, 2432 fresh samples), final alpha and its argmax."""
-        s = self.cfg.search
-        p = evaluate_psnr(self.space, st.params, st.bn, self.space.weights(st.alpha), key,
+        """One-shot validation PSNR (eval mode, 2432 fresh samples, the relaxation's evaluation
+        weights), final alpha, its weights (``alpha_softmax``: the relaxation's expected weights)
+        and its argmax."""
+        s, relax = self.cfg.search, self.algorithm.relaxation
+        p = evaluate_psnr(self.space, st.params, st.bn, relax.evaluation(st.alpha, self.space), key,
                           n_batches=s.eval_batches, batch_size=s.batch_size)
         ok = st.alive & jnp.isfinite(p)
         return {"one_shot_psnr": jnp.where(ok, p, jnp.nan),
                 "alpha": st.alpha,
-                "alpha_softmax": self.space.weights(st.alpha),
+                "alpha_softmax": relax.expected(st.alpha, self.space),
                 "architecture": self.space.discretize(st.alpha),
                 "diverged": ~ok}

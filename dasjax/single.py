@@ -21,7 +21,7 @@ from .batch import run_batched, trial_keys
 from .evaluate import evaluate_psnr
 from .optim import make_optimizer
 from .problems import make_problem, mse_loss
-from .search import keep_if, tree_all_finite
+from .program import guarded_step
 from .spaces import make_space
 
 
@@ -72,9 +72,9 @@ class SingleLevelProgram:
         lv, g = jax.value_and_grad(loss)(st.alpha)
         upd, opt = self.alpha_optimizer(hp).update(g, st.opt_alpha, st.alpha)
         alpha = optax.apply_updates(st.alpha, upd)
-        ok = st.alive & jnp.isfinite(lv) & tree_all_finite(alpha)
         new = st.replace(alpha=alpha, opt_alpha=opt, step=t + 1)
-        return keep_if(ok, new, st.replace(step=t + 1, alive=jnp.asarray(False))), jnp.where(ok, lv, jnp.nan)
+        out, (lv,) = guarded_step(st, new, (lv,), alpha)
+        return out, lv
 
     def epoch(self, st, key, hp, epoch=None):
         st, lv = jax.lax.scan(lambda s, _: self.step(s, key, hp), st, None, length=self.steps_per_epoch)

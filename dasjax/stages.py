@@ -22,13 +22,17 @@ from .spaces import make_space
 from .train import RetrainProgram
 
 
-def make_search_program(cfg: Config, space, optimizer_types):
-    """:class:`SearchProgram`, or :class:`dasjax.early_stop.EarlyStopProgram` when
-    ``SearchConfig.early_stop`` is "es" / "ada"."""
+def make_search_program(cfg: Config, space, optimizer_types, algorithm=None):
+    """:class:`SearchProgram` running ``algorithm`` (None: the config's), or
+    :class:`dasjax.early_stop.EarlyStopProgram` when ``SearchConfig.early_stop`` is "es" / "ada"."""
     if cfg.search.early_stop != "none":
+        from .algorithms import resolve_algorithm
+        if not resolve_algorithm(cfg, algorithm).is_darts:
+            raise ValueError("early stopping (DARTS-ES / DARTS-ADA) measures DARTS's softmax relaxation; "
+                             "run it with the darts algorithm")
         from .early_stop import EarlyStopProgram
         return EarlyStopProgram(cfg, space, optimizer_types)
-    return SearchProgram(cfg, space, optimizer_types)
+    return SearchProgram(cfg, space, optimizer_types, algorithm)
 
 
 def resolve_hparams(hparams, n_trials: int):
@@ -106,14 +110,16 @@ def run_kwargs(cfg, progress, checkpoint, hooks=()):
                 hooks=hooks)
 
 
-def search(cfg: Config, seeds, hparams="H1", *, progress=None, desc="DAS search",
+def search(cfg: Config, seeds, hparams="H1", *, algorithm=None, progress=None, desc="DAS search",
            checkpoint=None, hooks=()) -> SearchResult:
-    """Batched DAS search: one trial per seed, all in one compiled program.  ``hooks``: the loop's
-    extra hooks (:mod:`dasjax.loop_hooks`), e.g. a metrics logger."""
+    """Batched DAS search: one trial per seed, all in one compiled program.  ``algorithm``: a
+    :class:`dasjax.algorithms.SearchAlgorithm` or a registered name (None: ``cfg.search.algorithm``,
+    DARTS by default), with ``cfg.search.algorithm_options`` on top.  ``hooks``: the loop's extra
+    hooks (:mod:`dasjax.loop_hooks`), e.g. a metrics logger."""
     seeds = as_seeds(seeds)
     hp, types, names = resolve_hparams(hparams, len(seeds))
     space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, len(seeds)))
-    program = make_search_program(cfg, space, types)
+    program = make_search_program(cfg, space, types, algorithm)
     out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.search_epoch_budget, desc=desc,
                       **run_kwargs(cfg, progress, checkpoint, hooks))
     f = out.final

@@ -18,6 +18,7 @@ EVAL_NOISE = 10
 ARCH = 11           # random architectures
 CANDIDATE = 12      # random-search candidates
 CURVATURE = 13      # the fixed validation batch of the lambda_max estimate
+SEARCH_RELAX = 14   # a search algorithm's own draws (Gumbel / Dirichlet samples, alpha perturbations)
 
 
 def stream(key, purpose: int, *index):

@@ -22,7 +22,7 @@ from . import streams
 from .evaluate import evaluate_psnr, validation_loss
 from .optim import make_optimizer
 from .problems import mse_loss
-from .search import keep_if, tree_all_finite
+from .program import guarded_step
 
 
 @struct.dataclass
@@ -76,9 +76,8 @@ class RetrainProgram:
         upd, opt = self.optimizer(hp).update(g, st.opt, st.params)
         params = optax.apply_updates(st.params, upd)
         new = st.replace(params=params, bn=bn, opt=opt, step=t + 1)
-        ok = st.alive & jnp.isfinite(lt) & tree_all_finite((params, bn))
-        out = keep_if(ok, new, st.replace(step=t + 1, alive=jnp.asarray(False)))
-        return out, jnp.where(ok, lt, jnp.nan)
+        out, (lt,) = guarded_step(st, new, (lt,), (params, bn))
+        return out, lt
 
     def epoch(self, st: TrainState, key, hp, epoch=None):
         """One epoch of training, then the validation loss of one fresh batch in eval mode."""
