@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -217,13 +219,13 @@ def dirichlet_kl(c, prior: float):
 
 
 # --- perturbations ----------------------------------------------------------------------------------
-def project_to_simplex_rows(p, fallback):
-    """SDARTS's clip(): clamp each row to [0, 1]; a row left all zero becomes the one-hot of
-    ``fallback``'s argmax; then divide each row by its sum."""
-    p = jnp.clip(p, 0.0, 1.0)
-    empty = jnp.sum(p, axis=-1, keepdims=True) == 0
-    p = jnp.where(empty, _one_hot_argmax(fallback), p)
-    return p / jnp.sum(p, axis=-1, keepdims=True)
+def project_to_simplex_rows(p):
+    """SDARTS's clip(): clamp each row to [0, 1]; a row left all zero becomes the one-hot of its
+    argmax before the clamp; then divide each row by its sum."""
+    clamped = jnp.clip(p, 0.0, 1.0)
+    empty = jnp.sum(clamped, axis=-1, keepdims=True) == 0
+    clamped = jnp.where(empty, _one_hot_argmax(p), clamped)
+    return clamped / jnp.sum(clamped, axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ class RandomSmoothing:
     def perturb(self, weights, key, clock, loss_of_weights):
         eps = self.radius(clock)
         noise = jax.random.uniform(key, weights.shape, weights.dtype, -1.0, 1.0) * eps
-        return project_to_simplex_rows(weights + noise, weights)
+        return project_to_simplex_rows(weights + noise)
 
 
 @dataclass(frozen=True)
@@ -255,13 +257,13 @@ class AdversarialPGD(RandomSmoothing):
         eps = self.radius(clock)
         step = 2.0 * eps / self.steps
         p0 = weights
-        p = project_to_simplex_rows(p0 + jax.random.uniform(key, p0.shape, p0.dtype, -1.0, 1.0) * eps, p0)
+        p = project_to_simplex_rows(p0 + jax.random.uniform(key, p0.shape, p0.dtype, -1.0, 1.0) * eps)
         grad = jax.grad(loss_of_weights)
 
         def ascend(p, _):
             p = p + step * jnp.sign(grad(p))
             p = p0 + jnp.clip(p - p0, -eps, eps)
-            return project_to_simplex_rows(p, p0), None
+            return project_to_simplex_rows(p), None
 
         p, _ = jax.lax.scan(ascend, p, None, length=self.steps)
         p = jax.lax.stop_gradient(p)
@@ -280,8 +282,8 @@ class SearchAlgorithm:
 
     @property
     def is_darts(self) -> bool:
-        """The plain DARTS computation (the space's softmax, nothing added)."""
-        return isinstance(self.relaxation, SpaceSoftmax) and not self.regularisers and self.perturbation is None
+        """The plain DARTS computation (the space's softmax itself, not a subclass; nothing added)."""
+        return type(self.relaxation) is SpaceSoftmax and not self.regularisers and self.perturbation is None
 
     def components(self) -> list:
         return [self.relaxation, *self.regularisers] + ([self.perturbation] if self.perturbation is not None else [])
@@ -313,19 +315,26 @@ class SearchAlgorithm:
                 return c
             mine = {k: v for k, v in options.items() if k in {f.name for f in dataclasses.fields(c)}}
             for k, v in mine.items():
-                default = getattr(c, k)
-                if isinstance(default, (int, float)) and not isinstance(default, bool) and \
-                        (isinstance(v, bool) or not isinstance(v, (int, float))):
-                    raise ValueError(f"search algorithm {self.name!r}: option {k}={v!r} must be a number")
-                if isinstance(default, int) and not isinstance(default, bool) and float(v) != int(v):
-                    raise ValueError(f"search algorithm {self.name!r}: option {k}={v!r} must be an integer")
-                if isinstance(default, int) and not isinstance(default, bool):
-                    mine[k] = int(v)
+                mine[k] = _option_value(self.name, k, v, getattr(c, k))
             return dataclasses.replace(c, **mine) if mine else c
 
         return dataclasses.replace(
             self, relaxation=update(self.relaxation), regularisers=tuple(update(r) for r in self.regularisers),
             perturbation=None if self.perturbation is None else update(self.perturbation))
+
+
+def _option_value(algorithm: str, name: str, value, default):
+    """``value`` in the type of the option's default (a float option stores floats, an integer
+    option integers), or ValueError."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"search algorithm {algorithm!r}: option {name}={value!r} must be a finite number")
+    if isinstance(default, int):
+        if float(value) != int(value):
+            raise ValueError(f"search algorithm {algorithm!r}: option {name}={value!r} must be an integer")
+        return int(value)
+    return float(value)
 
 
 def register_algorithm(algorithm: SearchAlgorithm, replace: bool = False) -> SearchAlgorithm:

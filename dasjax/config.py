@@ -328,6 +328,13 @@ class SearchConfig(Checked):
     algorithm: str = registered("darts", ALGORITHM_REGISTRY, label="algorithm")
     algorithm_options: tuple = ()      # ((name, value), ...); make_config also takes a dict
 
+    def __repr__(self):
+        # the fields of SILENT_DEFAULTS are left out at their silent value, so that the repr (part of
+        # the compiled programs' cache keys and checkpoint fingerprints) is the one from before them
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                 if SILENT_DEFAULTS.get(("search", f.name), _NO_VALUE) != getattr(self, f.name)]
+        return f"{type(self).__qualname__}({', '.join(shown)})"
+
     def _normalize(self):
         opts = self.algorithm_options
         items = opts.items() if isinstance(opts, dict) else [tuple(p) for p in opts]
@@ -468,6 +475,7 @@ _TODAYS_DEFAULT = object()       # a legacy rule's answer: the field's default a
 # fields left out of the science dict (config fingerprints) at these values: they arrived after
 # results were fingerprinted, and at these values compute what came before them
 SILENT_DEFAULTS = {("search", "algorithm"): "darts", ("search", "algorithm_options"): ()}
+_NO_VALUE = object()
 
 # the SpaceConfig fields only the cell space reads
 CELL_FIELDS = ("cell_states", "n_cells", "merge_kernel", "share_cell_alpha", "cell_discretization", "cell_skip",

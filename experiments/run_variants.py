@@ -68,8 +68,8 @@ def variant_stats(df, out: Path):
     from analysis.load import load_config
     floors = {}
     for problem in df["problem"].unique():
-        row = next(p for p in sorted((out / "runs" / problem).iterdir()) if (p / "config.json").is_file())
-        floors[problem] = floor_psnr(load_config(row)["run"]["config"])
+        rows = sorted((out / "runs" / problem).glob("*/config.json"))
+        floors[problem] = floor_psnr(load_config(rows[0].parent)["run"]["config"]) if rows else np.nan
     corr = analysis.correlation_table(df, by=("problem", "op_set", "method"), filters=("none",))
     tests = analysis.compare_all(df, reference="DAS", within=("problem", "op_set"))
     rows = []
