@@ -190,9 +190,9 @@ def test_every_variant_method_runs_its_algorithm_without_early_stopping():
         assert not alg.get_algorithm(name).is_darts
 
 
-# one variant per kind of component: a stochastic relaxation, a regulariser with its own
-# relaxation, an adversarial perturbation (each compiles its own program, so not all seven)
-@pytest.mark.parametrize("method", ["GDAS", "DrNAS", "SDARTS-ADV"])
+# a stochastic relaxation and an adversarial perturbation (each compiles its own program, so not
+# all seven; DrNAS's draws are checked above)
+@pytest.mark.parametrize("method", ["GDAS", "SDARTS-ADV"])
 def test_variants_are_batched_methods_independent_of_their_neighbours(method):
     """Trial 4 beside trial 3 equals trial 4 beside trial 9 (one compiled shape); finite results."""
     cfg = tiny(op_set="all", epochs=2)
