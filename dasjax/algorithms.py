@@ -285,6 +285,13 @@ class SearchAlgorithm:
         """The plain DARTS computation (the space's softmax itself, not a subclass; nothing added)."""
         return type(self.relaxation) is SpaceSoftmax and not self.regularisers and self.perturbation is None
 
+    def check_search(self, search_cfg) -> None:
+        """Refuse lambda_max tracking and early stopping (``SearchConfig``) for an algorithm other
+        than DARTS: both measure DARTS's softmax relaxation."""
+        if not self.is_darts and (search_cfg.curvature_every or search_cfg.early_stop != "none"):
+            raise ValueError(f"algorithm={self.name!r}: lambda_max tracking and early stopping measure the "
+                             "softmax relaxation of DARTS; use them with algorithm='darts'")
+
     def components(self) -> list:
         return [self.relaxation, *self.regularisers] + ([self.perturbation] if self.perturbation is not None else [])
 

@@ -344,10 +344,7 @@ class SearchConfig(Checked):
 
     def _check(self):
         if self.algorithm in ALGORITHM_REGISTRY:
-            algorithm = ALGORITHM_REGISTRY.get(self.algorithm).with_options(dict(self.algorithm_options))
-            if not algorithm.is_darts and (self.curvature_every or self.early_stop != "none"):
-                raise ValueError(f"algorithm={self.algorithm!r}: lambda_max tracking and early stopping measure "
-                                 "the softmax relaxation of DARTS; use them with algorithm='darts'")
+            ALGORITHM_REGISTRY.get(self.algorithm).with_options(dict(self.algorithm_options)).check_search(self)
         if self.ada_min_wd > self.ada_max_wd:
             raise ValueError(f"ada_min_wd={self.ada_min_wd!r} must not exceed ada_max_wd={self.ada_max_wd!r}")
         if self.early_stop != "none" and self.curvature_every < 1:

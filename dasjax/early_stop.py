@@ -61,8 +61,8 @@ class EarlyStopProgram(SearchProgram):
     A finished trial's epoch metrics are NaN (integers -1), whichever chunk it runs in.
     """
 
-    def __init__(self, cfg, space, optimizer_types=("adam", "sgd")):
-        super().__init__(cfg, space, optimizer_types)
+    def __init__(self, cfg, space, optimizer_types=("adam", "sgd"), algorithm=None):
+        super().__init__(cfg, space, optimizer_types, algorithm)
         s = cfg.search
         if s.early_stop not in ("es", "ada"):
             raise ValueError(f"EarlyStopProgram needs early_stop 'es' or 'ada', got {s.early_stop!r}")

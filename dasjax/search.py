@@ -52,9 +52,7 @@ class SearchProgram:
     def __init__(self, cfg, space, optimizer_types=("adam", "sgd"), algorithm=None):
         self.cfg, self.space = cfg, space
         self.algorithm = resolve_algorithm(cfg, algorithm)
-        if not self.algorithm.is_darts and cfg.search.curvature_every:
-            raise ValueError(f"algorithm {self.algorithm.name!r}: lambda_max tracking measures DARTS's softmax "
-                             "relaxation; set curvature_every=0")
+        self.algorithm.check_search(cfg.search)     # also an algorithm passed here, not the config's
         self.theta_opt_kind, self.alpha_opt_kind = optimizer_types
         self.epochs = cfg.search.epochs
         s = cfg.search

@@ -26,12 +26,8 @@ def make_search_program(cfg: Config, space, optimizer_types, algorithm=None):
     """:class:`SearchProgram` running ``algorithm`` (None: the config's), or
     :class:`dasjax.early_stop.EarlyStopProgram` when ``SearchConfig.early_stop`` is "es" / "ada"."""
     if cfg.search.early_stop != "none":
-        from .algorithms import resolve_algorithm
-        if not resolve_algorithm(cfg, algorithm).is_darts:
-            raise ValueError("early stopping (DARTS-ES / DARTS-ADA) measures DARTS's softmax relaxation; "
-                             "run it with the darts algorithm")
         from .early_stop import EarlyStopProgram
-        return EarlyStopProgram(cfg, space, optimizer_types)
+        return EarlyStopProgram(cfg, space, optimizer_types, algorithm)
     return SearchProgram(cfg, space, optimizer_types, algorithm)
 
 
