@@ -7,7 +7,9 @@ A :class:`SearchAlgorithm` is three kinds of pure, single-trial components that
   (``sample``, may draw random numbers), for the alpha history (``expected``) and for the
   one-shot evaluation (``evaluation``);
 - **regularisers** add a penalty of alpha to the alpha step's loss;
-- a **perturbation** changes the mixing weights the theta step sees (SDARTS).
+- a **perturbation** changes the mixing weights the theta step sees (SDARTS);
+- a **discretisation** turns the searched supernet into an architecture (None: the argmax of
+  alpha; DARTS-PT's projection brings its own program, :mod:`dasjax.projection`).
 
 DARTS is the space's own weights (softmax) with neither of the others, and computes exactly what
 the search computed before algorithms existed.  Every component is a frozen dataclass whose
@@ -270,20 +272,44 @@ class AdversarialPGD(RandomSmoothing):
         return jnp.where(loss_of_weights(p) < loss_of_weights(p0), p0, p)
 
 
+# --- discretisation -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PerturbationProjection:
+    """DARTS-PT's selection (Wang et al. 2021, :mod:`dasjax.projection`): after the search the rows
+    are projected one at a time, each to the op whose removal costs the supernet the most.
+    ``proj_intv``: tuning epochs after each projection; ``proj_batches``: validation batches per removal (0: the search's ``eval_batches``);
+    ``tune_lr_start`` / ``tune_lr_end``: the tuning's theta learning rate, as fractions of the
+    search's, at its first and last step (cosine between them; the authors: lr / 10 decaying to
+    ``learning_rate_min`` = 0.001 of a 0.025 search, i.e. 0.04)."""
+    proj_intv: int = 5
+    proj_batches: int = 0
+    tune_lr_start: float = 0.1
+    tune_lr_end: float = 0.04
+
+    def program(self, cfg, space, optimizer_types, algorithm):
+        from .projection import ProjectionProgram
+        return ProjectionProgram(cfg, space, optimizer_types, algorithm)
+
+
 # --- the algorithm ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SearchAlgorithm:
-    """A named composition of a relaxation, regularisers and an optional perturbation."""
+    """A named composition of a relaxation, regularisers, an optional perturbation and an optional
+    discretisation (None: the argmax of alpha after the search; otherwise an object whose
+    ``program(cfg, space, optimizer_types, algorithm)`` returns the batched program that searches
+    and discretises, e.g. :class:`dasjax.projection.PerturbationProjection`)."""
     name: str
     relaxation: Any = SpaceSoftmax()
     regularisers: tuple = ()
     perturbation: Any = None
     reference: str = ""            # where the equations and default options come from
+    discretisation: Any = None
 
     @property
     def is_darts(self) -> bool:
         """The plain DARTS computation (the space's softmax itself, not a subclass; nothing added)."""
-        return type(self.relaxation) is SpaceSoftmax and not self.regularisers and self.perturbation is None
+        return (type(self.relaxation) is SpaceSoftmax and not self.regularisers and self.perturbation is None
+                and self.discretisation is None)
 
     def check_search(self, search_cfg) -> None:
         """Refuse lambda_max tracking and early stopping (``SearchConfig``) for an algorithm other
@@ -293,7 +319,8 @@ class SearchAlgorithm:
                              "softmax relaxation of DARTS; use them with algorithm='darts'")
 
     def components(self) -> list:
-        return [self.relaxation, *self.regularisers] + ([self.perturbation] if self.perturbation is not None else [])
+        optional = [c for c in (self.perturbation, self.discretisation) if c is not None]
+        return [self.relaxation, *self.regularisers, *optional]
 
     def options(self) -> dict:
         """Every component option with its value: {name: value}."""
@@ -327,7 +354,8 @@ class SearchAlgorithm:
 
         return dataclasses.replace(
             self, relaxation=update(self.relaxation), regularisers=tuple(update(r) for r in self.regularisers),
-            perturbation=None if self.perturbation is None else update(self.perturbation))
+            perturbation=None if self.perturbation is None else update(self.perturbation),
+            discretisation=None if self.discretisation is None else update(self.discretisation))
 
 
 def _option_value(algorithm: str, name: str, value, default):
@@ -379,6 +407,7 @@ BUILTIN_ALGORITHMS = (
     SearchAlgorithm("beta-darts", regularisers=(BetaDecay(),), reference="Ye et al. 2022; Sunshine-Ye/Beta-DARTS"),
     SearchAlgorithm("sdarts-rs", perturbation=RandomSmoothing(), reference="Chen & Hsieh 2020; xiangning-chen/SmoothDARTS"),
     SearchAlgorithm("sdarts-adv", perturbation=AdversarialPGD(), reference="Chen & Hsieh 2020; xiangning-chen/SmoothDARTS"),
+    SearchAlgorithm("darts-pt", discretisation=PerturbationProjection(), reference="Wang et al. 2021; ruocwang/darts-pt"),
 )
 for _a in BUILTIN_ALGORITHMS:
     ALGORITHMS.add(_a.name, _a, builtin=True)

@@ -18,10 +18,8 @@ from .stages import (MethodResult, RetrainResult, SearchResult, fixed_architectu
 
 #: the paper's methods (the built-in ones; ``method_names()`` lists a user's too)
 METHODS = tuple(BUILTIN_METHODS)
-#: DAS variants and the early-stopping mode each runs with (RobustDARTS: DARTS-ES, DARTS-ADA)
-EARLY_STOP_METHODS = {"DAS": "none", "DAS-ES": "es", "DAS-ADA": "ada"}
 
-__all__ = ["CURVATURE_EVERY", "EARLY_STOP_METHODS", "METHODS", "Method", "MethodResult", "RetrainResult",
+__all__ = ["CURVATURE_EVERY", "METHODS", "Method", "MethodResult", "RetrainResult",
            "SearchResult", "fixed_architectures", "get_method", "make_search_program", "method_config",
            "method_names", "random_architectures", "random_methods", "register_method", "resolve_hparams",
            "retrain", "run_group", "run_method", "run_sets", "search"]

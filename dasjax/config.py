@@ -324,7 +324,7 @@ class SearchConfig(Checked):
     ada_max_rollbacks: int = nonneg(4, integer=True)    # DARTS-ADA: rollbacks per trial (bounds the extra epochs to 4 x lag)
     ada_min_wd: float = nonneg(0.0)    # DARTS-ADA: a raised weight decay is at least this (0 = purely x factor)
     # the search algorithm (dasjax.algorithms: "darts", "gdas", "snas", "drnas", "fairdarts", "beta-darts",
-    # "sdarts-rs", "sdarts-adv" or a registered one) and overrides of its components' options
+    # "sdarts-rs", "sdarts-adv", "darts-pt" or a registered one) and overrides of its components' options
     algorithm: str = registered("darts", ALGORITHM_REGISTRY, label="algorithm")
     algorithm_options: tuple = ()      # ((name, value), ...); make_config also takes a dict
 
@@ -494,8 +494,8 @@ def _cell_only(value):
 # with this value, so :meth:`Config.from_dict` reads it when the field is missing (results stay
 # comparable and resumable under their own settings).  A value may be a function of the saved
 # section's values.
-LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration stage 4 (2026-11-23)
-                   ("space", "roll_axes"): "signal",            # calibration stage 5 (2026-12-01)
+LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration stage 4
+                   ("space", "roll_axes"): "signal",            # calibration stage 5
                    ("space", "noise_eval"): True,
                    ("space", "noise_form"): "additive",
                    # calibration stage 6 (cell-space fields; a sequential config reads today's
@@ -505,7 +505,7 @@ LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration sta
                    ("space", "cell_combine"): _cell_only("sum"), ("space", "cell_input"): _cell_only("previous"),
                    ("space", "merge_bias"): _cell_only(True), ("space", "merge_norm"): _cell_only("none"),
                    ("space", "merge_init"): _cell_only("pytorch"),
-                   # calibration stage 7 (2026-12-07); x0 was always saved, so a saved "data" keeps
+                   # calibration stage 7; x0 was always saved, so a saved "data" keeps
                    # its meaning with no entry here
                    ("problem", "blur_alignment"): "centred", ("problem", "ds_offset"): 0,
                    ("retrain", "random_search_pool"): "fresh"}

@@ -143,7 +143,8 @@ def early_stop_config(mode: str) -> Callable[[Config], Config]:
 
 #: the DAS variants (dasjax.algorithms) as methods: method name -> registered algorithm
 VARIANT_ALGORITHMS = {"GDAS": "gdas", "SNAS": "snas", "DrNAS": "drnas", "FairDARTS": "fairdarts",
-                      "beta-DARTS": "beta-darts", "SDARTS-RS": "sdarts-rs", "SDARTS-ADV": "sdarts-adv"}
+                      "beta-DARTS": "beta-darts", "SDARTS-RS": "sdarts-rs", "SDARTS-ADV": "sdarts-adv",
+                      "DARTS-PT": "darts-pt"}
 
 
 def algorithm_config(algorithm: str) -> Callable[[Config], Config]:

@@ -199,10 +199,8 @@ def relu_mlp(P, A, c, w2, block_rows=0):
     arithmetic (K is 3 or 9).  Autodiff of the plain expression writes it several times per
     layer (forward activation, ReLU mask, transposed copies, the zero-filled residual stack of
     ``lax.scan``) and keeps it for the backward pass.  Here the backward pass keeps only the
-    small inputs, recomputes the activation and writes its gradient once.  Measured on the
-    2-core CPU: 1.3-2.1x more trial-steps/s for whole first-order DAS and retraining steps
-    (1.15x second order), 2-3.4x less XLA memory (benchmarks/trials.py --f-backward
-    fused,autodiff; docs/performance.md).  ``RunConfig.f_backward`` selects it ("auto": on
+    small inputs, recomputes the activation and writes its gradient once (its speed and memory
+    against autodiff: docs/performance.md).  ``RunConfig.f_backward`` selects it ("auto": on
     the CPU only).
     ``block_rows`` > 0 (``RunConfig.f_block_rows``) computes both passes ``block_rows`` rows at
     a time (``lax.map`` / ``lax.scan``; the last block zero-padded), so the activation never

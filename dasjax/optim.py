@@ -47,10 +47,21 @@ def lr_factor(count, *, warmup, scheduler, epochs: int, steps_per_epoch: int, cf
 def make_optimizer(kind: str, lr, wd, warmup, scheduler, *, epochs: int, steps_per_epoch: int,
                    cfg: ScheduleConfig) -> optax.GradientTransformation:
     """Coupled-L2 Adam or SGD with the epoch schedule; lr / wd / switches may be traced scalars."""
+    return scheduled_optimizer(kind, wd, lr_schedule(lr, warmup, scheduler, epochs=epochs,
+                                                     steps_per_epoch=steps_per_epoch, cfg=cfg), cfg)
+
+
+def lr_schedule(lr, warmup, scheduler, *, epochs: int, steps_per_epoch: int, cfg: ScheduleConfig):
+    """The learning rate as a function of the update count: ``lr`` times :func:`lr_factor`."""
     def schedule(count):
         return lr * lr_factor(count, warmup=warmup, scheduler=scheduler, epochs=epochs,
                               steps_per_epoch=steps_per_epoch, cfg=cfg)
+    return schedule
 
+
+def scheduled_optimizer(kind: str, wd, schedule, cfg: ScheduleConfig) -> optax.GradientTransformation:
+    """Coupled-L2 ``kind`` optimizer with the learning rate ``schedule(count)`` (a function of its
+    own update counter).  Every kind keeps the same state structure whatever the schedule."""
     parts = [optax.add_decayed_weights(wd)]
     if kind == "adam":
         parts.append(optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps))
@@ -61,10 +72,3 @@ def make_optimizer(kind: str, lr, wd, warmup, scheduler, *, epochs: int, steps_p
         raise ValueError(f"optimizer {kind!r} is not allowed; choose one of ['adam', 'sgd', 'sgd_nesterov']")
     parts.append(optax.scale_by_learning_rate(schedule))
     return optax.chain(*parts)
-
-
-def current_lr(opt_state, lr, warmup, scheduler, *, epochs, steps_per_epoch, cfg):
-    """The learning rate the next update will use (for the second-order unroll)."""
-    count = optax.tree_utils.tree_get(opt_state, "count")
-    return lr * lr_factor(count, warmup=warmup, scheduler=scheduler, epochs=epochs,
-                          steps_per_epoch=steps_per_epoch, cfg=cfg)

@@ -57,21 +57,19 @@ def default_chunk_size(n_trials: int, n_devices: int = 1, at_once: int | None = 
     estimate does not fit).  On the CPU: ``at_once`` trials per device (``n_devices``; at_once
     None counts as 1), so every core runs its own trial(s) and the chunks follow one another.  A
     device's trials mapped one after another inside the program (``lax.map``, what a larger chunk
-    gives) ran 1.4-1.6x slower per trial than the same trials in separate calls, on two cores and
-    on one (``benchmarks/trials.py --chunk runner,75``; docs/performance.md).  ``backend``: None
-    for JAX's default backend."""
+    gives) run slower per trial than the same trials in separate calls (docs/performance.md).
+    ``backend``: None for JAX's default backend."""
     if not on_cpu(backend):
         return n_trials
     return min(n_trials, n_devices * (at_once or 1))
 
 
 def default_trials_at_once(backend: str | None = None) -> int | None:
-    """Trials each device runs at the same time when the config leaves it open (measured,
-    ``benchmarks/trials.py``; docs/performance.md).
+    """Trials each device runs at the same time when the config leaves it open (the measurements
+    behind it: docs/performance.md).
 
     On the CPU, vmapping trials is slower per trial than one trial at a time: the step is
-    memory-bound and T trials' activations stop fitting in a core's cache (0.53x at T = 8 for a
-    width-64 DAS step).  So each device (one per core, :mod:`dasjax._devices`) runs one trial at a
+    memory-bound and T trials' activations stop fitting in a core's cache.  So each device (one per core, :mod:`dasjax._devices`) runs one trial at a
     time; with the default chunk (:func:`default_chunk_size`) that is one trial per device per
     call.  On an accelerator (None) all of a device's trials run at once.
     """

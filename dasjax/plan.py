@@ -48,9 +48,9 @@ class ExecutionPlan:
 
 
 def auto_f_backward(backend: str, side_by_side: bool) -> str:
-    """On the CPU "fused_f" for trials side by side on several cores (XLA's memory estimate falls
-    from 13 to 4 MiB per DAS trial with row blocks, and it ran a little faster), else "fused";
-    "autodiff" on accelerators (with which the GPU benchmarks were made)."""
+    """On the CPU "fused_f" for trials side by side on several cores (row blocks keep XLA's memory
+    per trial small; docs/performance.md), else "fused"; "autodiff" on accelerators (with which
+    the GPU benchmarks were made)."""
     if backend != "cpu":
         return "autodiff"
     return "fused_f" if side_by_side else "fused"

@@ -528,10 +528,6 @@ def unregister_problem(name: str) -> None:
     PROBLEMS.remove(name)
 
 
-def problem_names() -> tuple[str, ...]:
-    return PROBLEMS.names()
-
-
 def problem_entry(name: str) -> ProblemEntry:
     return PROBLEMS.get(name)
 

@@ -30,6 +30,13 @@ from .problems import mse_loss
 from .program import guarded_step, keep_if, tree_all_finite  # noqa: F401  (keep_if, tree_all_finite: re-exported)
 
 
+def fix_rows(weights, fixed):
+    """``weights`` (rows, ops) with every row r where ``fixed[r] >= 0`` replaced by the one-hot of
+    op ``fixed[r]`` (no gradient reaches alpha through a fixed row)."""
+    one_hot = jax.nn.one_hot(fixed, weights.shape[-1], dtype=weights.dtype)
+    return jnp.where((fixed >= 0)[:, None], one_hot, weights)
+
+
 @struct.dataclass
 class SearchState:
     params: dict
@@ -54,7 +61,9 @@ class SearchProgram:
         self.algorithm = resolve_algorithm(cfg, algorithm)
         self.algorithm.check_search(cfg.search)     # also an algorithm passed here, not the config's
         self.theta_opt_kind, self.alpha_opt_kind = optimizer_types
-        self.epochs = cfg.search.epochs
+        # search_epochs: the search's own length (schedules, the clock); epochs: the epoch calls a
+        # run makes (a program that trains on after the search, such as DARTS-PT's, makes more)
+        self.search_epochs = self.epochs = cfg.search.epochs
         s = cfg.search
         self.steps_per_epoch, self.batch_size = s.steps_per_epoch, s.batch_size
 
@@ -68,7 +77,7 @@ class SearchProgram:
 
     # --- optimizers -----------------------------------------------------------------------
     def _opt(self, kind, lr, wd, warmup, sched):
-        return make_optimizer(kind, lr, wd, warmup, sched, epochs=self.epochs,
+        return make_optimizer(kind, lr, wd, warmup, sched, epochs=self.search_epochs,
                               steps_per_epoch=self.steps_per_epoch, cfg=self.cfg.schedule)
 
     def theta_optimizer(self, hp):
@@ -88,35 +97,41 @@ class SearchProgram:
 
     # --- losses ---------------------------------------------------------------------------
     def clock(self, st: SearchState) -> SearchClock:
-        return SearchClock(st.step, self.steps_per_epoch, self.epochs)
+        return SearchClock(st.step, self.steps_per_epoch, self.search_epochs)
 
-    def loss(self, params, bn, alpha, batch, key, relax_key=None, clock=None):
-        """Supernet MSE in train mode (batch-statistics BN), with the algorithm's mixing weights of
-        alpha (``relax_key``: the draw of a stochastic relaxation).  Returns (loss, new_bn)."""
+    def mixing_weights(self, alpha, relax_key, clock, fixed=None):
+        """The algorithm's mixing weights of alpha in one search forward (``relax_key``: the draw of
+        a stochastic relaxation); rows that ``fixed`` (per row: an op index, or -1) names are one-hot
+        on that op (a discretisation that fixes rows one at a time, e.g. DARTS-PT)."""
         w = self.algorithm.relaxation.sample(alpha, relax_key, clock, self.space)
-        return self.weights_loss(params, bn, w, batch, key)
+        return w if fixed is None else fix_rows(w, fixed)
+
+    def loss(self, params, bn, alpha, batch, key, relax_key=None, clock=None, fixed=None):
+        """Supernet MSE in train mode (batch-statistics BN) with :meth:`mixing_weights`.  Returns
+        (loss, new_bn)."""
+        return self.weights_loss(params, bn, self.mixing_weights(alpha, relax_key, clock, fixed), batch, key)
 
     def weights_loss(self, params, bn, weights, batch, key):
         """Supernet MSE in train mode with the given mixing weights.  Returns (loss, new_bn)."""
         x_hat, bn_new = self.space.apply(params, bn, weights, batch, key, train=True)
         return mse_loss(x_hat, batch.x), bn_new
 
-    def alpha_grad(self, st: SearchState, hp, val_batch, train_batch, key, relax_key=None):
+    def alpha_grad(self, st: SearchState, hp, val_batch, train_batch, key, relax_key=None, fixed=None):
         """(L_val, new_bn, grad_alpha).  First order, or exact through the one-step unroll; the
         algorithm's regularisers add their gradients (L_val is reported without them)."""
         k_val, k_unroll = jax.random.split(key)
         clock = self.clock(st)
         if self.cfg.search.order == 1:
             (lv, bn), g = jax.value_and_grad(self.loss, argnums=2, has_aux=True)(
-                st.params, st.bn, st.alpha, val_batch, k_val, relax_key, clock)
+                st.params, st.bn, st.alpha, val_batch, k_val, relax_key, clock, fixed)
             return lv, bn, self._regularised(g, st.alpha, clock)
         xi = self.unroll_lr(st, hp)
 
         def unrolled_val_loss(alpha):
-            g_theta = jax.grad(lambda p: self.loss(p, st.bn, alpha, train_batch, k_unroll, relax_key, clock)[0])(
-                st.params)
+            g_theta = jax.grad(lambda p: self.loss(p, st.bn, alpha, train_batch, k_unroll, relax_key, clock,
+                                                   fixed)[0])(st.params)
             theta_1 = jax.tree_util.tree_map(lambda p, g: p - xi * (g + hp.theta_wd * p), st.params, g_theta)
-            return self.loss(theta_1, st.bn, alpha, val_batch, k_val, relax_key, clock)
+            return self.loss(theta_1, st.bn, alpha, val_batch, k_val, relax_key, clock, fixed)
 
         (lv, bn), g = jax.value_and_grad(unrolled_val_loss, has_aux=True)(st.alpha)
         return lv, bn, self._regularised(g, st.alpha, clock)
@@ -132,11 +147,14 @@ class SearchProgram:
         if self.cfg.search.unroll_lr is not None:
             return self.cfg.search.unroll_lr
         return hp.theta_lr * lr_factor(st.step, warmup=hp.theta_warmup, scheduler=hp.theta_scheduler,
-                                       epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+                                       epochs=self.search_epochs, steps_per_epoch=self.steps_per_epoch,
                                        cfg=self.cfg.schedule)
 
     # --- one iteration --------------------------------------------------------------------
-    def step(self, st: SearchState, key, hp):
+    def step(self, st: SearchState, key, hp, fixed=None, theta_optimizer=None):
+        """One alpha step and one theta step.  ``fixed``: rows held one-hot (:meth:`mixing_weights`);
+        ``theta_optimizer``: the theta optimizer instead of the search's (its state is
+        ``st.opt_theta``, so it must have the same structure)."""
         problem, t = self.space.problem, st.step
         val_batch = problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size, "val")
         train_batch = problem.sample(streams.stream(key, streams.SEARCH_TRAIN, t), self.batch_size)
@@ -145,21 +163,22 @@ class SearchProgram:
         r_alpha, r_theta, r_perturb = jax.random.split(streams.stream(key, streams.SEARCH_RELAX, t), 3)
         clock = self.clock(st)
 
-        lv, bn_val, g_alpha = self.alpha_grad(st, hp, val_batch, train_batch, k_alpha, r_alpha)
+        lv, bn_val, g_alpha = self.alpha_grad(st, hp, val_batch, train_batch, k_alpha, r_alpha, fixed)
         upd, opt_alpha = self.alpha_optimizer(hp).update(g_alpha, st.opt_alpha, st.alpha)
         alpha = optax.apply_updates(st.alpha, upd)
         bn = bn_val if self.cfg.search.bn_update_on_alpha_step else st.bn
 
         if self.algorithm.perturbation is None:
             (lt, bn), g_theta = jax.value_and_grad(self.loss, has_aux=True)(
-                st.params, bn, alpha, train_batch, k_theta, r_theta, clock)
+                st.params, bn, alpha, train_batch, k_theta, r_theta, clock, fixed)
         else:       # SDARTS: the theta step mixes with perturbed weights
-            w = self.algorithm.relaxation.sample(alpha, r_theta, clock, self.space)
+            w = self.mixing_weights(alpha, r_theta, clock, fixed)
             w = self.algorithm.perturbation.perturb(
                 w, r_perturb, clock, lambda w_: self.weights_loss(st.params, bn, w_, train_batch, k_theta)[0])
             (lt, bn), g_theta = jax.value_and_grad(self.weights_loss, has_aux=True)(
                 st.params, bn, w, train_batch, k_theta)
-        upd, opt_theta = self.theta_optimizer(hp).update(g_theta, st.opt_theta, st.params)
+        theta_opt = self.theta_optimizer(hp) if theta_optimizer is None else theta_optimizer
+        upd, opt_theta = theta_opt.update(g_theta, st.opt_theta, st.params)
         params = optax.apply_updates(st.params, upd)
 
         new = SearchState(params=params, bn=bn, alpha=alpha, opt_theta=opt_theta, opt_alpha=opt_alpha,

@@ -17,18 +17,23 @@ from . import streams
 from .batch import resolve_devices, run_batched, trial_keys, unflatten_named
 from .config import Config
 from .problems import make_problem
+from .algorithms import resolve_algorithm
 from .search import SearchProgram
 from .spaces import make_space
 from .train import RetrainProgram
 
 
 def make_search_program(cfg: Config, space, optimizer_types, algorithm=None):
-    """:class:`SearchProgram` running ``algorithm`` (None: the config's), or
+    """:class:`SearchProgram` running ``algorithm`` (None: the config's), the program of the
+    algorithm's own discretisation (DARTS-PT's projection), or
     :class:`dasjax.early_stop.EarlyStopProgram` when ``SearchConfig.early_stop`` is "es" / "ada"."""
     if cfg.search.early_stop != "none":
         from .early_stop import EarlyStopProgram
         return EarlyStopProgram(cfg, space, optimizer_types, algorithm)
-    return SearchProgram(cfg, space, optimizer_types, algorithm)
+    alg = resolve_algorithm(cfg, algorithm)
+    if alg.discretisation is not None:
+        return alg.discretisation.program(cfg, space, optimizer_types, alg)
+    return SearchProgram(cfg, space, optimizer_types, alg)
 
 
 def resolve_hparams(hparams, n_trials: int):
@@ -116,7 +121,9 @@ def search(cfg: Config, seeds, hparams="H1", *, algorithm=None, progress=None, d
     hp, types, names = resolve_hparams(hparams, len(seeds))
     space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, len(seeds)))
     program = make_search_program(cfg, space, types, algorithm)
-    out = run_batched(program, trial_keys(seeds), hp, n_epochs=cfg.search.search_epoch_budget, desc=desc,
+    # epoch calls: the early-stopping search's budget (rollbacks included), else the program's own
+    n_calls = getattr(program, "n_calls", program.epochs)
+    out = run_batched(program, trial_keys(seeds), hp, n_epochs=n_calls, desc=desc,
                       **run_kwargs(cfg, progress, checkpoint, hooks))
     f = out.final
     return SearchResult(seeds=seeds, hparams=names, alpha=f["alpha"], alpha_softmax=f["alpha_softmax"],

@@ -19,6 +19,7 @@ ARCH = 11           # random architectures
 CANDIDATE = 12      # random-search candidates
 CURVATURE = 13      # the fixed validation batch of the lambda_max estimate
 SEARCH_RELAX = 14   # a search algorithm's own draws (Gumbel / Dirichlet samples, alpha perturbations)
+PROJECTION = 15     # DARTS-PT: the order of the rows, each projection's validation batches and noise
 
 
 def stream(key, purpose: int, *index):

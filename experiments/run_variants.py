@@ -6,7 +6,7 @@
     python experiments/run_variants.py --preset paper --rows das_all,gdas_all,drnas_all
 
 Every row is a method of dasjax.methods (DAS = DARTS; GDAS, SNAS, DrNAS, FairDARTS, beta-DARTS,
-SDARTS-RS, SDARTS-ADV: dasjax.algorithms, their defaults cited in docs/register.md), one batched
+SDARTS-RS, SDARTS-ADV, DARTS-PT: dasjax.algorithms, their defaults cited in docs/register.md), one batched
 program per row and problem, under one hyperparameter set (--hparams, H1 by default).
 Outputs (``--out``, default results/variants-<preset>/): trials.csv, runs/, variants.md (the
 paper's statistics per row, the paper's DAS values beside ours), summary.csv, variants_stats.csv

@@ -203,3 +203,56 @@ def test_variants_are_batched_methods_independent_of_their_neighbours(method):
     np.testing.assert_array_equal(a.one_shot_psnr[1], b.one_shot_psnr[0])
     assert np.isfinite(a.one_shot_psnr).all() and not a.diverged.any()
     assert cfg.search.algorithm == VARIANT_ALGORITHMS[method]
+
+
+# --- DARTS-PT ---------------------------------------------------------------------------------------
+class _ScaledInput:
+    """A constructed supernet: x_hat = x * sum(w * M) / C, with C the sum at uniform weights, so
+    removing op o of row r costs (w[r, o] M[r, o] / C)^2 of the error: most for the largest M[r, o]."""
+
+    def __init__(self, space, m):
+        self._space, self.m = space, jnp.asarray(m, jnp.float32)
+        self.c = float(jnp.sum(self.m) / self.m.shape[1])
+
+    def __getattr__(self, name):
+        return getattr(self._space, name)
+
+    def apply(self, params, state, weights, batch, key, train):
+        return batch.x * jnp.sum(weights * self.m) / self.c, state
+
+
+def test_darts_pt_keeps_the_op_whose_removal_costs_most():
+    """On the constructed supernet each projected row keeps its largest M (not alpha's argmax,
+    which here favours op 0 everywhere)."""
+    from dasjax.projection import ProjectionProgram
+    cfg = tiny(algorithm="darts-pt", algorithm_options={"proj_batches": 1})
+    space = make_space(cfg, make_problem(cfg.problem))
+    rows, ops = space.arch_shape
+    m = np.asarray(jax.random.uniform(jax.random.key(3), (rows, ops), minval=0.5, maxval=2.0))
+    hp, types, _ = resolve_hparams("H1", 1)
+    hp = jax.tree_util.tree_map(lambda x: x[0], hp)
+    program = ProjectionProgram(cfg, _ScaledInput(space, m), types)
+    ps = program.init(jax.random.key(0), hp)
+    ps = ps.replace(search=ps.search.replace(alpha=jnp.zeros((rows, ops)).at[:, 0].set(1e-3)))
+    for k in range(rows):
+        ps = program.project(ps, jax.random.key(1), k)
+    np.testing.assert_array_equal(np.asarray(ps.fixed), m.argmax(1))
+    assert sorted(np.asarray(ps.order).tolist()) == list(range(rows))
+
+
+def test_darts_pt_projects_every_row_batched_and_starts_as_darts():
+    """DARTS-PT runs the search's epochs, then rows x proj_intv tuning epochs; its architecture is
+    its projected rows; trial 4 is the same beside trial 3 or trial 9; its search phase is DARTS's."""
+    cfg = tiny(op_set="all", algorithm="darts-pt", algorithm_options={"proj_intv": 1, "proj_batches": 1})
+    a = dasjax.search(cfg, [3, 4], progress=False)
+    b = dasjax.search(cfg, [4, 9], progress=False)
+    rows = a.architecture.shape[1]
+    assert a.history["alpha_history"].shape[1] == cfg.search.epochs + rows
+    np.testing.assert_array_equal(a.architecture[1], b.architecture[0])
+    np.testing.assert_array_equal(a.one_shot_psnr[1], b.one_shot_psnr[0])
+    assert np.isfinite(a.one_shot_psnr).all() and not a.diverged.any()
+    last = a.history["alpha_history"][:, -1]          # every row one-hot on the architecture's op
+    np.testing.assert_array_equal(last, a.architecture)
+    d = dasjax.search(cfg.replace(algorithm="darts", algorithm_options={}), [3, 4], progress=False)
+    np.testing.assert_allclose(a.history["alpha_history"][:, :cfg.search.epochs], d.history["alpha_history"],
+                               rtol=1e-5, atol=1e-6)
