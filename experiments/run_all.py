@@ -95,16 +95,16 @@ def step_times(width: int) -> tuple[float, float, str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap = argparse.ArgumentParser(description=__doc__.strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default=None, help=f"one of {list(PRESETS)}; default: paper on a GPU, else smoke")
     ap.add_argument("--tables", default=",".join(TABLES), help=f"comma list of {TABLES}")
     ap.add_argument("--trials", type=int, default=None, help="trials per row for every table")
     ap.add_argument("--problems", default=None, help="comma list of problems for every table (default: each table's own)")
     ap.add_argument("--out", default=None, help="folder (default results/all-<preset>)")
-    ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace results of a different configuration in each table's folder")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override a config field in every table, e.g. --set noise_std=0.01 (repeatable)")
-    ap.add_argument("--yes", action="store_true", help="do not wait: start right after the plan")
     ap.add_argument("--target-ci", type=float, default=None, metavar="DB",
                     help="adaptive rows in every table: stop a row once its median's 95%% CI is within ±DB "
                          "(the planned trials are then the most a row runs)")

@@ -94,7 +94,7 @@ def curvature_sections(df, out: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[1], ROWS)
+    parser = build_parser(__doc__, ROWS)
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "curvature", ROWS)
     overrides.setdefault("curvature_every", CURVATURE_EVERY)

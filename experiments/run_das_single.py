@@ -28,7 +28,7 @@ PANELS = {"left": {"DAS": "BOHB-DAS-single", "DAS-single": "BOHB-DAS-single"},
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[1], ROWS, problems=("blur",))
+    parser = build_parser(__doc__, ROWS, problems=("blur",))
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, _, out = resolve(args, "das_single", ROWS, problems=("blur",))
     check_out_dir(out, run_fingerprint("das_single", preset, overrides, seeds, hpmod.BOHB_DAS_SINGLE,

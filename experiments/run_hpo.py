@@ -46,7 +46,7 @@ HPO_PRESETS = {
 
 
 def build_hpo_parser() -> argparse.ArgumentParser:
-    p = build_parser(__doc__.splitlines()[1], ROWS)
+    p = build_parser(__doc__, ROWS)
     p.set_defaults(problems="blur", op_sets="all", trials=1, rows="good,all")
     for action in p._actions:          # shared flags that mean something else (or nothing) here
         if action.dest == "trials":

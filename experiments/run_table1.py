@@ -113,7 +113,7 @@ def write_findings_power(df, out: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[1], ROWS)
+    parser = build_parser(__doc__, ROWS)
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "table1", ROWS)
     check_out_dir(out, run_fingerprint("table1", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)

@@ -68,7 +68,7 @@ def figures(df, out: Path) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[1], ROWS)
+    parser = build_parser(__doc__, ROWS)
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "table2", ROWS)
     if args.trials is None and preset == "paper":

@@ -31,7 +31,7 @@ ROWS = [Row(o, o, "DAS") for o in OP_SETS]
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[1], ROWS)
+    parser = build_parser(__doc__, ROWS)
     add_sets_option(parser, SETS)
     parser.set_defaults(rows=",".join(r.key for r in ROWS))   # the row named "all" is an op set
     args = parser.parse_args(argv)

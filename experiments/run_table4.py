@@ -112,7 +112,7 @@ def example_figure(df, out: Path, overrides: dict, problem: str, crop: int = 128
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[1], ROWS, problems=IMAGE_PROBLEMS)
+    parser = build_parser(__doc__, ROWS, problems=IMAGE_PROBLEMS)
     parser.set_defaults(problems="image_denoise")
     parser.add_argument("--data-dir", default=None,
                         help="BSDS300 folder holding images/train and images/test (default: $DASJAX_BSDS300; "

@@ -28,7 +28,7 @@ ROWS = [Row(o, o, "DAS") for o in ("good", "all")]
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[1], ROWS, problems=("blur",))
+    parser = build_parser(__doc__, ROWS, problems=("blur",))
     add_sets_option(parser, SETS)
     parser.set_defaults(rows="good,all")
     args = parser.parse_args(argv)

@@ -149,7 +149,7 @@ def figures(df, out: Path) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__.splitlines()[0], ROWS)
+    parser = build_parser(__doc__, ROWS)
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "variants", ROWS)
     check_out_dir(out, run_fingerprint("variants", preset, overrides, seeds, hp, adaptive=args.adaptive),

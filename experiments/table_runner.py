@@ -47,9 +47,19 @@ class Row:
 
 DEFAULT_HPARAMS = "H1"     # --hparams when not given; set-row tables and run_hpo.py refuse any other value
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows the runner's docstring as written (its usage examples) and every default that
+    is a value (an option whose default is None says in its help what it falls back to)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """The table runners' shared options; ``description``: the runner's docstring."""
+    p = argparse.ArgumentParser(description=description.strip(), formatter_class=HelpFormatter)
     p.add_argument("--preset", default=None,
                    help=f"one of {list(PRESETS)}; default: 'paper' on a GPU, 'smoke' otherwise")
     p.add_argument("--trials", type=int, default=None, help="trials per row (overrides the preset)")
@@ -63,7 +73,8 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--hparams", default=DEFAULT_HPARAMS, help=f"hyperparameter set: {sorted(hpmod.named_sets())} "
                                                    "or a JSON file written by run_hpo.py")
     p.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ...")
-    p.add_argument("--chunk-size", type=int, default=None, help="trials per compiled batch (default: all)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="trials per compiled batch (default: one per core on a CPU, all on an accelerator)")
     p.add_argument("--out", default=None, help="results folder (default: results/<table>-<preset>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace results of a different configuration in --out")
