@@ -26,7 +26,7 @@ from .operations import OpInputs, Operation, register_op
 from . import curvature, early_stop, hpo, loop_hooks
 from .problems import ImageProblem, InverseProblem, Problem, make_problem, psnr, register_problem
 from .methods import Method, register_method
-from . import algorithms
+from . import algorithms, projection
 from .algorithms import SearchAlgorithm, register_algorithm
 from .program import BatchedProgram
 from .adaptive import AdaptiveResult, run_adaptive

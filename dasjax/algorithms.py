@@ -9,7 +9,7 @@ A :class:`SearchAlgorithm` is three kinds of pure, single-trial components that
 - **regularisers** add a penalty of alpha to the alpha step's loss;
 - a **perturbation** changes the mixing weights the theta step sees (SDARTS);
 - a **discretisation** turns the searched supernet into an architecture (None: the argmax of
-  alpha; DARTS-PT's projection brings its own program, :mod:`dasjax.projection`).
+  alpha; DARTS-PT's projection, :mod:`dasjax.projection`, brings its own program).
 
 DARTS is the space's own weights (softmax) with neither of the others, and computes exactly what
 the search computed before algorithms existed.  Every component is a frozen dataclass whose
@@ -272,25 +272,6 @@ class AdversarialPGD(RandomSmoothing):
         return jnp.where(loss_of_weights(p) < loss_of_weights(p0), p0, p)
 
 
-# --- discretisation -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PerturbationProjection:
-    """DARTS-PT's selection (Wang et al. 2021, :mod:`dasjax.projection`): after the search the rows
-    are projected one at a time, each to the op whose removal costs the supernet the most.
-    ``proj_intv``: tuning epochs after each projection; ``proj_batches``: validation batches per removal (0: the search's ``eval_batches``);
-    ``tune_lr_start`` / ``tune_lr_end``: the tuning's theta learning rate, as fractions of the
-    search's, at its first and last step (cosine between them; the authors: lr / 10 decaying to
-    ``learning_rate_min`` = 0.001 of a 0.025 search, i.e. 0.04)."""
-    proj_intv: int = 5
-    proj_batches: int = 0
-    tune_lr_start: float = 0.1
-    tune_lr_end: float = 0.04
-
-    def program(self, cfg, space, optimizer_types, algorithm):
-        from .projection import ProjectionProgram
-        return ProjectionProgram(cfg, space, optimizer_types, algorithm)
-
-
 # --- the algorithm ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SearchAlgorithm:
@@ -407,7 +388,6 @@ BUILTIN_ALGORITHMS = (
     SearchAlgorithm("beta-darts", regularisers=(BetaDecay(),), reference="Ye et al. 2022; Sunshine-Ye/Beta-DARTS"),
     SearchAlgorithm("sdarts-rs", perturbation=RandomSmoothing(), reference="Chen & Hsieh 2020; xiangning-chen/SmoothDARTS"),
     SearchAlgorithm("sdarts-adv", perturbation=AdversarialPGD(), reference="Chen & Hsieh 2020; xiangning-chen/SmoothDARTS"),
-    SearchAlgorithm("darts-pt", discretisation=PerturbationProjection(), reference="Wang et al. 2021; ruocwang/darts-pt"),
 )
 for _a in BUILTIN_ALGORITHMS:
     ALGORITHMS.add(_a.name, _a, builtin=True)

@@ -10,24 +10,42 @@ the search, the projected rows held one-hot), with the theta optimizer restarted
 its learning rate and a cosine decay over all the tuning epochs (``pt_project`` in
 ``sota/cnn/projection.py`` of ruocwang/darts-pt; sources and defaults in docs/register.md).
 
-:class:`dasjax.algorithms.PerturbationProjection` is the discretisation component (its fields
-are the options); :class:`ProjectionProgram` is the batched program it runs: the search's epochs, then
+:class:`PerturbationProjection` is the discretisation component (its fields are the options); :class:`ProjectionProgram` is the batched program it runs: the search's epochs, then
 ``rows x proj_intv`` tuning epochs, each projection at the start of its block of tuning epochs.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from . import streams
-from .algorithms import PerturbationProjection
+from .algorithms import SearchAlgorithm
 from .evaluate import evaluate_psnr
 from .optim import lr_schedule, scheduled_optimizer
 from .problems import psnr_from_mse
+from .registry import ALGORITHMS
 from .search import SearchProgram, SearchState, fix_rows
+
+
+@dataclass(frozen=True)
+class PerturbationProjection:
+    """DARTS-PT's selection (Wang et al. 2021): after the search the rows are projected one at a
+    time, each to the op whose removal costs the supernet the most.  ``proj_intv``: tuning epochs
+    after each projection; ``proj_batches``: validation batches per removal (0: the search's
+    ``eval_batches``); ``tune_lr_start`` / ``tune_lr_end``: the tuning's theta learning rate, as fractions of the
+    search's, at its first and last step (cosine between them; the authors: lr / 10 decaying to
+    ``learning_rate_min`` = 0.001 of a 0.025 search, i.e. 0.04)."""
+    proj_intv: int = 5
+    proj_batches: int = 0
+    tune_lr_start: float = 0.1
+    tune_lr_end: float = 0.04
+
+    def program(self, cfg, space, optimizer_types, algorithm):
+        return ProjectionProgram(cfg, space, optimizer_types, algorithm)
 
 
 @struct.dataclass
@@ -155,3 +173,8 @@ class ProjectionProgram(SearchProgram):
                 "alpha_softmax": self.algorithm.relaxation.expected(st.alpha, self.space),
                 "architecture": arch,
                 "diverged": ~ok}
+
+
+DARTS_PT = SearchAlgorithm("darts-pt", discretisation=PerturbationProjection(),
+                           reference="Wang et al. 2021; ruocwang/darts-pt")
+ALGORITHMS.add(DARTS_PT.name, DARTS_PT, builtin=True)
