@@ -71,9 +71,9 @@ class ProblemConfig(Checked):
     blur_units: str = choice("omega", ("omega", "linspace", "pixel"))          # register #3
     kernel_size: int = positive(7, odd=True)
     boundary: str = choice("zero", ("zero", "circular"))                       # register #4
-    # register #40: the blur's alignment with the signal: "causal" (y_i = sum_k g_k x_(i-k): a filter,
-    # delayed by half the kernel) or "centred" ('same' convolution, before stage 7); calibration stage 7
-    blur_alignment: str = choice("causal", ("centred", "causal"))
+    # register #40: the blur's alignment with the signal: "centred" ('same' convolution) or "causal"
+    # (y_i = sum_k g_k x_(i-k): a filter, delayed by half the kernel; stage 7's default, calibration stage 8)
+    blur_alignment: str = choice("centred", ("centred", "causal"))
     ds_factor: int = positive(4, integer=True)
     ds_mode: str = choice("stride", ("stride", "avgpool"))                     # register #5
     # register #36 (calibration stage 7): the first kept sample (2 -> indices 2, 6, ..., 46; 0 -> 0,
@@ -173,9 +173,9 @@ class SpaceConfig(Checked):
     # "detached" = a constant of the backward pass, as torch.autograd.grad(D, x) without
     # create_graph=True computes it (the paper writes the layer with "grad_x D(Ax, y)")
     grad_term: str = choice("detached", ("differentiable", "detached"))   # calibration stage 4 (docs/calibration.md)
-    # register #2: Table 6's "Noise Level 0.10" (calibration stage 7, on 32 random architectures per
-    # problem from calibration seeds; stage 5 chose unit white noise, 1.0, on seeds 0-24)
-    noise_layer_std: float = nonneg(0.1)
+    # register #2: unit white noise (calibration stages 5 and 8; 0.10, Table 6's "Noise Level", in
+    # stage 7, with the causal blur)
+    noise_layer_std: float = nonneg(1.0)
     # register #2: the noise layer draws fresh noise in eval mode too (False: only in train mode, so
     # the evaluated network sees a plain gradient step)
     noise_eval: bool = flag(True)
@@ -513,8 +513,9 @@ LEGACY_DEFAULTS = {("space", "grad_term"): "differentiable",   # calibration sta
 # F's execution settings only change speed, so they left the search space for the run settings
 MOVED_FIELDS = {("space", "f_backward"): "run", ("space", "f_block_rows"): "run"}
 
-# noise_layer_std existed before stage 5 and is saved in every config, so its old default (0.10)
-# needs no entry: a saved config states it
+# noise_layer_std existed before stage 5 and is saved in every config, so its old defaults (0.10,
+# 1.0) need no entry: a saved config states it; blur_alignment too since stage 7 (a config without
+# it predates stage 7 and reads "centred", today's default again since stage 8)
 
 SECTIONS = {"problem": ProblemConfig, "space": SpaceConfig, "schedule": ScheduleConfig,
             "search": SearchConfig, "retrain": RetrainConfig, "run": RunConfig}

@@ -27,7 +27,7 @@ REGISTER_VARIANTS = [
     ({"blur_units": "linspace"}, "problem", "blur_units"),          # 3
     ({"blur_units": "pixel"}, "problem", "blur_units"),
     ({"boundary": "circular"}, "problem", "boundary"),              # 4
-    ({"blur_alignment": "centred"}, "problem", "blur_alignment"),   # 40 (calibration stage 7; default causal)
+    ({"blur_alignment": "causal"}, "problem", "blur_alignment"),    # 40 (calibration stages 7-8; default centred)
     ({"problem": "downsampling", "ds_mode": "avgpool"}, "problem", "ds_mode"),   # 5
     ({"x0": "adjoint"}, "problem", "x0"),                           # 6 (default "zero_fill" = y on blur)
     ({"problem": "downsampling", "x0": "interp"}, "problem", "x0"),
@@ -211,8 +211,8 @@ def test_register_defaults_match_spec():
     c = dasjax.Config()
     assert (c.problem.noise_std, c.space.noise_layer_std, c.problem.blur_units, c.problem.boundary,
             c.problem.ds_mode, c.problem.x0, c.problem.psnr_peak, c.problem.amplitude) == \
-        (0.10, 0.1, "omega", "zero", "stride", "zero_fill", 1.0, None)   # x0: stages 2 and 7, noise std: stage 7
-    assert (c.problem.blur_alignment, c.problem.ds_offset, c.retrain.random_search_pool) == ("causal", 2, "row")  # stage 7
+        (0.10, 1.0, "omega", "zero", "stride", "zero_fill", 1.0, None)   # x0: stages 2 and 7, noise std: stage 8
+    assert (c.problem.blur_alignment, c.problem.ds_offset, c.retrain.random_search_pool) == ("centred", 2, "row")  # stages 7-8
     assert (c.space.tau_learnable, c.space.tau_init, c.space.width, c.space.kernel_size, c.space.bias,
             c.space.roll_shift, c.space.global_skip, c.space.alpha_init_std, c.space.n_layers) == \
         (True, 1.0, 64, 3, True, 1, True, 1e-3, 10)
