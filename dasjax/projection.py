@@ -64,7 +64,7 @@ class ProjectionProgram(SearchProgram):
         if not isinstance(self.projection, PerturbationProjection):
             raise TypeError(f"algorithm {self.algorithm.name!r}: ProjectionProgram needs a PerturbationProjection "
                             f"discretisation, got {type(self.projection).__name__}")
-        if getattr(cfg.space, "cell_discretization", "argmax") == "top2":
+        if cfg.space.space == "cell" and cfg.space.cell_discretization == "top2":
             raise ValueError("DARTS-PT projects one op per row; the cell space's top2 discretisation (DARTS's "
                              "two edges per state) has no projection here: use cell_discretization='argmax'")
         self.n_rows, self.n_ops = space.arch_shape

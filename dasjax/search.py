@@ -151,10 +151,8 @@ class SearchProgram:
                                        cfg=self.cfg.schedule)
 
     # --- one iteration --------------------------------------------------------------------
-    def step(self, st: SearchState, key, hp, fixed=None, theta_optimizer=None):
-        """One alpha step and one theta step.  ``fixed``: rows held one-hot (:meth:`mixing_weights`);
-        ``theta_optimizer``: the theta optimizer instead of the search's (its state is
-        ``st.opt_theta``, so it must have the same structure)."""
+    def step(self, st: SearchState, key, hp, fixed=None):
+        """One alpha step and one theta step.  ``fixed``: rows held one-hot (:meth:`mixing_weights`)."""
         problem, t = self.space.problem, st.step
         val_batch = problem.sample(streams.stream(key, streams.SEARCH_VAL, t), self.batch_size, "val")
         train_batch = problem.sample(streams.stream(key, streams.SEARCH_TRAIN, t), self.batch_size)
@@ -177,8 +175,7 @@ class SearchProgram:
                 w, r_perturb, clock, lambda w_: self.weights_loss(st.params, bn, w_, train_batch, k_theta)[0])
             (lt, bn), g_theta = jax.value_and_grad(self.weights_loss, has_aux=True)(
                 st.params, bn, w, train_batch, k_theta)
-        theta_opt = self.theta_optimizer(hp) if theta_optimizer is None else theta_optimizer
-        upd, opt_theta = theta_opt.update(g_theta, st.opt_theta, st.params)
+        upd, opt_theta = self.theta_optimizer(hp).update(g_theta, st.opt_theta, st.params)
         params = optax.apply_updates(st.params, upd)
 
         new = SearchState(params=params, bn=bn, alpha=alpha, opt_theta=opt_theta, opt_alpha=opt_alpha,
