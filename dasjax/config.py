@@ -14,6 +14,7 @@ tests/test_config.py checks that each non-default choice changes the computation
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from dataclasses import dataclass, field
@@ -572,7 +573,10 @@ def make_config(base: Config | None = None, **overrides) -> Config:
         if not owners:
             if key in SECTIONS:
                 raise ValueError(f"pass section {key!r} fields directly, e.g. make_config(width=16)")
-            raise ValueError(f"unknown config field {key!r}; known fields: {flat_names()}")
+            close = difflib.get_close_matches(key, flat_names(), n=3)
+            hint = f"; did you mean {close}?" if close else ""
+            raise ValueError(f"unknown config field {key!r}{hint} (all {len(flat_names())} names: "
+                             "dasjax.config.flat_names(); docs/register.md says what each means)")
         for sec, f in owners:
             sections[sec][f.name] = value
     kw = {}

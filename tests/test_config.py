@@ -267,6 +267,13 @@ def test_bad_config_names_the_field(kw, field):
         dasjax.make_config(**kw)
 
 
+def test_a_misspelt_field_names_the_closest_ones_not_all():
+    with pytest.raises(ValueError) as err:
+        dasjax.make_config(noise_layr_std=0.3)
+    msg = str(err.value)
+    assert "'noise_layer_std'" in msg and "did you mean" in msg and "'ada_factor'" not in msg
+
+
 @pytest.mark.parametrize("kw,field", [({"theta_lr": 0.0}, "theta_lr"), ({"alpha_lr": -1e-3}, "alpha_lr"),
                                       ({"alpha_optimizer": "rmsprop"}, "alpha_optimizer"),
                                       ({"theta_wd": -1.0}, "theta_wd")])
