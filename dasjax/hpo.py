@@ -278,21 +278,25 @@ class TPESampler:
         if use_model.any():
             optuna = self.optuna
             dists = self.space.optuna_distributions()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.logging.set_verbosity(optuna.logging.WARNING)
-                sampler = optuna.samplers.TPESampler(
-                    seed=int(_rng(self.seed, iteration, 1).integers(2 ** 31)), n_startup_trials=0,
-                    multivariate=self.multivariate, n_ei_candidates=self.n_ei_candidates)
-                study = optuna.create_study(direction="maximize", sampler=sampler)
-                for o in observations:
-                    if o.epochs == budget:
-                        study.add_trial(optuna.trial.create_trial(
-                            params={k: o.values[k] for k in dists}, distributions=dists,
-                            value=float(o.objective) if np.isfinite(o.objective) else float("-inf")))
-                for j in np.flatnonzero(use_model):
-                    trial = study.ask(dists)
-                    out[j] = ({k: trial.params[k] for k in dists}, f"tpe@{budget}ep")
+            verbosity = optuna.logging.get_verbosity()      # the user's, given back below
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    sampler = optuna.samplers.TPESampler(
+                        seed=int(_rng(self.seed, iteration, 1).integers(2 ** 31)), n_startup_trials=0,
+                        multivariate=self.multivariate, n_ei_candidates=self.n_ei_candidates)
+                    study = optuna.create_study(direction="maximize", sampler=sampler)
+                    for o in observations:
+                        if o.epochs == budget:
+                            study.add_trial(optuna.trial.create_trial(
+                                params={k: o.values[k] for k in dists}, distributions=dists,
+                                value=float(o.objective) if np.isfinite(o.objective) else float("-inf")))
+                    for j in np.flatnonzero(use_model):
+                        trial = study.ask(dists)
+                        out[j] = ({k: trial.params[k] for k in dists}, f"tpe@{budget}ep")
+            finally:
+                optuna.logging.set_verbosity(verbosity)
         return out
 
 

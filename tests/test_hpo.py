@@ -185,7 +185,8 @@ def test_diverged_configurations_are_never_promoted():
 
 
 def test_tpe_sampler_is_reproducible_and_model_based():
-    pytest.importorskip("optuna")
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.DEBUG)      # the user's choice, which the sampler keeps
 
     def evaluate(configs, seeds, epochs):          # best near alpha_lr = 1e-2, theta_lr = 1e-3
         return [{"objective": -abs(math.log10(c.alpha_lr) + 2) - abs(math.log10(c.theta_lr) + 3),
@@ -204,6 +205,8 @@ def test_tpe_sampler_is_reproducible_and_model_based():
     rnd = a[(a.proposal == "random") & (a.rung == 0)]
     err = lambda df: np.median(np.abs(np.log10(df["alpha_lr"]) + 2))  # noqa: E731
     assert err(tpe) < err(rnd)                               # the model concentrates on the good region
+    assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
+    optuna.logging.set_verbosity(optuna.logging.INFO)
 
 
 # --- the runner ---------------------------------------------------------------------------------------
