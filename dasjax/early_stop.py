@@ -67,10 +67,10 @@ class EarlyStopProgram(SearchProgram):
         if s.early_stop not in ("es", "ada"):
             raise ValueError(f"EarlyStopProgram needs early_stop 'es' or 'ada', got {s.early_stop!r}")
         self.mode, self.every = s.early_stop, int(s.curvature_every)
-        self.n_estimates = max(1, self.epochs // self.every)
+        self.n_estimates = max(1, self.search_epochs // self.every)
         # smallest estimate index the rule may return: its epoch (j + 1) * every - 1 >= es_start_epoch
         self.start_index = -(-(s.es_start_epoch + 1) // self.every) - 1
-        self.n_calls = s.search_epoch_budget
+        self.epochs = s.search_epoch_budget       # epoch calls: the search's, plus DARTS-ADA's re-trained ones
 
     @property
     def cache_key(self):
@@ -89,7 +89,7 @@ class EarlyStopProgram(SearchProgram):
 
     def active(self, ts: EarlyStopState):
         """The trial still trains: not diverged, not stopped, epochs left on its path."""
-        return ts.search.alive & ~ts.stopped & (ts.epoch < self.epochs)
+        return ts.search.alive & ~ts.stopped & (ts.epoch < self.search_epochs)
 
     def finished(self, ts: EarlyStopState):
         return ~self.active(ts)

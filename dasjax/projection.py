@@ -116,7 +116,8 @@ class ProjectionProgram(SearchProgram):
         st, w = ps.search, self.projection_weights(ps)
         problem, bs = self.space.problem, self.batch_size
         k_data, k_noise = jax.random.split(key)
-        batches = [problem.sample(jax.random.fold_in(k_data, b), bs, "val") for b in range(self.proj_batches)]
+        stacked = jax.vmap(lambda b: problem.sample(jax.random.fold_in(k_data, b), bs, "val"))(
+            jnp.arange(self.proj_batches))
 
         def psnr_without(op):
             removed = w * (1.0 - jax.nn.one_hot(row, self.n_rows)[:, None] * jax.nn.one_hot(op, self.n_ops)[None, :])
@@ -130,7 +131,6 @@ class ProjectionProgram(SearchProgram):
             pcfg = problem.cfg
             return psnr_from_mse(mse.ravel(), pcfg.psnr_peak, pcfg.psnr_mode)
 
-        stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
         return jax.lax.map(psnr_without, jnp.arange(self.n_ops))
 
     def project(self, ps: ProjectionState, key, k):

@@ -121,9 +121,7 @@ def search(cfg: Config, seeds, hparams="H1", *, algorithm=None, progress=None, d
     hp, types, names = resolve_hparams(hparams, len(seeds))
     space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, len(seeds)))
     program = make_search_program(cfg, space, types, algorithm)
-    # epoch calls: the early-stopping search's budget (rollbacks included), else the program's own
-    n_calls = getattr(program, "n_calls", program.epochs)
-    out = run_batched(program, trial_keys(seeds), hp, n_epochs=n_calls, desc=desc,
+    out = run_batched(program, trial_keys(seeds), hp, desc=desc,
                       **run_kwargs(cfg, progress, checkpoint, hooks))
     f = out.final
     return SearchResult(seeds=seeds, hparams=names, alpha=f["alpha"], alpha_softmax=f["alpha_softmax"],
