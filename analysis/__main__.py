@@ -1,6 +1,10 @@
-"""Command line: write a report from one or many results folders.
+"""Command line: write a report from one or many results folders, or check them.
 
     python -m analysis RESULTS_DIR [RESULTS_DIR ...] --out REPORT_DIR [--reference table1] [--threshold 9]
+    python -m analysis check RESULTS_DIR [RESULTS_DIR ...]
+
+Exit codes: 0 done; 1 (check) a row is damaged; 2 bad input or a damaged or malformed folder;
+3 the file system refused a write (full, read-only, no permission).
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ import argparse
 import sys
 from typing import Sequence
 
+from . import check
 from .correlation import DEFAULT_THRESHOLD
+from .files import EXIT_MACHINE, describe_os_error, is_machine_error
 from .load import ResultsFormatError, load_results
 from .reference import REFERENCES
 from .report import write_report
@@ -18,7 +24,8 @@ from .report import write_report
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m analysis",
-        description="Statistics, correlations, tables and figures from saved DAS results folders.")
+        description="Statistics, correlations, tables and figures from saved DAS results folders. "
+                    "'python -m analysis check RESULTS' lists each row's state instead.")
     parser.add_argument("results", nargs="+", help="results folder(s), or folders holding several")
     parser.add_argument("--out", required=True, help="report folder (created if missing)")
     parser.add_argument("--reference", choices=sorted(REFERENCES), default=None,
@@ -33,14 +40,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:
+        return check.main(argv[1:])
     args = parse_args(argv)
     try:
         df = load_results(args.results)
     except (ResultsFormatError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    path = write_report(df, args.out, reference=args.reference, threshold=args.threshold, ddof=args.ddof,
-                        n_resamples=args.n_resamples, seed=args.seed, figures=not args.no_figures)
+    try:
+        path = write_report(df, args.out, reference=args.reference, threshold=args.threshold, ddof=args.ddof,
+                            n_resamples=args.n_resamples, seed=args.seed, figures=not args.no_figures)
+    except OSError as err:
+        if not is_machine_error(err):
+            raise
+        print(f"error: {describe_os_error(err)}; the report in {args.out} is incomplete (every file in it is "
+              f"whole); rerun the same command", file=sys.stderr)
+        return EXIT_MACHINE
     print(f"wrote {path} ({len(df)} trials)")
     return 0
 

@@ -3,7 +3,7 @@
 Every function returns a matplotlib Figure built without pyplot, so it works
 under any backend (Agg included), never opens a window and never leaks into
 pyplot's global figure list. Save with `save_figure(fig, path)` or
-`fig.savefig(path)`.
+`fig.savefig(path)` (save_figure writes atomically: never half a PNG).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from .architecture import architecture_ops, is_cell_architecture, parse_cell, parse_op_meta, parse_ops
+from .files import atomic_save_figure
 from .correlation import DEFAULT_THRESHOLD, X, Y, correlate, degenerate_mask, has_one_shot
 from .labels import GROUP_COLORS, label, op_color, op_label, sort_frame, sort_values
 from .load import trial_arrays, trial_row
@@ -37,10 +38,7 @@ FILTER_TITLES = {
 
 def save_figure(fig: Figure, path: Union[str, os.PathLike], dpi: int = 120) -> Path:
     """Write `fig` to `path` (format from the suffix, e.g. .png) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    return path
+    return atomic_save_figure(fig, path, dpi=dpi)     # never a half-written figure (a full disk)
 
 
 def _unpooled(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:

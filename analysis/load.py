@@ -8,6 +8,7 @@ study that writes the same format gets the same statistics and figures.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Iterable, Union
 
 import numpy as np
 import pandas as pd
+
+from .files import DAMAGED_DIR, MANIFEST_FILE, manifest_problem, read_manifest
 
 PathLike = Union[str, os.PathLike]
 
@@ -44,7 +47,8 @@ class ResultsFormatError(ValueError):
 def find_results_dirs(path: PathLike) -> list[Path]:
     """Results folders at or below `path`: every folder holding trials.csv that has no such
     folder below it (sorted), so a folder of runs loads at once and an aggregate table beside
-    its per-row folders is not counted twice."""
+    its per-row folders is not counted twice.  Rows a runner moved aside as damaged
+    (``damaged/``, see :mod:`analysis.check`) are never read."""
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"results folder {str(root)!r} does not exist")
@@ -52,7 +56,8 @@ def find_results_dirs(path: PathLike) -> list[Path]:
         if root.name == TRIALS_FILE:
             return [root.parent]
         raise ResultsFormatError(f"{str(root)!r} is a file, expected a results folder")
-    found = sorted(p.parent for p in root.rglob(TRIALS_FILE) if p.is_file())
+    found = sorted(p.parent for p in root.rglob(TRIALS_FILE)
+                   if p.is_file() and DAMAGED_DIR not in p.relative_to(root).parts[:-1])
     if not found:
         raise ResultsFormatError(f"no {TRIALS_FILE} found in folder {str(root)!r} or below it")
     # A table runner writes each row to runs/<problem>/<row>/ (with config.json and arrays.npz) and
@@ -109,6 +114,24 @@ def _maybe_numeric(values: pd.Series) -> pd.Series:
     return parsed.astype("int64") if len(whole) == len(parsed) and (whole % 1 == 0).all() else parsed
 
 
+def _require_whole_rows(path: Path, folder: Path) -> None:
+    """A file cut short ends mid-row: pandas pads the row's missing fields with empty text, so
+    count them (every row has the header's fields) and require the final line break."""
+    with open(path, newline="") as fh:
+        rows = csv.reader(fh)
+        header = next(rows, [])
+        for number, row in enumerate(rows, start=2):
+            if row and len(row) != len(header):
+                raise ResultsFormatError(f"{TRIALS_FILE} in {str(folder)!r}: row {number} has {len(row)} of "
+                                         f"{len(header)} fields (a truncated or damaged file)")
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)          # not empty: pandas has read a header
+        last = fh.read(1)
+        if last not in (b"\n", b"\r"):
+            raise ResultsFormatError(f"{TRIALS_FILE} in {str(folder)!r} does not end with a line break "
+                                     "(a truncated file)")
+
+
 def read_trials(results_dir: PathLike) -> pd.DataFrame:
     """Read and type-check one folder's trials.csv.
 
@@ -125,6 +148,10 @@ def read_trials(results_dir: PathLike) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError as err:
         raise ResultsFormatError(f"{TRIALS_FILE} in {str(folder)!r} is empty (no trials)") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ResultsFormatError(f"{TRIALS_FILE} in {str(folder)!r} cannot be parsed "
+                                 f"(truncated or damaged?): {str(err).splitlines()[0]}") from err
+    _require_whole_rows(path, folder)
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         raise ResultsFormatError(
@@ -154,10 +181,51 @@ def read_trials(results_dir: PathLike) -> pd.DataFrame:
     return df
 
 
+def row_problem(folder) -> str | None:
+    """What makes a finished row untrustworthy, in a few words naming the file; None if nothing."""
+    folder = Path(folder)
+    problem = manifest_problem(folder)
+    if problem:
+        return problem
+    manifest = read_manifest(folder)
+    try:
+        n = len(read_trials(folder))
+    except ResultsFormatError as err:
+        return str(err).replace(f" in {str(folder)!r}", "")
+    config = {}
+    if (folder / CONFIG_FILE).is_file():
+        try:
+            config = json.loads((folder / CONFIG_FILE).read_text())
+        except (ValueError, UnicodeDecodeError):
+            return f"{CONFIG_FILE} is not valid JSON"
+    measured = config.get("measured") if isinstance(config, dict) else None
+    expected, source = ((manifest["trials"], MANIFEST_FILE) if manifest is not None else
+                        (measured.get("trials"), CONFIG_FILE) if isinstance(measured, dict) else (None, None))
+    if expected is not None and n != expected:
+        return f"{TRIALS_FILE} has {n} trials, {source} says {expected}"
+    if manifest is None and (folder / ARRAYS_FILE).is_file():
+        try:                                   # no checksum to compare: read every array (zip CRCs)
+            with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
+                for key in npz.files:
+                    npz[key]
+        except Exception as err:               # BadZipFile, EOFError, ValueError, zlib.error, ...
+            return f"{ARRAYS_FILE} cannot be read ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+    return None
+
+
+def require_intact(folder) -> None:
+    """ResultsFormatError naming the file if the finished row ``folder`` is damaged."""
+    problem = row_problem(folder)
+    if problem:
+        raise ResultsFormatError(f"results folder {str(folder)!r} is damaged: {problem} "
+                                 f"(`python -m analysis check` lists its rows; rerunning its runner recomputes them)")
+
+
 def load_results_dir(results_dir: PathLike) -> pd.DataFrame:
     """One results folder as a DataFrame, with `results_dir` (absolute path) and
     `local_trial_id` (the trial_id as written in the folder, for load_arrays)."""
     folder = Path(results_dir)
+    require_intact(folder)
     df = read_trials(folder)
     df["results_dir"] = str(folder.resolve())
     df["local_trial_id"] = df["trial_id"]

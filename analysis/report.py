@@ -20,6 +20,7 @@ import pandas as pd
 from .architecture import dead_state_summary, is_cell_architecture, parse_op_meta
 from .correlation import (CORRELATION_GROUPS, DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlation_table,
                           has_one_shot)
+from .files import atomic_write_text
 from .figures import (alpha_trajectory_figure, architecture_figure, best_and_worst, cell_graph_figure,
                       distribution_figure, power_figure, save_figure, scatter_figure)
 from .labels import label, sort_frame, sort_values
@@ -120,7 +121,7 @@ class _Report:
 
     def write(self) -> Path:
         path = self.out_dir / REPORT_MD
-        path.write_text("\n".join(self.lines).rstrip() + "\n")
+        atomic_write_text(path, "\n".join(self.lines).rstrip() + "\n")
         return path
 
 
@@ -211,9 +212,9 @@ def write_report(
                                 n_resamples=n_resamples, seed=seed)
     correlations = correlation_table(df, by=blocks + list(CORRELATION_GROUPS), threshold=threshold)
     comparisons = all_comparisons(df, blocks)
-    summary.to_csv(out / SUMMARY_CSV, index=False)
-    correlations.to_csv(out / CORRELATIONS_CSV, index=False)
-    comparisons.to_csv(out / COMPARISONS_CSV, index=False)
+    atomic_write_text(out / SUMMARY_CSV, summary.to_csv(index=False))
+    atomic_write_text(out / CORRELATIONS_CSV, correlations.to_csv(index=False))
+    atomic_write_text(out / COMPARISONS_CSV, comparisons.to_csv(index=False))
 
     rep = _Report(out, dpi)
     _write_header(rep, df, threshold=threshold, ddof=ddof, n_resamples=n_resamples, seed=seed)
@@ -271,7 +272,7 @@ def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_targe
         return
     curves = power_curves(block, grid=POWER_GRID, n_resamples=n_resamples, seed=seed)
     if len(curves):
-        curves.to_csv(rep.out_dir / f"{prefix}_power_curves.csv", index=False)
+        atomic_write_text(rep.out_dir / f"{prefix}_power_curves.csv", curves.to_csv(index=False))
         summary = curves.groupby(["problem", "comparison"], sort=False).agg(
             n_a=("n_a", "first"), n_b=("n_b", "first"), needed=("needed", "first")).reset_index()
         summary["needed"] = integer_cells(summary["needed"])
@@ -332,7 +333,7 @@ def _write_header(rep: _Report, df: pd.DataFrame, threshold: float, ddof: int, n
 def _write_tables(rep: _Report, block: pd.DataFrame, prefix: str, ref, ddof: int, summary: pd.DataFrame,
                   corr: pd.DataFrame, comp: pd.DataFrame) -> None:
     table = results_table(block, rows=table_rows(block), ddof=ddof, reference=ref)
-    (rep.out_dir / f"{prefix}_table.tex").write_text(table.to_latex())
+    atomic_write_text(rep.out_dir / f"{prefix}_table.tex", table.to_latex())
     rep.add("Architecture validation PSNR [dB]" + (" — ours (paper, Δ)" if ref is not None else "")
             + f" (LaTeX: `{prefix}_table.tex`):", "", table.to_markdown(),
             "### Medians and means with bootstrap 95% CIs", "",

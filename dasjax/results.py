@@ -3,18 +3,19 @@
 A results folder holds ``trials.csv`` (one tidy row per trial), ``config.json`` (the full
 config that produced it) and ``arrays.npz`` (per-trial curves keyed ``"{trial_id}/{name}"``).
 Every file is written to a temporary name and renamed, so a killed process never leaves
-a half-written file.
+a half-written file, and ``manifest.json`` (sizes and checksums) is written last, so a file
+damaged afterwards is named instead of read (:mod:`analysis.files`, :mod:`analysis.check`).
 """
 from __future__ import annotations
 
 import io
 import json
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from analysis.files import MANIFEST_FILE, atomic_write_bytes, atomic_write_text, write_manifest
 
 from .operations import op_metadata
 
@@ -66,37 +67,21 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
     return rows, arrays
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
-    # mode 0666 less the umask, as open(path, "w") gives (mkstemp's 0600 would hide results from others)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
 def save_results(out_dir, rows: list[dict], config: dict, arrays: dict | None = None) -> pd.DataFrame:
-    """Write trials.csv, config.json and arrays.npz into ``out_dir`` (atomically each)."""
+    """Write trials.csv, config.json and arrays.npz into ``out_dir`` (atomically each), then
+    manifest.json.  An earlier manifest and trials.csv go first, so a write stopped half-way
+    leaves a folder that reads as unfinished, never one that mixes two runs' files."""
     out = Path(out_dir)
     df = pd.DataFrame(rows, columns=COLUMNS + [c for c in (rows[0] if rows else {}) if c not in COLUMNS])
+    for stale in (MANIFEST_FILE, "trials.csv", "arrays.npz"):
+        (out / stale).unlink(missing_ok=True)
     atomic_write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str))
+    names = ["config.json", "trials.csv"]
     if arrays:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write_bytes(out / "arrays.npz", buf.getvalue())
+        names.append("arrays.npz")
     atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+    write_manifest(out, names, trials=len(df))
     return df

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from table_runner import (UsageError, add_process_options, join_processes, main_
                           parse_set_items, process_argv, reports_here)
 from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
+from analysis.files import EXIT_MACHINE  # noqa: E402
 
 TABLES = ["table1", "table2", "table3", "table4", "table5", "das_single"]
 CELL_COST = 5.0   # a cell-space step costs ~5x a sequential one on CPU (measured, issue #7 notes)
@@ -160,9 +162,13 @@ def main(argv=None) -> int:
                    "--trial-chunk", str(args.trial_chunk)] if args.target_ci is not None else []) + \
                  process_argv(args)
         t0 = time.perf_counter()
-        code = main_guard(script.main, argv_t)
+        code = main_guard(script.main, argv_t, program=os.path.relpath(script.__file__))
         walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,
                       "exit_code": code})
+        if code == EXIT_MACHINE:          # the next tables would meet the same full or read-only disk
+            print(f"[all] stopped at {t}: the file system refused a write; finished rows are kept, and "
+                  f"rerunning this command resumes", file=sys.stderr)
+            return EXIT_MACHINE
         if code != 0:
             print(f"[all] {t} failed with exit code {code}; continuing with the other tables")
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -31,7 +32,8 @@ from dasjax.methods import get_method, method_config, run_group, run_method
 from dasjax.presets import PRESETS, default_preset_name, get_preset
 from dasjax.results import atomic_write_text, method_records, save_results
 
-import folder_lock
+from analysis import check, folder_lock
+from analysis.files import EXIT_MACHINE, describe_os_error, is_machine_error, write_manifest
 
 
 class UsageError(ValueError):
@@ -373,12 +375,29 @@ def row_dir(out: Path, problem: str, row: Row) -> Path:
     return out / "runs" / problem / row.key
 
 
-def _row_done(path: Path, fingerprint: dict) -> bool:
-    cfg = path / "config.json"
-    if not ((path / "trials.csv").exists() and cfg.exists()):
+def _row_done(out: Path, path: Path, fingerprint: dict, *, name: str, log=print) -> bool:
+    """Whether the row at ``path`` is finished, intact and of this configuration.  A damaged row
+    (:func:`analysis.check.row_state`) is named in one line and moved aside, to be computed again."""
+    state = check.row_state(path, out)
+    if state.state == "damaged":
+        if distributed.is_writer():
+            dest = check.move_aside(out, path)
+            log(f"{name}: damaged ({state.detail}); moved to {dest}, computing it again")
         return False
-    old = json.loads(cfg.read_text()).get("run")
+    if state.state != "complete" or not (path / "config.json").exists():
+        return False
+    old = json.loads((path / "config.json").read_text()).get("run")
     return isinstance(old, dict) and _normalized(old) == _normalized(fingerprint)
+
+
+def _gather(out: Path, frames: list[pd.DataFrame], walls: list[dict]) -> pd.DataFrame:
+    """The rows' trials as one table, written with the wall times and their manifest to ``out``."""
+    df = pd.concat(frames, ignore_index=True)
+    if distributed.is_writer():
+        atomic_write_text(out / "trials.csv", df.to_csv(index=False))
+        atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
+        write_manifest(out, ["trials.csv", "wall_times.csv"], trials=len(df))
+    return df
 
 
 def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[int], overrides: dict,
@@ -387,6 +406,8 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
     ``keep_params``: also save each trial's retrained network in the row's arrays.npz.
     ``adaptive``: run each row until its median is tight (:func:`adaptive_plan`)."""
     walls = []
+    if distributed.is_writer():
+        check.write_plan(out, [row_dir(out, p, r) for p in problems for r in rows])
     for problem in problems:
         pending = list(rows)
         while pending:
@@ -398,7 +419,7 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
             if adaptive:
                 fp["adaptive"] = dict(adaptive)
             path = row_dir(out, problem, row)
-            if _row_done(path, fp):
+            if _row_done(out, path, fp, name=f"[{table}] {problem} / {row.key}", log=log):
                 log(f"[{table}] {problem} / {row.key}: already done, skipped")
                 walls.append(json.loads((path / "config.json").read_text())["measured"])
                 continue
@@ -417,8 +438,6 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                 pending.remove(partner)
                 done.append((partner, results[partner.method]))
             elapsed = time.perf_counter() - t0
-            if distributed.is_writer():
-                shutil.rmtree(ckpt_dir, ignore_errors=True)
             for r, res in done:
                 fp_r = dict(fp, row=r.key, method=r.method)
                 measured = {"table": table, "problem": problem, "row": r.key, "op_set": r.op_set,
@@ -436,29 +455,54 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
                     f"{np.nanmedian(res.arch_psnr) if np.isfinite(res.arch_psnr).any() else float('nan'):.2f} dB, "
                     f"{res.wall_time_s:.1f}s wall ({res.wall_time_s / len(res.seeds):.1f}s per trial)"
                     + (f", {len(res.seeds)} trials ({stop_fields(res)['stop_reason']})" if adaptive else ""))
+            if distributed.is_writer():              # only now: a failed save resumes from the checkpoint
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
     distributed.barrier("rows written")
-    frames = [pd.read_csv(row_dir(out, p, r) / "trials.csv") for p in problems for r in rows]
-    df = pd.concat(frames, ignore_index=True)
-    if distributed.is_writer():
-        atomic_write_text(out / "trials.csv", df.to_csv(index=False))
-        atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
-    return df
+    return _gather(out, [pd.read_csv(row_dir(out, p, r) / "trials.csv") for p in problems for r in rows], walls)
 
 
-def main_guard(fn, argv=None) -> int:
-    """Run ``fn(argv)``; a UsageError becomes one line on stderr and exit code 2.  The results
-    folders ``fn`` locked are given back when it returns (:mod:`folder_lock`)."""
+def main_guard(fn, argv=None, program: str | None = None) -> int:
+    """Run ``fn(argv)``; a UsageError becomes one line on stderr and exit code 2, a file-system
+    error (full disk, no permission, read-only, a folder removed) one line and exit code 3
+    (:func:`machine_error_line`).  The results folders ``fn`` locked are given back when it
+    returns (:mod:`analysis.folder_lock`).  ``program``: the script the resume command names
+    (default: this process's)."""
     mark, stdout = folder_lock.held(), sys.stdout
     try:
         return fn(argv) or 0
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if not is_machine_error(e):
+            raise
+        print(machine_error_line(e, folder_lock.held_folders(mark), argv, program), file=sys.stderr)
+        return EXIT_MACHINE
     finally:
         folder_lock.release_since(mark)
         if sys.stdout is not stdout:            # a non-writer process's silenced stdout (join_processes)
             sys.stdout.close()
             sys.stdout = stdout
+
+
+def machine_error_line(err: OSError, folders: list[Path], argv=None, program: str | None = None) -> str:
+    """One line: what failed, what the results folders already hold, and the command that resumes."""
+    saved = []
+    for out in folders:
+        try:
+            states = check.check_results(out)
+        except OSError:
+            saved.append(f"{out} no longer exists, nothing of this run is saved there")
+            continue
+        rows = [s for s in states if s.path != out]
+        done = sum(s.state == "complete" for s in rows)
+        kept = sum(s.state in ("running", "interrupted") for s in rows)
+        saved.append(f"{out} holds {done} of {len(rows)} rows complete"
+                     + (f" and the checkpoint of {kept} more" if kept else ""))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    resume = shlex.join(["python", program or sys.argv[0], *argv])
+    return (f"error: {describe_os_error(err)}. " + ("; ".join(saved) + ". " if saved else "")
+            + f"Resume with: {resume}")
 
 
 def reports_here() -> bool:
@@ -483,6 +527,8 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
     from dasjax.adaptive import run_sets_adaptive
     from dasjax.methods import run_sets
     walls = []
+    if distributed.is_writer():
+        check.write_plan(out, [out / "runs" / p / o / s.name for p in problems for o in op_sets for s in sets])
     for problem in problems:
         for op_set in op_sets:
             cfg = make_config(problem=problem, op_set=op_set, **overrides)
@@ -491,7 +537,8 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
                             "seeds": seeds, "hparams": s.to_dict(), "config": science,
                             **({"adaptive": dict(adaptive)} if adaptive else {})} for s in sets}
             paths = {s.name: out / "runs" / problem / op_set / s.name for s in sets}
-            todo = [s for s in sets if not _row_done(paths[s.name], fps[s.name])]
+            todo = [s for s in sets if not _row_done(out, paths[s.name], fps[s.name], log=log,
+                                                     name=f"[{table}] {problem} / {op_set} / {s.name}")]
             for s in sets:
                 if s not in todo:
                     log(f"[{table}] {problem} / {op_set} / {s.name}: already done, skipped")
@@ -525,13 +572,8 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
             if distributed.is_writer():
                 shutil.rmtree(ckpt, ignore_errors=True)
     distributed.barrier("rows written")
-    frames = [pd.read_csv(out / "runs" / p / o / s.name / "trials.csv")
-              for p in problems for o in op_sets for s in sets]
-    df = pd.concat(frames, ignore_index=True)
-    if distributed.is_writer():
-        atomic_write_text(out / "trials.csv", df.to_csv(index=False))
-        atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
-    return df
+    return _gather(out, [pd.read_csv(out / "runs" / p / o / s.name / "trials.csv")
+                         for p in problems for o in op_sets for s in sets], walls)
 
 
 def finish_table(df: pd.DataFrame, out: Path, *, name: str, heading: str, rows=("op_set", "method"),

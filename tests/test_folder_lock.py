@@ -1,4 +1,4 @@
-"""One writer per results folder (experiments/folder_lock.py): refused while the owner lives,
+"""One writer per results folder (analysis/folder_lock.py): refused while the owner lives,
 taken over when it is gone, given back when the runner's main returns.  No program is compiled."""
 import json
 import os
@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-import folder_lock
+from analysis import folder_lock
 import pytest
 import table_runner
 from conftest import load_script

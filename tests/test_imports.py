@@ -1,5 +1,7 @@
-"""The package's import graph: no cycles inside dasjax/ or analysis/, and neither imports the other."""
+"""The package's import graph: no cycles inside dasjax/ or analysis/; analysis never imports dasjax, and
+dasjax imports only the results-folder format of analysis (analysis.files, the standard library only)."""
 import ast
+import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -75,4 +77,15 @@ def test_no_import_cycles_and_the_two_packages_stay_apart():
     assert cycles(dasjax_graph) == []
     assert cycles(analysis_graph) == []
     assert not {d for deps in analysis_graph.values() for d in deps if d.split(".")[0] == "dasjax"}
-    assert not {d for deps in dasjax_graph.values() for d in deps if d.split(".")[0] == "analysis"}
+    from_analysis = set()
+    for path in (ROOT / "dasjax").rglob("*.py"):
+        for n in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in n.names] if isinstance(n, ast.Import) else
+                     [n.module] if isinstance(n, ast.ImportFrom) and not n.level and n.module else [])
+            from_analysis |= {m for m in names if m.split(".")[0] == "analysis"}
+    assert from_analysis == {"analysis.files"}
+    assert analysis_graph["analysis.files"] == set()
+    tree = ast.parse((ROOT / "analysis" / "files.py").read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported

@@ -1,7 +1,7 @@
 """One writer per results folder: a lock file that names its owner (host and pid).
 
 A runner takes the lock of its ``--out`` folder before it writes anything and gives it back when
-its ``main`` returns (:func:`table_runner.main_guard`) or the process exits.  A second run on the
+its ``main`` returns (``experiments/table_runner.main_guard``) or the process exits.  A second run on the
 same folder is refused with the owner's name.  A lock whose owner process is gone (same host, pid
 no longer alive: a killed run) is taken over, with a message.  A lock from another host cannot be
 checked from here: the refusal says which file to delete once that run is known to be gone.
@@ -35,6 +35,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:          # exists, owned by someone else
         return True
     return True
+
+
+def owner(folder) -> dict | None:
+    """Who holds ``folder``'s lock: {"host", "pid", "started", "alive"} (alive: True, False, or
+    None for another host, which cannot be checked from here); None if the folder is not locked."""
+    found = _owner(Path(folder) / LOCK_NAME)
+    if found is None:
+        return None
+    alive = _alive(found["pid"]) if found["host"] == socket.gethostname() else None
+    return {**found, "alive": alive}
 
 
 def _owner(path: Path) -> dict | None:
@@ -77,6 +87,11 @@ def acquire(folder: Path, log=print) -> Path:
 def held() -> int:
     """How many locks this process holds (for :func:`release_since`)."""
     return len(_HELD)
+
+
+def held_folders(mark: int = 0) -> list[Path]:
+    """The folders whose locks this process took since ``held()`` returned ``mark``."""
+    return [path.parent for path in _HELD[mark:]]
 
 
 def release_since(mark: int = 0) -> None:
