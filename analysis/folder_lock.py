@@ -9,6 +9,7 @@ checked from here: the refusal says which file to delete once that run is known 
 from __future__ import annotations
 
 import atexit
+import errno
 import json
 import os
 import socket
@@ -87,6 +88,18 @@ def acquire(folder: Path, log=print) -> Path:
 def held() -> int:
     """How many locks this process holds (for :func:`release_since`)."""
     return len(_HELD)
+
+
+def require_held(folder) -> None:
+    """If this process took ``folder``'s lock: OSError (ENOENT) unless it still holds it, that is
+    when the folder, or its lock, was removed while the run was writing to it."""
+    path = Path(folder) / LOCK_NAME
+    if path not in _HELD:
+        return
+    found = _owner(path)
+    me = _me()
+    if found is None or (found["host"], found["pid"]) != (me["host"], me["pid"]):
+        raise OSError(errno.ENOENT, "the results folder (or its lock) was removed during the run", str(folder))
 
 
 def held_folders(mark: int = 0) -> list[Path]:

@@ -163,3 +163,17 @@ def test_figures_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
         atomic_save_figure(fig, tmp_path / "g.png")
     assert err.value.filename == str(tmp_path / "g.png")               # the error names the figure
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
+
+
+def test_a_folder_removed_mid_run_is_one_line_exit_3(table1, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "t1"
+    real = table_runner.run_methods
+
+    def remove_then_run(*a, **k):
+        shutil.rmtree(out)                       # the user deletes the results folder during the first row
+        return real(*a, **k)
+
+    monkeypatch.setattr(table_runner, "run_methods", remove_then_run)
+    assert table_runner.main_guard(table1.main, _args(out)) == EXIT_MACHINE
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "was removed during the run" in err and "Resume with:" in err, err
