@@ -23,6 +23,7 @@ from .config import (Config, ProblemConfig, RetrainConfig, RunConfig, ScheduleCo
 from .hparams import H1, H2, HParamSet
 from . import operations
 from .operations import OpInputs, Operation, register_op
+from .options import op_options, problem_options, space_options
 from . import curvature, early_stop, hpo, loop_hooks
 from .problems import ImageProblem, InverseProblem, Problem, make_problem, psnr, register_problem
 from .methods import Method, register_method
@@ -42,7 +43,7 @@ __all__ = [
     "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
     "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
-    "operations", "Operation", "OpInputs", "register_op", "InverseProblem", "register_problem",
+    "operations", "Operation", "OpInputs", "register_op", "problem_options", "space_options", "op_options", "InverseProblem", "register_problem",
     "Method", "register_method", "run_adaptive", "AdaptiveResult", "loop_hooks",
     "algorithms", "SearchAlgorithm", "register_algorithm", "BatchedProgram",
 ]

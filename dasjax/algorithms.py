@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import jax
 import jax.numpy as jnp
 
+from .options import coerce
 from .registry import ALGORITHMS
 
 
@@ -330,27 +329,13 @@ class SearchAlgorithm:
                 return c
             mine = {k: v for k, v in options.items() if k in {f.name for f in dataclasses.fields(c)}}
             for k, v in mine.items():
-                mine[k] = _option_value(self.name, k, v, getattr(c, k))
+                mine[k] = coerce(f"search algorithm {self.name!r}", k, v, getattr(c, k))
             return dataclasses.replace(c, **mine) if mine else c
 
         return dataclasses.replace(
             self, relaxation=update(self.relaxation), regularisers=tuple(update(r) for r in self.regularisers),
             perturbation=None if self.perturbation is None else update(self.perturbation),
             discretisation=None if self.discretisation is None else update(self.discretisation))
-
-
-def _option_value(algorithm: str, name: str, value, default):
-    """``value`` in the type of the option's default (a float option stores floats, an integer
-    option integers), or ValueError."""
-    if isinstance(default, bool) or not isinstance(default, (int, float)):
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"search algorithm {algorithm!r}: option {name}={value!r} must be a finite number")
-    if isinstance(default, int):
-        if float(value) != int(value):
-            raise ValueError(f"search algorithm {algorithm!r}: option {name}={value!r} must be an integer")
-        return int(value)
-    return float(value)
 
 
 def register_algorithm(algorithm: SearchAlgorithm, replace: bool = False) -> SearchAlgorithm:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import algorithms  # noqa: F401  (fills the algorithm registry the search section checks against)
+from . import options as component_options
 from .fields import Checked, Rule, choice, flag, integer, interval, nonneg, positive, registered, rule_of
 from .operations import op_names
 from .registry import ALGORITHMS as ALGORITHM_REGISTRY
@@ -115,6 +116,12 @@ class ProblemConfig(Checked):
     embedded_images: tuple[str, ...] = EMBEDDED_IMAGES   # the fallback images (NOT BSDS300)
     # right columns of each embedded image held out as its test image
     embedded_test_fraction: float = interval(0.25, 0, 1, high_open=True)
+    # overrides of a registered problem's own options ((name, value), ...; make_config also takes a
+    # dict): dasjax.options, read by the problem with dasjax.problem_options(cfg)
+    problem_options: tuple = ()
+
+    def __repr__(self):
+        return _silent_repr(self, "problem")
 
     @property
     def is_image(self) -> bool:
@@ -131,6 +138,7 @@ class ProblemConfig(Checked):
             object.__setattr__(self, "data_dir", str(self.data_dir))     # e.g. a pathlib.Path
         names = (self.embedded_images,) if isinstance(self.embedded_images, str) else tuple(self.embedded_images)
         object.__setattr__(self, "embedded_images", names)
+        object.__setattr__(self, "problem_options", component_options.as_pairs(self.problem_options, "problem_options"))
 
     def _check(self):
         if self.x0 == "measurement" and self.name == "downsampling":
@@ -145,6 +153,8 @@ class ProblemConfig(Checked):
         one_image = Rule("choice", choices=EMBEDDED_IMAGES)     # each name is a choice
         for n in self.embedded_images:
             one_image.check("embedded_images", n)
+        if self.name in PROBLEM_REGISTRY:
+            component_options.build("problem", self.name, dict(self.problem_options))
         if self.is_image and self.x0 not in ("data", "adjoint", "measurement", "zero_fill"):
             raise ValueError(f"x0={self.x0!r} is not allowed for problem={self.name!r}; "
                              "choose one of ['data', 'adjoint', 'measurement', 'zero_fill']")
@@ -230,11 +240,20 @@ class SpaceConfig(Checked):
     # "average" (the mean of the two states: 1/2 at the centre tap, no bias), "zero" (all zeros: with
     # a skip the network starts as the identity)
     merge_init: str = choice("pytorch", ("pytorch", "average", "zero"))
+    # overrides of a registered space's and ops' own options (dasjax.options): ((name, value), ...)
+    # and (("<op>.<name>", value), ...); make_config also takes dicts
+    space_options: tuple = ()
+    op_options: tuple = ()
+
+    def __repr__(self):
+        return _silent_repr(self, "space")
 
     def _normalize(self):
         ops = resolve_op_set(self.op_set)           # validates; keeps "good"/"all" as names
         if not isinstance(self.op_set, str):
             object.__setattr__(self, "op_set", ops)
+        for name in ("space_options", "op_options"):
+            object.__setattr__(self, name, component_options.as_pairs(getattr(self, name), name))
 
     def _check(self):
         if self.space == "sequential" and "zero" in self.ops:
@@ -249,6 +268,12 @@ class SpaceConfig(Checked):
                              "cell_skip ('global', 'per_cell' or 'none'): set cell_skip='none' for no skip")
         if self.space == "cell" and all(op == "zero" for op in self.ops):
             raise ValueError("op_set of the cell space needs at least one operation besides 'zero'")
+        if self.space in SPACE_REGISTRY:
+            component_options.build("space", self.space, dict(self.space_options))
+        for op, values in component_options.split_op_pairs(self.op_options).items():
+            if op not in op_names():
+                raise ValueError(f"op_options: op {op!r} is not registered; registered ops: {list(op_names())}")
+            component_options.build("op", op, values)
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -330,18 +355,11 @@ class SearchConfig(Checked):
     algorithm_options: tuple = ()      # ((name, value), ...); make_config also takes a dict
 
     def __repr__(self):
-        # the fields of SILENT_DEFAULTS are left out at their silent value, so that the repr (part of
-        # the compiled programs' cache keys and checkpoint fingerprints) is the one from before them
-        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                 if SILENT_DEFAULTS.get(("search", f.name), _NO_VALUE) != getattr(self, f.name)]
-        return f"{type(self).__qualname__}({', '.join(shown)})"
+        return _silent_repr(self, "search")
 
     def _normalize(self):
-        opts = self.algorithm_options
-        items = opts.items() if isinstance(opts, dict) else [tuple(p) for p in opts]
-        if any(len(p) != 2 or not isinstance(p[0], str) for p in items):
-            raise ValueError(f"algorithm_options={opts!r} must be a dict {{option: value}} or (name, value) pairs")
-        object.__setattr__(self, "algorithm_options", tuple(sorted((str(k), v) for k, v in items)))
+        object.__setattr__(self, "algorithm_options",
+                           component_options.as_pairs(self.algorithm_options, "algorithm_options"))
 
     def _check(self):
         if self.algorithm in ALGORITHM_REGISTRY:
@@ -472,8 +490,17 @@ _TODAYS_DEFAULT = object()       # a legacy rule's answer: the field's default a
 
 # fields left out of the science dict (config fingerprints) at these values: they arrived after
 # results were fingerprinted, and at these values compute what came before them
-SILENT_DEFAULTS = {("search", "algorithm"): "darts", ("search", "algorithm_options"): ()}
+SILENT_DEFAULTS = {("search", "algorithm"): "darts", ("search", "algorithm_options"): (),
+                   ("problem", "problem_options"): (), ("space", "space_options"): (), ("space", "op_options"): ()}
 _NO_VALUE = object()
+
+
+def _silent_repr(section, name: str) -> str:
+    """The section's repr without the SILENT_DEFAULTS fields at their silent value, so that the repr
+    (part of the compiled programs' cache keys and checkpoint fingerprints) is the one from before them."""
+    shown = [f"{f.name}={getattr(section, f.name)!r}" for f in dataclasses.fields(section)
+             if SILENT_DEFAULTS.get((name, f.name), _NO_VALUE) != getattr(section, f.name)]
+    return f"{type(section).__qualname__}({', '.join(shown)})"
 
 # the SpaceConfig fields only the cell space reads
 CELL_FIELDS = ("cell_states", "n_cells", "merge_kernel", "share_cell_alpha", "cell_discretization", "cell_skip",

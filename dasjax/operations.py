@@ -31,6 +31,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from . import options as component_options
 from .registry import OPS
 
 
@@ -58,7 +59,9 @@ class Operation:
     SpaceConfig field saying whether it is learnable.  ``cnn_trainable``: None (the CNN is always
     trained) or the name of a boolean SpaceConfig field.  ``init(key, cfg, problem) -> pytree``:
     the op's own parameters, trained with theta.  ``preserves_zero``: the op maps an all-zero
-    input to zero (the analysis uses it to find dead cell states)."""
+    input to zero (the analysis uses it to find dead cell states).  ``options``: a dataclass of the
+    op's own config fields, set with ``op_options={"<op>.<name>": value}`` and read in ``apply``
+    with ``dasjax.op_options(inputs.cfg, "<op>")`` (:mod:`dasjax.options`)."""
     name: str
     apply: Callable[[OpInputs], Any]
     label: str = ""
@@ -69,6 +72,7 @@ class Operation:
     init: Callable[[Any, Any, Any], Any] | None = None
     cnn_trainable: str | None = None
     preserves_zero: bool = False
+    options: type | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -88,12 +92,17 @@ class Operation:
 
 def register_op(op: Operation, replace: bool = False) -> Operation:
     """Add ``op`` to the registry (``replace=True`` to redefine a name).  Returns it."""
-    return OPS.register(op, Operation, replace=replace)
+    if isinstance(op, Operation):
+        component_options.check_declaration("op", op.name, op.options)
+    OPS.register(op, Operation, replace=replace)
+    component_options.declare("op", op.name, op.options)
+    return op
 
 
 def unregister_op(name: str) -> None:
     """Remove a user op (the built-in ones cannot be removed)."""
     OPS.remove(name)
+    component_options.declare("op", name, None)
 
 
 def get_op(name: str) -> Operation:

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import options as component_options
 from . import streams
 from .config import ProblemConfig
 from .registry import PROBLEMS
@@ -515,17 +516,22 @@ class ProblemEntry:
 
 
 def register_problem(name: str, factory: Callable[[ProblemConfig], Any], image: bool = False,
-                     replace: bool = False) -> None:
+                     replace: bool = False, options: type | None = None) -> None:
     """Make ``ProblemConfig(name=name)`` build ``factory(cfg)``, an :class:`InverseProblem` (a
-    :class:`Problem` subclass is one).  ``replace=True`` redefines a name."""
+    :class:`Problem` subclass is one).  ``replace=True`` redefines a name.  ``options``: a
+    dataclass of the problem's own config fields, set with ``problem_options`` and read with
+    :func:`dasjax.problem_options` (:mod:`dasjax.options`)."""
     if not callable(factory):
         raise ValueError(f"problem {name!r}: the factory must be callable, got {factory!r}")
+    component_options.check_declaration("problem", name, options)
     PROBLEMS.add(name, ProblemEntry(factory, image), replace=replace)
+    component_options.declare("problem", name, options)
 
 
 def unregister_problem(name: str) -> None:
     """Remove a user problem (the paper's cannot be removed)."""
     PROBLEMS.remove(name)
+    component_options.declare("problem", name, None)
 
 
 def problem_entry(name: str) -> ProblemEntry:

@@ -164,15 +164,27 @@ def _takes_text(name: str) -> bool:
     return bool(owners) and isinstance(owners[0][1].default, str)
 
 
+OPTION_FIELDS = ("algorithm_options", "problem_options", "space_options", "op_options")
+
+
 def parse_set_items(items) -> dict:
     """``--set FIELD=VALUE`` items -> {field: value}; values read as JSON, true / false / none
-    ("none" stays a string for a field whose default is one, e.g. --set merge_norm=none)."""
+    ("none" stays a string for a field whose default is one, e.g. --set merge_norm=none).  A
+    component's option is ``--set problem_options.keep=0.3`` (``op_options.<op>.<name>``), or a
+    whole JSON object, ``--set 'problem_options={"keep": 0.3}'``."""
     out = {}
     for item in items:
         if "=" not in item:
             raise UsageError(f"--set {item!r} must look like FIELD=VALUE")
         k, v = item.split("=", 1)
         k, value = k.strip(), _parse_value(v.strip())
+        field, dot, option = k.partition(".")
+        if dot and field in OPTION_FIELDS and option:
+            merged = out.get(field, {})
+            if not isinstance(merged, dict):
+                raise UsageError(f"--set {item!r}: {field} was already given as {merged!r}")
+            out[field] = {**merged, option: value}
+            continue
         out[k] = "none" if value is None and _takes_text(k) else value
     return out
 

@@ -1,6 +1,7 @@
 """The registries: a user's operation, problem and search space, registered from test code, run
 through search, retraining, the results rows and the figures without a line changed inside dasjax
 or analysis."""
+import dataclasses
 import json
 
 import jax
@@ -201,3 +202,62 @@ def test_user_method_runs_through_the_table_runner(tmp_path):
         dasjax.run_method(tiny(), "Best single op", [0])
     with pytest.raises(ValueError, match="built in"):
         dasjax.methods.unregister_method("DAS")
+
+
+# --- a user's component brings its own config fields ------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class KeepOptions:
+    """How many samples an inpainting problem observes: every ``stride``-th one."""
+    stride: int = 2
+
+    def __post_init__(self):
+        if self.stride < 1:
+            raise ValueError(f"stride={self.stride} must be at least 1")
+
+
+class StridedInpainting(dasjax.Problem):
+    @property
+    def matrix(self):
+        return np.eye(self.cfg.n_points, dtype=np.float32)[::dasjax.problem_options(self.cfg).stride]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleOptions:
+    factor: float = 1.0
+
+
+SCALE = Operation("scale", lambda inp: dasjax.op_options(inp.cfg, "scale").factor * inp.x, options=ScaleOptions)
+
+
+def test_user_problem_and_op_options_are_config_fields_set_from_the_shell():
+    dasjax.register_problem("strided", StridedInpainting, options=KeepOptions)
+    register_op(SCALE)
+    try:
+        assert dasjax.make_problem(tiny(problem="strided").problem).measurement_shape == (25,)
+        cfg = tiny(problem="strided", op_set=("lg", "scale"),
+                   **table_runner.parse_set_items(["problem_options.stride=5", "op_options.scale.factor=3"]))
+        assert cfg.problem.problem_options == (("stride", 5),) and cfg.space.op_options == (("scale.factor", 3.0),)
+        problem = dasjax.make_problem(cfg.problem)
+        assert problem.measurement_shape == (10,)
+        # the op reads its option: factor 3 triples its output against the default
+        layer = OpLayer(cfg.space.ops, cfg.space, problem)
+        params, state = layer.init(jax.random.key(0))
+        batch = problem.sample(jax.random.key(1), 4)
+        outs = layer.apply(params, state, batch.x0, batch.y, jax.random.key(2), True)[0]
+        default = OpLayer(cfg.space.ops, dataclasses.replace(cfg.space, op_options=()), problem)
+        outs1 = default.apply(params, state, batch.x0, batch.y, jax.random.key(2), True)[0]
+        np.testing.assert_allclose(np.asarray(outs[1]), 3 * np.asarray(outs1[1]), rtol=1e-6)
+        # saved and read back; a typo or a bad value is refused by name
+        assert dasjax.config.Config.from_dict(json.loads(cfg.to_json())) == cfg
+        with pytest.raises(ValueError, match=r"did you mean \['stride'\]"):
+            tiny(problem="strided", problem_options={"strid": 3})
+        with pytest.raises(ValueError, match="stride=0 must be at least 1"):
+            tiny(problem="strided", problem_options={"stride": 0})
+        with pytest.raises(ValueError, match="declares no options"):
+            tiny(problem_options={"stride": 3})                    # blur has none
+        # a config without options keeps the repr, cache keys and fingerprints of before the fields
+        plain = tiny()
+        assert "options" not in repr(plain.problem) + repr(plain.space) and "op_options" not in plain.science_dict()["space"]
+    finally:
+        dasjax.problems.unregister_problem("strided")
+        unregister_op("scale")

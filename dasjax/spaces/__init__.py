@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from .. import options as component_options
 from ..plan import plan_for
 from ..registry import SPACES
 from .cell import CellSpace
@@ -40,15 +41,21 @@ class SearchSpace(Protocol):
     def parse_arch(self, text: str): ...
 
 
-def register_space(name: str, factory: Callable[..., Any], replace: bool = False) -> None:
-    """Make ``SpaceConfig(space=name)`` build ``factory(space_config, problem, share_f=..., plan=...)``."""
+def register_space(name: str, factory: Callable[..., Any], replace: bool = False,
+                   options: type | None = None) -> None:
+    """Make ``SpaceConfig(space=name)`` build ``factory(space_config, problem, share_f=..., plan=...)``.
+    ``options``: a dataclass of the space's own config fields, set with ``space_options`` and read
+    with :func:`dasjax.space_options` (:mod:`dasjax.options`)."""
     if not callable(factory):
         raise ValueError(f"space {name!r}: the factory must be callable, got {factory!r}")
+    component_options.check_declaration("space", name, options)
     SPACES.add(name, factory, replace=replace)
+    component_options.declare("space", name, options)
 
 
 def unregister_space(name: str) -> None:
     SPACES.remove(name)
+    component_options.declare("space", name, None)
 
 
 def space_names() -> tuple[str, ...]:
