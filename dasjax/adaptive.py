@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .methods import get_method, run_group, run_method, search_from_pool
+from .methods import get_method, run_group, run_method
 from .plan import plan_for
 from .stages import MethodResult, trial_devices
 
@@ -124,21 +124,20 @@ def run_adaptive(cfg, methods, hparams="H1", *, target_ci: float, max_trials: in
     chunk) adaptively (:func:`adapt`); returns {method: AdaptiveResult}."""
     names = (methods,) if isinstance(methods, str) else tuple(methods)
     derive = None
-    if "Random Search" in names and cfg.retrain.random_search_pool == "row":
-        # drawn from the whole random-sampling row, so rebuilt from all its trials after each chunk
-        wanted, n = names, cfg.retrain.n_random_search
-        names = tuple(dict.fromkeys(m for m in names if m != "Random Search")) or ("Random Sampling",)
-        if "Random Sampling" not in names:
-            names = names + ("Random Sampling",)
+    derived = {m: src for m in names if (src := get_method(m).row_source(cfg)) is not None}
+    if derived:
+        # computed from another method's whole row (random search from the random-sampling pool),
+        # so that row runs and this one is rebuilt from all its trials after each chunk
+        wanted = names
+        names = tuple(dict.fromkeys([m for m in names if m not in derived] + [src for src, _ in derived.values()]))
 
         def derive(rows):
-            out = {"Random Search": search_from_pool(rows["Random Sampling"], n)}
-            if "Random Sampling" not in wanted:
-                rows.pop("Random Sampling")
+            out = {m: fn(rows[src]) for m, (src, fn) in derived.items()}
+            for src in {src for src, _ in derived.values()} - set(wanted):
+                rows.pop(src)
             return out
     grouped = len(names) > 1 or get_method(names[0]).group is not None
-    fresh = "Random Search" in names and cfg.retrain.random_search_pool == "fresh"
-    per_seed = cfg.retrain.n_random_search if fresh else 1     # trials a seed batches
+    per_seed = max(get_method(m).trials_per_seed(cfg) for m in names)     # trials a seed batches
     cfg = pinned_plan(cfg, max_trials * per_seed)
 
     def run_chunk(seeds, ckpt):

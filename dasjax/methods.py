@@ -38,14 +38,27 @@ class Method:
     """A method: ``run(cfg, seeds, hparams, *, progress=None, checkpoint_dir=None,
     keep_params=False) -> MethodResult``.  ``configure(cfg) -> cfg``: the config it actually runs
     with (recorded in results folders; None = unchanged).  ``group``: the name of a group runner
-    (:func:`register_group`) that produces this method together with the group's others."""
+    (:func:`register_group`) that produces this method together with the group's others.
+    ``from_row(cfg) -> (method, derive) | None``: under ``cfg`` this method's trials are computed
+    from the whole row of another ``method`` by ``derive(row) -> MethodResult`` (random search
+    from the random-sampling pool), so an adaptive run grows that row and derives this one after
+    each chunk.  ``seed_trials(cfg) -> int``: the trials one seed batches (random search: its
+    candidates); None = 1."""
     name: str
     run: Callable[..., MethodResult]
     configure: Callable[[Config], Config] | None = None
     group: str | None = None
+    from_row: Callable[[Config], tuple | None] | None = None
+    seed_trials: Callable[[Config], int] | None = None
 
     def config(self, cfg: Config) -> Config:
         return cfg if self.configure is None else self.configure(cfg)
+
+    def row_source(self, cfg: Config) -> tuple | None:
+        return None if self.from_row is None else self.from_row(cfg)
+
+    def trials_per_seed(self, cfg: Config) -> int:
+        return 1 if self.seed_trials is None else int(self.seed_trials(cfg))
 
 
 _METHODS = Registry("method", "dasjax.register_method")
@@ -262,6 +275,17 @@ def _random_group(cfg, seeds, hparams, methods, *, progress=None, checkpoint_dir
     return {m: results[m] for m in methods}
 
 
+def _search_pool_source(cfg: Config) -> tuple | None:
+    """Random search draws from the random-sampling row under ``random_search_pool="row"``."""
+    if cfg.retrain.random_search_pool != "row":
+        return None
+    return "Random Sampling", lambda row: search_from_pool(row, cfg.retrain.n_random_search)
+
+
+def _search_candidates(cfg: Config) -> int:
+    return cfg.retrain.n_random_search if cfg.retrain.random_search_pool == "fresh" else 1
+
+
 def _random_member(name: str) -> Callable[..., MethodResult]:
     def run(cfg, seeds, hparams, **kw):
         return _random_group(cfg, seeds, hparams, (name,), **kw)[name]
@@ -309,7 +333,8 @@ BUILTIN_METHODS = (
     Method("Nets only", fixed_op_method("net")),
     Method("DAS", das_method("DAS"), configure=early_stop_config("none")),
     Method("Random Sampling", _random_member("Random Sampling"), group="random"),
-    Method("Random Search", _random_member("Random Search"), group="random"),
+    Method("Random Search", _random_member("Random Search"), group="random", from_row=_search_pool_source,
+           seed_trials=_search_candidates),
     Method("DAS-single", _das_single),
     Method("DAS-ES", das_method("DAS-ES"), configure=early_stop_config("es")),
     Method("DAS-ADA", das_method("DAS-ADA"), configure=early_stop_config("ada")),

@@ -51,16 +51,14 @@ def gaussian_taps(size: int, sigma: float, spacing: float = 1.0) -> np.ndarray:
     return g / g.sum()
 
 
-def blur_kernel(cfg: ProblemConfig) -> np.ndarray:
+def blur_kernel(cfg: ProblemConfig, units: str | None = None) -> np.ndarray:
     """Normalised Gaussian taps g_k ~ exp(-(k s)^2 / (2 sigma_b^2)), k = -K//2..K//2.
 
-    ``s`` is the tap spacing in the units sigma_b is measured in (register #3):
-    "omega" = the signal grid spacing pi/(n-1) (sigma = 3.12 samples at the defaults),
-    "linspace" = taps on linspace(-1, 1, K) (0.6 samples), "pixel" = 1 (0.2 samples).
+    ``s`` is the tap spacing in the units sigma_b is measured in (register #3; default
+    ``cfg.blur_units``): "omega" = the signal grid spacing pi/(n-1) (sigma = 3.12 samples at the
+    defaults), "linspace" = taps on linspace(-1, 1, K) (0.6 samples), "pixel" = 1 (0.2 samples).
     """
-    units = cfg.blur_units
-    if cfg.name == "downsampling" and cfg.ds_blur_units != "same":
-        units = cfg.ds_blur_units        # register #37: the downsampling problem reads its own units
+    units = units or cfg.blur_units
     spacing = {"omega": math.pi / (cfg.n_points - 1),
                "linspace": 2.0 / (cfg.kernel_size - 1),
                "pixel": 1.0}[units]
@@ -82,12 +80,12 @@ def conv_matrix(n: int, g: np.ndarray, boundary: str = "zero", delay: int = 0) -
     return B
 
 
-def blur_matrix(cfg: ProblemConfig) -> np.ndarray:
+def blur_matrix(cfg: ProblemConfig, units: str | None = None) -> np.ndarray:
     """(n, n) matrix of the convolution with the blur kernel (zero or circular boundary): centred
     ('same'), or causal (register #40: y_i = sum_k g_k x_(i-k), what ``scipy.signal.lfilter`` or
     ``np.convolve(x, g)[:n]`` compute, which delays the signal by half the kernel)."""
     delay = cfg.kernel_size // 2 if cfg.blur_alignment == "causal" else 0
-    return conv_matrix(cfg.n_points, blur_kernel(cfg), cfg.boundary, delay)
+    return conv_matrix(cfg.n_points, blur_kernel(cfg, units), cfg.boundary, delay)
 
 
 def downsample_matrix(cfg: ProblemConfig) -> np.ndarray:
@@ -175,9 +173,11 @@ class InverseProblem(Protocol):
 
 
 class Problem:
-    """A linear inverse problem y = A x + n on 1D cosine signals, with its exact adjoint.
-    Hashable by its config.  A subclass may replace ``matrix`` (A) to measure the same signals
-    another way; ``input_matrix`` then gives x0 = A^T y (y for a square A, or under x0="measurement")."""
+    """A linear inverse problem y = A x + n on 1D cosine signals, with its exact adjoint: the
+    paper's blur (A = B) and, through ``sampling_matrix``, its downsampling (A = S B,
+    :class:`DownsamplingProblem`).  Hashable by its config.  A subclass may replace ``matrix`` (A)
+    to measure the same signals another way; ``input_matrix`` then gives x0 = y for a square A and
+    A^T y otherwise (y under x0="measurement").  Nothing here depends on the problem's name."""
 
     ndim = 1
     is_image = False
@@ -196,49 +196,55 @@ class Problem:
 
     @property
     def cache_id(self):
-        """Everything about the problem that shapes a compiled program (used in cache keys)."""
-        return (type(self).__qualname__, self.cfg) if type(self) is not Problem else self.cfg
+        """Everything about the problem that shapes a compiled program (used in cache keys); the
+        config alone names a built-in problem."""
+        return self.cfg if type(self) in (Problem, DownsamplingProblem) else (type(self).__qualname__, self.cfg)
 
     # --- operators ------------------------------------------------------------------------
+    @property
+    def blur_units(self) -> str:
+        """The units of the blur's sigma (register #3)."""
+        return self.cfg.blur_units
+
+    @cached_property
+    def sampling_matrix(self) -> np.ndarray | None:
+        """S, the (m, n) subsampling after the blur, or None (no subsampling)."""
+        return None
+
     @cached_property
     def matrix(self) -> np.ndarray:
-        """The forward operator A as a dense (m, n) float32 matrix."""
-        B = blur_matrix(self.cfg)
-        if self.cfg.name == "downsampling":
-            B = downsample_matrix(self.cfg) @ B
+        """The forward operator A as a dense (m, n) float32 matrix: B, or S B."""
+        B = blur_matrix(self.cfg, self.blur_units)
+        if self.sampling_matrix is not None:
+            B = self.sampling_matrix @ B
         return B.astype(np.float32)
 
     @cached_property
     def noise_matrix(self) -> np.ndarray | None:
         """N with y = A x + n @ N^T for noise n on the signal grid (noise before the
         subsampling, register #38: N = S), or None: the noise is drawn on the measurements themselves."""
-        if self.cfg.name == "downsampling" and self.cfg.noise_stage == "before_subsampling":
-            return downsample_matrix(self.cfg).astype(np.float32)
+        if self.sampling_matrix is not None and self.cfg.noise_stage == "before_subsampling":
+            return self.sampling_matrix.astype(np.float32)
         return None
 
     @cached_property
     def input_matrix(self) -> np.ndarray:
-        """M with x0 = M y (register #6): A^T, identity (blur) or interpolation (downsampling);
-        "data" is the identity where y lives on the signal grid (blur) and A^T otherwise;
-        "zero_fill" (the default) the identity for a square A, S^T for the downsampling problem and
-        A^T for another operator."""
-        c = self.cfg
-        if c.x0 == "data":
-            return np.eye(c.n_points, dtype=np.float32) if c.name == "blur" else self.matrix.T.copy()
-        if c.x0 == "adjoint":
-            return self.matrix.T.copy()
-        if c.x0 == "measurement":
+        """M with x0 = M y (register #6).  Where y lives on the signal grid (a square A, the blur)
+        "data", "zero_fill" and "interp" are the identity.  Otherwise "data" is A^T; "zero_fill"
+        (the default) S^T (each measurement at its own sample, zeros between) under a subsampling
+        and A^T for another operator; "interp" interpolates the subsamples.  "adjoint" is A^T and
+        "measurement" the identity always."""
+        c, A, S = self.cfg, self.matrix, self.sampling_matrix
+        square = A.shape[0] == A.shape[1]
+        if c.x0 == "adjoint" or (c.x0 == "data" and not square):
+            return A.T.copy()
+        if c.x0 == "measurement" or square:
             return np.eye(c.n_points, dtype=np.float32)
-        if c.x0 == "zero_fill":        # the measurements on the signal grid
-            A = self.matrix
-            if A.shape[0] == A.shape[1]:                 # y lives on the grid already (blur)
-                return np.eye(c.n_points, dtype=np.float32)
-            if c.name == "downsampling":                 # S^T y: each at its own sample, zeros between
-                return np.ascontiguousarray((downsample_matrix(c) > 0).T.astype(np.float32))
-            return A.T.copy()                            # a user's operator: A^T y (S^T y for a selection)
-        if c.name == "blur":
-            return np.eye(c.n_points, dtype=np.float32)
-        return interp_matrix(c, downsample_matrix(c)).astype(np.float32)
+        if c.x0 == "zero_fill":
+            return A.T.copy() if S is None else np.ascontiguousarray((S > 0).T.astype(np.float32))
+        if S is None:                                    # "interp" of an operator without samples
+            raise ValueError(f"x0='interp' interpolates subsamples; problem {c.name!r} has no sampling_matrix")
+        return interp_matrix(c, S).astype(np.float32)
 
     @property
     def signal_shape(self) -> tuple[int, ...]:
@@ -504,6 +510,19 @@ class ImageProblem:
         return sets
 
 
+class DownsamplingProblem(Problem):
+    """The paper's downsampling: the blur, then every ``ds_factor``-th sample (A = S B)."""
+
+    @property
+    def blur_units(self) -> str:
+        """register #37: the downsampling problem's own units of the blur's sigma ("same": the blur's)."""
+        return self.cfg.blur_units if self.cfg.ds_blur_units == "same" else self.cfg.ds_blur_units
+
+    @cached_property
+    def sampling_matrix(self) -> np.ndarray:
+        return downsample_matrix(self.cfg)
+
+
 def _image_problem(cfg: ProblemConfig):
     from .bsds import load_images
     return ImageProblem(cfg, load_images(cfg))
@@ -538,8 +557,8 @@ def problem_entry(name: str) -> ProblemEntry:
     return PROBLEMS.get(name)
 
 
-for _name in ("blur", "downsampling"):                # 1D cosine signals
-    PROBLEMS.add(_name, ProblemEntry(Problem), builtin=True)
+PROBLEMS.add("blur", ProblemEntry(Problem), builtin=True)                       # 1D cosine signals
+PROBLEMS.add("downsampling", ProblemEntry(DownsamplingProblem), builtin=True)
 for _name in ("image_denoise", "image_blur"):         # 2D natural images, the BSDS300 protocol
     PROBLEMS.add(_name, ProblemEntry(_image_problem, image=True), builtin=True)
 
