@@ -602,8 +602,8 @@ def make_config(base: Config | None = None, **overrides) -> Config:
                 raise ValueError(f"pass section {key!r} fields directly, e.g. make_config(width=16)")
             close = difflib.get_close_matches(key, flat_names(), n=3)
             hint = f"; did you mean {close}?" if close else ""
-            raise ValueError(f"unknown config field {key!r}{hint} (all {len(flat_names())} names: "
-                             "dasjax.config.flat_names(); docs/register.md says what each means)")
+            raise ValueError(f"unknown config field {key!r}{hint} (all {len(flat_names())} names with their "
+                             "defaults and meaning: `dasjax fields`)")
         for sec, f in owners:
             sections[sec][f.name] = value
     kw = {}
