@@ -67,12 +67,17 @@ def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
     return rows, arrays
 
 
+def trials_frame(rows: list[dict]) -> pd.DataFrame:
+    """Records of :func:`method_records` as a trials.csv table: COLUMNS first, then the extra ones."""
+    return pd.DataFrame(rows, columns=COLUMNS + [c for c in (rows[0] if rows else {}) if c not in COLUMNS])
+
+
 def save_results(out_dir, rows: list[dict], config: dict, arrays: dict | None = None) -> pd.DataFrame:
     """Write trials.csv, config.json and arrays.npz into ``out_dir`` (atomically each), then
     manifest.json.  An earlier manifest and trials.csv go first, so a write stopped half-way
     leaves a folder that reads as unfinished, never one that mixes two runs' files."""
     out = Path(out_dir)
-    df = pd.DataFrame(rows, columns=COLUMNS + [c for c in (rows[0] if rows else {}) if c not in COLUMNS])
+    df = trials_frame(rows)
     for stale in (MANIFEST_FILE, "trials.csv", "arrays.npz"):
         (out / stale).unlink(missing_ok=True)
     atomic_write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str))

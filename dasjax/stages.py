@@ -217,6 +217,12 @@ class MethodResult:
     arrays: dict                    # name -> (T, ...) per-trial arrays (curves, alpha history)
     columns: dict = field(default_factory=dict)   # name -> (T,) extra per-trial numbers for trials.csv
 
+    def to_dataframe(self, cfg, experiment: str = "dasjax"):
+        """One row per trial, the columns of a results folder's trials.csv (``cfg``: the config the
+        method ran with, for the problem, op set and ops columns), ready for the analysis."""
+        from .results import method_records, trials_frame
+        return trials_frame(method_records(self, experiment=experiment, cfg=cfg)[0])
+
 
 def checkpoint_path(checkpoint_dir, name):
     """The checkpoint file of stage ``name`` under ``checkpoint_dir`` (None: no checkpoints)."""
