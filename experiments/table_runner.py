@@ -81,8 +81,12 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--overwrite", action="store_true",
                    help="replace results of a different configuration in --out")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="start from a saved config (a results folder's run.json, a row's config.json or "
+                        "Config.to_json()); each row still sets its problem and op set, and --set goes on top")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override any config field, e.g. --set noise_std=0.01 --set global_skip=false")
+                   help="override any config field, e.g. --set noise_std=0.01 --set global_skip=false "
+                        "(`dasjax fields` lists them)")
     p.add_argument("--target-ci", type=float, default=None, metavar="DB",
                    help="adaptive: run each row in chunks of --trial-chunk seeds until the 95%% bootstrap CI "
                         "of its median architecture PSNR has a half-width <= DB (or --max-trials are done)")
@@ -225,6 +229,8 @@ def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
     if args.seed < 0:
         raise UsageError(f"--seed={args.seed} must be >= 0")
     overrides = dict(preset.overrides)
+    if getattr(args, "config", None):
+        overrides.update(saved_config_overrides(args.config))
     for name in ("epochs", "width", "batch_size", "chunk_size"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
@@ -250,6 +256,29 @@ def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
     sel_problems = _choices("problems", args.problems, problems)
     out = Path(args.out or f"results/{table}-{preset.name}")
     return preset.name, overrides, seeds, sel_rows, sel_problems, hp, out
+
+
+ROW_FIELDS = ("problem", "op_set")       # what each row of a table sets itself
+
+
+def saved_config_overrides(path) -> dict:
+    """The overrides that rebuild a saved config (``run.json``: {"config": ...}; a row's
+    ``config.json``: {"run": {"config": ...}}; or the sections themselves), less the row fields.
+    A config saved under older defaults keeps its meaning (:meth:`Config.from_dict`)."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--config {path}: {getattr(e, 'strerror', None) or e}") from None
+    if isinstance(saved, dict) and isinstance(saved.get("run"), dict) and "config" in saved["run"]:
+        saved = saved["run"]
+    if isinstance(saved, dict) and isinstance(saved.get("config"), dict):
+        saved = saved["config"]
+    if not isinstance(saved, dict) or not set(saved) & set(config_mod.SECTIONS):
+        raise UsageError(f"--config {path}: no config sections ({list(config_mod.SECTIONS)}) found in it")
+    try:
+        return config_mod.flat_overrides(Config.from_dict(saved), skip=ROW_FIELDS)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--config {path}: {e}") from None
 
 
 def add_sets_option(parser: argparse.ArgumentParser, sets: list[str]) -> None:

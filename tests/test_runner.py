@@ -231,3 +231,24 @@ def test_set_values_are_read_as_json_and_none_stays_a_choice():
                    "global_skip": False, "amplitude": [0.5, 1.5], "x0": "adjoint"}
     with pytest.raises(table_runner.UsageError, match="FIELD=VALUE"):
         table_runner.parse_set_items(["width"])
+
+
+def test_config_file_reruns_a_saved_config_with_set_on_top(table1, tmp_path):
+    """--config takes a run.json, a row's config.json or Config.to_json(); rows keep their problem
+    and op set; --set goes on top; a file without a config is one clear error."""
+    base = dasjax.make_config(problem="downsampling", op_set="all", width=6, noise_std=0.05, search_epochs=3,
+                              algorithm="gdas", algorithm_options={"tau_min": 0.5})
+    saved = {"run.json": {"config": base.science_dict()}, "config.json": {"run": {"config": base.science_dict()}},
+             "cfg.json": json.loads(base.to_json())}
+    parser = table_runner.build_parser(table1.__doc__, table1.ROWS)
+    for name, content in saved.items():
+        path = tmp_path / name
+        path.write_text(json.dumps(content, default=list))
+        args = parser.parse_args(["--preset", "smoke", "--config", str(path), "--set", "width=8"])
+        _, overrides, *_ = table_runner.resolve(args, "table1", table1.ROWS, log=lambda *a: None)
+        cfg = dasjax.make_config(problem="blur", op_set="good", **overrides)
+        assert (cfg.space.width, cfg.problem.noise_std, cfg.search.epochs, cfg.search.algorithm) == (8, 0.05, 3, "gdas")
+        assert dict(cfg.search.algorithm_options) == {"tau_min": 0.5} and cfg.problem.name == "blur"
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(table_runner.UsageError, match="no config sections"):
+        table_runner.resolve(parser.parse_args(["--config", str(tmp_path / "bad.json")]), "table1", table1.ROWS)
