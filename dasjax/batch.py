@@ -36,6 +36,7 @@ from .checkpoints import fingerprint, flatten_named, load_checkpoint, save_check
 from .compiled import (TRIAL_AXIS, CompiledProgram, compiled_for, memory_stats,  # noqa: F401
                        trial_mesh, _CACHE, _fill_value)
 from .distributed import is_writer, to_host
+from .logs import say as log_line
 from .loop_hooks import (AfterSave, Checkpointer, LogLines, LoopInfo, LoopPoint, ProgressBar, call_hooks,
                          concat_metrics)
 from .placement import (default_chunk_size, default_trials_at_once, device_memory_bytes,  # noqa: F401
@@ -68,10 +69,6 @@ def _finished_fill(v: np.ndarray) -> np.ndarray:
     return np.full_like(v, _fill_value(v.dtype))
 
 
-def _print_flush(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def _builtin_hooks(progress, log, checkpoint, fp, on_checkpoint) -> tuple[list, Callable | None]:
     """The checkpoint, progress and log hooks a run_batched call asks for, and the function its
     one-off messages (resume, memory fit) go to."""
@@ -82,7 +79,7 @@ def _builtin_hooks(progress, log, checkpoint, fp, on_checkpoint) -> tuple[list, 
     if not is_writer():
         log = None
     bar = progress and log is None and sys.stderr.isatty()
-    say = log if log is not None else (_print_flush if progress and not bar else None)
+    say = log if log is not None else (log_line if progress and not bar else None)
     if bar:
         hooks.append(ProgressBar())
     elif say is not None:
@@ -152,7 +149,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
         fit = fit_chunk(chunk, compiled.memory.get("peak_estimate_bytes", 0), memory_fraction * budget, n_dev)
         if fit < chunk:
             if (log is not None or progress) and is_writer():
-                (log or _print_flush)(f"[{desc}] {chunk} trials need ~{compiled.memory['peak_estimate_bytes'] / 2**30:.1f} "
+                (log or log_line)(f"[{desc}] {chunk} trials need ~{compiled.memory['peak_estimate_bytes'] / 2**30:.1f} "
                                       f"GiB per device (budget {memory_fraction * budget / 2**30:.1f} GiB): "
                                       f"chunks of {fit}")
             chunk = fit

@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from table_runner import (UsageError, add_process_options, join_processes, main_guard,  # noqa: E402
-                          parse_set_items, process_argv, reports_here)
+from table_runner import (UsageError, add_process_options, add_verbosity_options, apply_verbosity,  # noqa: E402
+                          join_processes, main_guard, parse_set_items, process_argv, reports_here)
+from dasjax.logs import say  # noqa: E402
 from dasjax.presets import PRESETS, default_preset_name, get_preset  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 from analysis.files import EXIT_MACHINE  # noqa: E402
@@ -111,12 +112,14 @@ def main(argv=None) -> int:
                     help="adaptive rows in every table: stop a row once its median's 95%% CI is within ±DB "
                          "(the planned trials are then the most a row runs)")
     ap.add_argument("--trial-chunk", type=int, default=10, help="with --target-ci: seeds added per step")
+    add_verbosity_options(ap)
     add_process_options(ap)
     args = ap.parse_args(argv)
+    apply_verbosity(args)
     join_processes(args)                    # every table then runs over the same processes
     if args.preset is None:
         args.preset, why = default_preset_name()
-        print(f"[all] no --preset given: using '{args.preset}' because {why}; choose with --preset")
+        say(f"[all] no --preset given: using '{args.preset}' because {why}; choose with --preset")
     if args.preset not in PRESETS:
         raise UsageError(f"--preset={args.preset!r} is not allowed; choose one of {list(PRESETS)}")
     tables = [t.strip() for t in args.tables.split(",") if t.strip()]
@@ -140,15 +143,15 @@ def main(argv=None) -> int:
         plan.append((t, trials, planned_steps(t, trials, cfg.search.epochs, cfg.search.steps_per_epoch, cfg), cfg))
     width = plan[0][3].space.width
     t_search, t_retrain, source = step_times(width)
-    print(f"[all] preset '{args.preset}' on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
+    say(f"[all] preset '{args.preset}' on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
           f"per-trial-step times {t_search * 1e3:.1f} ms (DAS) / {t_retrain * 1e3:.1f} ms (retrain) from {source}")
-    print(f"{'table':8s} {'trials/row':>10s} {'DAS trial-steps':>16s} {'retrain trial-steps':>20s} {'estimate':>10s}")
+    say(f"{'table':8s} {'trials/row':>10s} {'DAS trial-steps':>16s} {'retrain trial-steps':>20s} {'estimate':>10s}")
     for t, trials, steps, _ in plan:
         share = 1.0 if not args.problems or t in NO_PROBLEMS else len(args.problems.split(",")) / 2
         est = share * (steps["search"] * t_search + steps["retrain"] * t_retrain)
         total += est
-        print(f"{t:8s} {trials:10d} {steps['search']:16,.0f} {steps['retrain']:20,.0f} {est / 60:9.1f}m")
-    print(f"[all] estimated total: {total / 3600:.2f} h (an estimate: compile time and load not included"
+        say(f"{t:8s} {trials:10d} {steps['search']:16,.0f} {steps['retrain']:20,.0f} {est / 60:9.1f}m")
+    say(f"[all] estimated total: {total / 3600:.2f} h (an estimate: compile time and load not included"
           + ("; with --target-ci an upper bound" if args.target_ci is not None else "") + ")")
 
     walls, sections = [], []
@@ -160,7 +163,7 @@ def main(argv=None) -> int:
                  [a for item in args.set for a in ("--set", item)] + \
                  (["--target-ci", str(args.target_ci), "--max-trials", str(trials),
                    "--trial-chunk", str(args.trial_chunk)] if args.target_ci is not None else []) + \
-                 process_argv(args)
+                 process_argv(args) + ["-v"] * args.verbose + ["-q"] * args.quiet
         t0 = time.perf_counter()
         code = main_guard(script.main, argv_t, program=os.path.relpath(script.__file__))
         walls.append({"table": t, "trials_per_row": trials, "wall_time_s": time.perf_counter() - t0,
@@ -170,7 +173,7 @@ def main(argv=None) -> int:
                   f"rerunning this command resumes", file=sys.stderr)
             return EXIT_MACHINE
         if code != 0:
-            print(f"[all] {t} failed with exit code {code}; continuing with the other tables")
+            say(f"[all] {t} failed with exit code {code}; continuing with the other tables")
             continue
         if reports_here():
             sections.append((out / t / f"{t}.md").read_text())
@@ -181,7 +184,7 @@ def main(argv=None) -> int:
                       "\n\n## Wall time per table\n\n" + "\n".join(
                           f"- {w['table']}: {w['wall_time_s'] / 60:.1f} min ({w['trials_per_row']} trials per row)"
                           for w in walls) + "\n\nPer-table reports and figures: `<table>/report/`, `<table>/figures/`.\n")
-    print(f"[all] done; {out}/report.md gathers the tables, {out}/wall_times.csv the wall times")
+    say(f"[all] done; {out}/report.md gathers the tables, {out}/wall_times.csv the wall times")
     return 0 if all(w["exit_code"] == 0 for w in walls) else 1
 
 

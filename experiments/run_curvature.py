@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dasjax.logs import say  # noqa: E402
 from dasjax.api import CURVATURE_EVERY  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
 from table_runner import (reports_here, Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
@@ -107,14 +108,14 @@ def main(argv=None) -> int:
         raise UsageError(str(e)) from None
     check_out_dir(out, run_fingerprint("curvature", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
     s = cfg.search
-    print(f"[curvature] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
+    say(f"[curvature] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}, lambda_max every {s.curvature_every} epoch(s); {env_summary()}")
     first = make_config(**{**overrides, "early_stop": "es"}).search.es_first_fire_epoch
     if first >= s.epochs:
-        print(f"[curvature] note: with {s.epochs} epochs the early-stopping rule cannot fire (its first "
+        say(f"[curvature] note: with {s.epochs} epochs the early-stopping rule cannot fire (its first "
               f"chance is epoch {first}: es_window + es_lag estimates, es_start_epoch {s.es_start_epoch}); "
               "DAS-ES and DAS-ADA then equal DAS")
-    print(f"[curvature] writing to {out}/")
+    say(f"[curvature] writing to {out}/")
     t0 = time.perf_counter()
     df = run_rows(
         adaptive=args.adaptive, table="curvature", rows=rows, problems=problems, seeds=seeds, overrides=overrides,
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
     atomic_write_text(out / "curvature.md",
                       f"# DAS, DAS-ES and DAS-ADA (preset {preset}, {trials_label(seeds, args.adaptive)})\n\n"
                       "Architecture PSNR [dB] per row.\n\n" + md + extra)
-    print(extra)
+    say(extra)
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dasjax.logs import say  # noqa: E402
 from dasjax import hparams as hpmod  # noqa: E402
 from table_runner import (Row, reports_here, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     check_out_dir(out, run_fingerprint("das_single", preset, overrides, seeds, hpmod.BOHB_DAS_SINGLE,
                                        adaptive=args.adaptive),
                   args.overwrite)
-    print(f"[das_single] preset '{preset}', {trials_label(seeds, args.adaptive)}; {env_summary()}")
+    say(f"[das_single] preset '{preset}', {trials_label(seeds, args.adaptive)}; {env_summary()}")
     t0 = time.perf_counter()
     frames = []
     for panel, sets in PANELS.items():

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dasjax.logs import say  # noqa: E402
 from dasjax import __version__  # noqa: E402
 from dasjax import hpo  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
@@ -161,14 +162,14 @@ def main(argv=None) -> int:
 
     source = "" if args.sampler else \
         f" (no --sampler: optuna is {'installed' if sampler == 'tpe' else 'not installed'})"
-    print(f"[hpo] preset '{preset}', {problem} / {op_set} ops, objective {args.objective}, sampler {sampler}"
+    say(f"[hpo] preset '{preset}', {problem} / {op_set} ops, objective {args.objective}, sampler {sampler}"
           f"{source}, {settings['iterations']} iterations, eta {args.eta:g}, "
           f"{args.trials} trial(s) per configuration; {env_summary()}")
     for b in schedule:
-        print(f"[hpo] bracket s={b.s}: " + ", ".join(f"{r.n_configs} x {r.epochs} epochs" for r in b.rungs))
+        say(f"[hpo] bracket s={b.s}: " + ", ".join(f"{r.n_configs} x {r.epochs} epochs" for r in b.rungs))
     if fixed:
-        print(f"[hpo] fixed: {fixed}")
-    print(f"[hpo] writing to {out}/" + (f" (reusing {len(previous)} earlier evaluations)" if previous is not None
+        say(f"[hpo] fixed: {fixed}")
+    say(f"[hpo] writing to {out}/" + (f" (reusing {len(previous)} earlier evaluations)" if previous is not None
                                        else ""))
 
     def save_rows(df):              # after every rung; one process writes (every process has every row)
@@ -201,16 +202,16 @@ def main(argv=None) -> int:
             (", search + retraining]" if args.objective == "arch" else "]")
         save_figure(hyperband_figure(res.trajectory, title, xlabel), out / "figures" / "trajectory.png")
     if res.incumbent is None:
-        print(f"\n[hpo] every configuration diverged: no incumbent ({len(res.evaluations)} evaluations, "
+        say(f"\n[hpo] every configuration diverged: no incumbent ({len(res.evaluations)} evaluations, "
               f"{elapsed:.1f}s); see {out}/evaluations.csv")
         return 1
     atomic_write_text(out / "incumbent.json", res.incumbent.to_json() + "\n")
     r = res.incumbent_row
-    print(f"\n[hpo] incumbent: configuration {r['config_id']} ({r['proposal']}), objective "
+    say(f"\n[hpo] incumbent: configuration {r['config_id']} ({r['proposal']}), objective "
           f"{r['objective']:.3f} dB at {r['epochs']} epochs; {len(res.evaluations)} evaluations, "
           f"{int(res.evaluations['trial_epochs'].sum())} trial-epochs, {elapsed:.1f}s")
-    print(res.incumbent.to_json())
-    print(f"[hpo] results in {out}/ (incumbent.json, evaluations.csv, trajectory.csv, figures/); use with\n"
+    say(res.incumbent.to_json())
+    say(f"[hpo] results in {out}/ (incumbent.json, evaluations.csv, trajectory.csv, figures/); use with\n"
           f"      python experiments/run_table1.py --hparams {out / 'incumbent.json'}\n"
           f"  or, against the paper's H1 set over many seeds,\n"
           f"      python experiments/run_table3.py --sets H1,{out / 'incumbent.json'} "

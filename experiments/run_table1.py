@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from table_runner import (reports_here, Row, build_parser, check_out_dir, env_summary, finish_table,  # noqa: E402
                                main_guard, resolve, run_fingerprint, run_rows)
 from table_runner import trials_label  # noqa: E402
+from dasjax.logs import say  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
 ROWS = [
@@ -70,9 +71,9 @@ def write_findings(df, out: Path) -> str:
     atomic_write_text(out / "findings.md", "# The paper's Table 1 findings, checked on these trials\n\n"
                       "Verdicts and tests: see `analysis/findings.py`.\n\n" + md)
     atomic_write_text(out / "findings.csv", findings.to_csv(index=False))
-    print("\nThe paper's findings on these trials (findings.md):\n")
+    say("\nThe paper's findings on these trials (findings.md):\n")
     for r in findings.itertuples(index=False):
-        print(f"  {r.problem:>12} | {r.finding}: {r.verdict}  [{r.ours}]")
+        say(f"  {r.problem:>12} | {r.finding}: {r.verdict}  [{r.ours}]")
     power_md = write_findings_power(df, out) if (findings["verdict"] != "not measured").any() else ""
     if power_md:
         atomic_write_text(out / "findings.md", (out / "findings.md").read_text() + "\n" + power_md)
@@ -97,7 +98,7 @@ def write_findings_power(df, out: Path) -> str:
         (out / "findings_power.csv").unlink(missing_ok=True)          # no stale estimates from an earlier run
         return head + (f"The smallest row has {smallest} trials (< {MIN_PILOT}): too few to resample into "
                        "larger studies, so no power estimates.\n")
-    print(f"\n[table1] power of each finding: {POWER_RESAMPLES} resampled studies per trial count "
+    say(f"\n[table1] power of each finding: {POWER_RESAMPLES} resampled studies per trial count "
           f"{list(POWER_GRID)} ...")
     fp = analysis.findings_power(df, grid=POWER_GRID, n_resamples=POWER_RESAMPLES, test_resamples=99)
     atomic_write_text(out / "findings_power.csv", fp.to_csv(index=False))
@@ -117,9 +118,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "table1", ROWS)
     check_out_dir(out, run_fingerprint("table1", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
-    print(f"[table1] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
+    say(f"[table1] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
-    print(f"[table1] writing to {out}/")
+    say(f"[table1] writing to {out}/")
     t0 = time.perf_counter()
     df = run_rows(
         adaptive=args.adaptive, table="table1", rows=rows, problems=problems, seeds=seeds, overrides=overrides,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dasjax.logs import say  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
 from table_runner import (reports_here, Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
                                finish_table, main_guard, resolve, run_fingerprint, run_rows)
@@ -81,9 +82,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     check_out_dir(out, run_fingerprint("table2", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
-    print(f"[table2] preset '{preset}', cell space, {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
+    say(f"[table2] preset '{preset}', cell space, {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
-    print(f"[table2] writing to {out}/")
+    say(f"[table2] writing to {out}/")
     t0 = time.perf_counter()
     df = run_rows(
         adaptive=args.adaptive, table="table2", rows=rows, problems=problems, seeds=seeds, overrides=overrides,

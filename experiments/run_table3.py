@@ -24,6 +24,8 @@ from table_runner import (reports_here, Row, add_sets_option, build_parser, chec
                                finish_table, main_guard, parse_sets, resolve, run_fingerprint, run_set_rows)
 from table_runner import trials_label  # noqa: E402
 
+from dasjax.logs import say  # noqa: E402
+
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur"]
 OP_SETS = ["good", "all"]
 # build_parser / resolve select rows by key; here a "row" is an op set (sets are chosen with --sets)
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
     sets = parse_sets(args.sets, args.hparams)
     op_sets = [r.op_set for r in rows]
     check_out_dir(out, run_fingerprint("table3", preset, overrides, seeds, sets, adaptive=args.adaptive), args.overwrite)
-    print(f"[table3] preset '{preset}', {trials_label(seeds, args.adaptive)}, sets {[s.name for s in sets]}, "
+    say(f"[table3] preset '{preset}', {trials_label(seeds, args.adaptive)}, sets {[s.name for s in sets]}, "
           f"op sets {op_sets}, problems {problems}; {env_summary()}")
     t0 = time.perf_counter()
     df = run_set_rows(

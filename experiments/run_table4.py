@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dasjax.logs import say  # noqa: E402
 from dasjax.bsds import DatasetError, WHERE_TO_GET, fallback_message, load_images, resolve_source  # noqa: E402
 from dasjax.config import IMAGE_PROBLEMS, make_config  # noqa: E402
 from table_runner import (reports_here, Row, UsageError, build_parser, check_out_dir, env_summary,  # noqa: E402
@@ -130,12 +131,12 @@ def main(argv=None) -> int:
     if source.kind == "embedded":
         note = fallback_message(source) if data_dir != "embedded" else \
             f"NOT BSDS300: {source.reason}; using the {source.label}. {WHERE_TO_GET}"
-        print(f"[table4] {note}")
-    print(f"[table4] data: {images.describe()}")
+        say(f"[table4] {note}")
+    say(f"[table4] data: {images.describe()}")
     check_out_dir(out, run_fingerprint("table4", preset, overrides, seeds, hp, adaptive=args.adaptive), args.overwrite)
-    print(f"[table4] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
+    say(f"[table4] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
-    print(f"[table4] writing to {out}/")
+    say(f"[table4] writing to {out}/")
     t0 = time.perf_counter()
     df = run_rows(
         adaptive=args.adaptive, table="table4", rows=rows, problems=problems, seeds=seeds, overrides=overrides,

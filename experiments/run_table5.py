@@ -22,6 +22,8 @@ from table_runner import (reports_here, Row, UsageError, add_sets_option, build_
                                run_set_rows)
 from table_runner import trials_label  # noqa: E402
 
+from dasjax.logs import say  # noqa: E402
+
 SETS = ["H1", "H2", "BOHB-one-shot-Blur", "BOHB-one-shot-DS", "BOHB-Blur", "BOHB-Non-Seq-one-shot-Blur",
         "BOHB-Non-Seq-Blur"]
 ROWS = [Row(o, o, "DAS") for o in ("good", "all")]
@@ -38,7 +40,7 @@ def main(argv=None) -> int:
     overrides["space"] = "cell"
     sets = parse_sets(args.sets, args.hparams)
     check_out_dir(out, run_fingerprint("table5", preset, overrides, seeds, sets, adaptive=args.adaptive), args.overwrite)
-    print(f"[table5] preset '{preset}', cell space, {trials_label(seeds, args.adaptive)}, sets {[s.name for s in sets]}; "
+    say(f"[table5] preset '{preset}', cell space, {trials_label(seeds, args.adaptive)}, sets {[s.name for s in sets]}; "
           f"{env_summary()}")
     t0 = time.perf_counter()
     df = run_set_rows(

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from table_runner import (Row, build_parser, check_out_dir, env_summary, finish_table, main_guard,  # noqa: E402
                           reports_here, resolve, run_fingerprint, run_rows, trials_label)
+from dasjax.logs import say  # noqa: E402
 from dasjax.methods import VARIANT_ALGORITHMS  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
 
@@ -154,9 +155,9 @@ def main(argv=None) -> int:
     preset, overrides, seeds, rows, problems, hp, out = resolve(args, "variants", ROWS)
     check_out_dir(out, run_fingerprint("variants", preset, overrides, seeds, hp, adaptive=args.adaptive),
                   args.overwrite)
-    print(f"[variants] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
+    say(f"[variants] preset '{preset}', {trials_label(seeds, args.adaptive)}, rows {[r.key for r in rows]}, "
           f"problems {problems}, hparams {hp.name}; {env_summary()}")
-    print(f"[variants] writing to {out}/")
+    say(f"[variants] writing to {out}/")
     t0 = time.perf_counter()
     df = run_rows(adaptive=args.adaptive, table="variants", rows=rows, problems=problems, seeds=seeds,
                   overrides=overrides, hp=hp, out=out)
@@ -169,7 +170,7 @@ def main(argv=None) -> int:
     stats = variant_stats(df, out)
     extra = stats_markdown(stats) + "\n" + power_section(df, out)
     atomic_write_text(out / "variants.md", (out / "variants.md").read_text() + "\n" + extra)
-    print("\n" + extra)
+    say("\n" + extra)
     return 0
 
 

@@ -25,7 +25,8 @@ import pandas as pd
 
 from dasjax import __version__
 from dasjax import config as config_mod
-from dasjax import distributed
+from dasjax import distributed, logs
+from dasjax.logs import say
 from dasjax import hparams as hpmod
 from dasjax.config import PROBLEMS, Config, make_config
 from dasjax.methods import get_method, method_config, run_group, run_method
@@ -93,8 +94,19 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     p.add_argument("--max-trials", type=int, default=None,
                    help="with --target-ci: the most trials a row may run (default: --trials or the preset's)")
     p.add_argument("--trial-chunk", type=int, default=10, help="with --target-ci: seeds added per step")
+    add_verbosity_options(p)
     add_process_options(p)
     return p
+
+
+def add_verbosity_options(p: argparse.ArgumentParser) -> None:
+    """-v / -q: what the console shows (the run.log in the results folder keeps everything)."""
+    p.add_argument("-v", "--verbose", action="count", default=0, help="also show details (debug records)")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="show warnings and errors only")
+
+
+def apply_verbosity(args) -> None:
+    logs.set_console_level(logs.level_of(getattr(args, "verbose", 0), getattr(args, "quiet", 0)))
 
 
 def add_process_options(p: argparse.ArgumentParser) -> None:
@@ -210,9 +222,10 @@ def _choices(name, text, allowed):
     return items
 
 
-def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=print):
+def resolve(args, table: str, rows: list[Row], problems=PROBLEMS, log=say):
     """Validate the command line -> (preset name, config overrides, seeds, rows, problems, hparams, out).
     Joins the other processes first in a multi-process run."""
+    apply_verbosity(args)
     join_processes(args)
     if args.preset is None:
         name, why = default_preset_name()
@@ -320,7 +333,7 @@ def run_fingerprint(table: str, preset: str, overrides: dict, seeds: list[int], 
 
 
 def run_methods(cfg, methods: list[str], seeds: list[int], hp, *, checkpoint_dir, keep_params=False,
-                adaptive=None, log=print) -> dict:
+                adaptive=None, log=say) -> dict:
     """{method: MethodResult} for ``methods`` (one method, or members of one group sharing one run):
     a plain run over ``seeds``, or with ``adaptive`` a :func:`dasjax.run_adaptive` run whose results
     carry the per-trial columns stop_reason and ci_half_width."""
@@ -406,6 +419,7 @@ def _prepare_out_dir(out: Path, marker: Path, fingerprint: dict, overwrite: bool
         folder_lock.acquire(out)
     except folder_lock.FolderBusy as e:
         raise UsageError(str(e)) from None
+    logs.log_to_folder(out)                     # every record of this run, appended to OUT/run.log
     if overwrite and marker.exists() and _normalized(json.loads(marker.read_text())) != fingerprint:
         for child in ("runs", "report", "figures"):
             shutil.rmtree(out / child, ignore_errors=True)
@@ -416,7 +430,7 @@ def row_dir(out: Path, problem: str, row: Row) -> Path:
     return out / "runs" / problem / row.key
 
 
-def _row_done(out: Path, path: Path, fingerprint: dict, *, name: str, log=print) -> bool:
+def _row_done(out: Path, path: Path, fingerprint: dict, *, name: str, log=say) -> bool:
     """Whether the row at ``path`` is finished, intact and of this configuration.  A damaged row
     (:func:`analysis.check.row_state`) is named in one line and moved aside, to be computed again."""
     state = check.row_state(path, out)
@@ -442,7 +456,7 @@ def _gather(out: Path, frames: list[pd.DataFrame], walls: list[dict]) -> pd.Data
 
 
 def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[int], overrides: dict,
-             hp, out: Path, log=print, keep_params: bool = False, adaptive=None) -> pd.DataFrame:
+             hp, out: Path, log=say, keep_params: bool = False, adaptive=None) -> pd.DataFrame:
     """Run every row x problem (skipping finished ones) and return all trials as one DataFrame.
     ``keep_params``: also save each trial's retrained network in the row's arrays.npz.
     ``adaptive``: run each row until its median is tight (:func:`adaptive_plan`)."""
@@ -510,7 +524,7 @@ def main_guard(fn, argv=None, program: str | None = None) -> int:
     (:func:`machine_error_line`).  The results folders ``fn`` locked are given back when it
     returns (:mod:`analysis.folder_lock`).  ``program``: the script the resume command names
     (default: this process's)."""
-    mark, stdout = folder_lock.held(), sys.stdout
+    mark, stdout, logging_mark = folder_lock.held(), sys.stdout, logs.start_command()
     try:
         return fn(argv) or 0
     except UsageError as e:
@@ -522,6 +536,7 @@ def main_guard(fn, argv=None, program: str | None = None) -> int:
         print(machine_error_line(e, folder_lock.held_folders(mark), argv, program), file=sys.stderr)
         return EXIT_MACHINE
     finally:
+        logs.end_command(logging_mark)
         folder_lock.release_since(mark)
         if sys.stdout is not stdout:            # a non-writer process's silenced stdout (join_processes)
             sys.stdout.close()
@@ -562,7 +577,7 @@ def env_summary() -> str:
 
 
 def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], problems: list[str],
-                 seeds: list[int], overrides: dict, out: Path, log=print, adaptive=None) -> pd.DataFrame:
+                 seeds: list[int], overrides: dict, out: Path, log=say, adaptive=None) -> pd.DataFrame:
     """Rows = (op set, hyperparameter set).  For each problem x op set, every set that shares
     optimizer types with another runs in the same batched program (``dasjax.run_sets``); each
     set is saved as ``OUT/runs/<problem>/<op_set>/<set>/`` and skipped when a rerun finds it done.
@@ -639,10 +654,7 @@ def finish_table(df: pd.DataFrame, out: Path, *, name: str, heading: str, rows=(
         if figures is not None:
             figures(df, out)
         analysis.write_report(df, out / "report", reference=reference, n_resamples=999)
-    print()
-    print(heading.splitlines()[0])
-    print()
-    print(md)
+    say("\n" + heading.splitlines()[0] + "\n\n" + md)
     took = "" if t0 is None else f" in {time.perf_counter() - t0:.1f}s"
-    print(f"\n[{name}] done{took}; results in {out}/ ({name}.md, trials.csv, wall_times.csv, figures/, report/)")
+    say(f"\n[{name}] done{took}; results in {out}/ ({name}.md, trials.csv, wall_times.csv, figures/, report/)")
     return md

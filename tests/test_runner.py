@@ -109,6 +109,8 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     assert code == 2 and "different configuration" in capsys.readouterr().err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
     # a folder written before a config field existed still resumes: the missing field reads its default
+    for manifest in out.glob("runs/*/*/manifest.json"):
+        manifest.unlink()                        # such a folder had no manifest either
     for f in [out / "run.json", *out.glob("runs/*/*/config.json")]:
         d = json.loads(f.read_text())
         fp = d if f.name == "run.json" else d["run"]
@@ -252,3 +254,38 @@ def test_config_file_reruns_a_saved_config_with_set_on_top(table1, tmp_path):
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(table_runner.UsageError, match="no config sections"):
         table_runner.resolve(parser.parse_args(["--config", str(tmp_path / "bad.json")]), "table1", table1.ROWS)
+
+
+def test_logging_quiet_console_and_run_log(table1, tmp_path, capsys, monkeypatch):
+    """-q silences the console, run.log in the results folder keeps every record, the default shows
+    them; no other logger is touched, and outside a command say() prints (a notebook sees progress)."""
+    import logging
+
+    from dasjax import logs
+    root_handlers = list(logging.getLogger().handlers)
+    out = tmp_path / "t1"
+    args = ["--preset", "smoke", "--out", str(out), "--trials", "1", "--rows", "lg_only", "--problems", "blur",
+            "--no-figures"] + TINY_CLI
+    assert table_runner.main_guard(table1.main, args + ["-q"]) == 0
+    assert "[table1]" not in capsys.readouterr().out
+    log = (out / "run.log").read_text()
+    assert "INFO [table1] blur / lg_only: median arch PSNR" in log and "INFO [table1] writing to" in log
+    assert table_runner.main_guard(table1.main, args) == 0
+    assert "[table1] blur / lg_only: already done, skipped" in capsys.readouterr().out
+    assert (out / "run.log").read_text().startswith(log) and "already done, skipped" in (out / "run.log").read_text()
+    assert logging.getLogger().handlers == root_handlers and logs.LOGGER.propagate
+    assert [type(h) for h in logs.LOGGER.handlers] == [logging.NullHandler]
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])     # no logging set up (pytest's own aside)
+    logs.say("a progress line")
+    assert capsys.readouterr().out == "a progress line\n"
+    seen = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logs.LOGGER.addHandler(handler)
+    logs.LOGGER.setLevel(logging.INFO)
+    try:
+        logs.say("to the user's handler")
+    finally:
+        logs.LOGGER.removeHandler(handler)
+        logs.LOGGER.setLevel(logging.NOTSET)
+    assert [r.getMessage() for r in seen] == ["to the user's handler"] and capsys.readouterr().out == ""
