@@ -18,7 +18,7 @@ from .correlation import DEFAULT_THRESHOLD
 from .files import EXIT_MACHINE, describe_os_error, is_machine_error
 from .load import ResultsFormatError, load_results
 from .reference import REFERENCES
-from .report import write_report
+from .report import FIGURE_FORMATS, write_report
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -35,7 +35,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ddof", type=int, default=0, help="std degrees of freedom (default 0)")
     parser.add_argument("--n-resamples", type=int, default=9999, help="bootstrap resamples (default 9999)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--figure-format", choices=FIGURE_FORMATS, default="png",
+                        help="png, or a vector format for a paper (pdf, svg); default %(default)s")
     return parser.parse_args(argv)
 
 
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         path = write_report(df, args.out, reference=args.reference, threshold=args.threshold, ddof=args.ddof,
-                            n_resamples=args.n_resamples, seed=args.seed, figures=not args.no_figures)
+                            n_resamples=args.n_resamples, seed=args.seed, figures=not args.no_figures,
+                            figure_format=args.figure_format)
     except OSError as err:
         if not is_machine_error(err):
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -133,18 +134,22 @@ def distribution_figure(
     by: Sequence[str] = ("op_set", "method"),
     problems: Sequence[str] | None = None,
     title: str | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> Figure:
     """Distribution of `value` per (op set, method): a box plus every trial as a point.
 
     One panel per problem. The tick label of each group gives its trial count and,
     when any, the number of diverged trials (NaN values cannot be drawn but are counted).
     Columns such as hparams are added to `by` where a group would otherwise mix them.
+    `reference`: a tidy frame of the paper's statistics (:func:`analysis.reference_table`);
+    its median of each group is marked with a red bar.
     """
     by = _unpooled(df, by)
     panels = _panel_problems(df, problems)
     categories = [tuple(r) for r in sort_frame(df[by].drop_duplicates(), by).to_numpy()]
     colors = {v: GROUP_COLORS[i % len(GROUP_COLORS)] for i, v in enumerate(sort_values(by[0], df[by[0]].tolist()))}
-    width = max(4.0, 0.85 * len(categories) + 1.0)
+    width = max(4.0, 1.05 * len(categories) + 1.0)
+    marked = False
     fig = Figure(figsize=(width * len(panels), 4.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     rng = np.random.default_rng(0)  # fixed jitter: the same data gives the same picture
@@ -161,17 +166,37 @@ def distribution_figure(
                            medianprops={"color": "black"}, boxprops={"color": colors[cat[0]]})
                 ax.scatter(pos + rng.uniform(-0.18, 0.18, good.size), good, s=9, alpha=0.6,
                            color=colors[cat[0]], zorder=3)
+            paper = _reference_median(reference, problem, by, cat) if value == Y else None
+            if paper is not None:
+                ax.hlines(paper, pos - 0.32, pos + 0.32, color="#d62728", lw=2, zorder=4,
+                          label=None if marked else "paper's median")
+                marked = True
             counts = f"n={len(rows)}" + (f", {n_div} div." if n_div else "")
-            ticks.append("\n".join(label(c, v) for c, v in zip(reversed(by), reversed(cat))) + "\n" + counts)
+            names = [textwrap.fill(label(c, v), 13) for c, v in zip(reversed(by), reversed(cat))]
+            ticks.append("\n".join(names) + "\n" + counts)
         ax.set_xticks(range(1, len(categories) + 1))
         ax.set_xticklabels(ticks, fontsize=7)
         ax.set_xlim(0.4, len(categories) + 0.6)
         ax.set_ylabel(AXIS_LABELS.get(value, value))
         ax.set_title(label("problem", problem))
         ax.grid(axis="y", alpha=0.3)
+    if marked:
+        fig.legend(loc="outside lower center", fontsize=7, frameon=False)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _reference_median(reference: pd.DataFrame | None, problem: str, by: Sequence[str], cat) -> float | None:
+    """The paper's median of one group, when the reference has exactly one for it."""
+    if reference is None or len(reference) == 0:
+        return None
+    sel = (reference["problem"] == problem) & (reference["stat"] == "median")
+    for column, v in zip(by, cat):
+        if column in reference.columns:
+            sel &= reference[column] == v
+    values = reference.loc[sel, "value"].to_numpy(float)
+    return float(values[0]) if len(values) == 1 and np.isfinite(values[0]) else None
 
 
 def best_and_worst(
@@ -399,13 +424,15 @@ def power_figure(curves: pd.DataFrame, title: str = "How many trials are enough"
     if len(curves) == 0:
         raise ValueError("power_figure: no power curves to draw")
     problems = sort_values("problem", curves["problem"].unique().tolist())
-    fig = Figure(figsize=(5.2 * len(problems), 3.8), layout="constrained")
+    fig = Figure(figsize=(5.2 * len(problems), 4.4), layout="constrained")
     axes = fig.subplots(1, len(problems), squeeze=False)[0]
+    # one colour per comparison in every panel, so the one legend below them holds for all
+    colors = {c: f"C{i % 10}" for i, c in enumerate(dict.fromkeys(curves["comparison"]))}
     for ax, problem in zip(axes, problems):
         sub = curves[curves["problem"] == problem]
         for comparison, c in sub.groupby("comparison", sort=False):
             c = c.sort_values("n")
-            line, = ax.plot(c["n"], c["power"], marker="o", ms=3, lw=1.4, label=comparison)
+            line, = ax.plot(c["n"], c["power"], marker="o", ms=3, lw=1.4, label=comparison, color=colors[comparison])
             ax.fill_between(c["n"], c["power"] - 2 * c["mc_se"], c["power"] + 2 * c["mc_se"],
                             color=line.get_color(), alpha=0.15, lw=0)
         ax.axhline(target_power, color="black", lw=0.8, ls="--")
@@ -415,6 +442,11 @@ def power_figure(curves: pd.DataFrame, title: str = "How many trials are enough"
         ax.set_ylabel(f"power (p < {alpha:g}, right direction)")
         ax.set_title(f"{label('problem', problem)}")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="best")
+    legend = {}
+    for ax in axes:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))   # label -> handle, first kept
+    labels, handles = list(legend), list(legend.values())
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, max(1, len(labels))), fontsize=7,
+               frameon=False)                            # below the panels, never over the curves
     fig.suptitle(title)
     return fig

@@ -106,11 +106,18 @@ def all_comparisons(df: pd.DataFrame, blocks: Sequence[str] = BLOCK_COLUMNS) -> 
     return pd.concat([methods.assign(between="method"), hparams.assign(between="hparams")], ignore_index=True)
 
 
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
 class _Report:
     """Accumulates report.md's lines; writes figures and LaTeX tables next to it."""
 
-    def __init__(self, out_dir: Path, dpi: int):
-        self.out_dir, self.dpi, self.lines = out_dir, dpi, []
+    def __init__(self, out_dir: Path, dpi: int, figure_format: str = "png"):
+        self.out_dir, self.dpi, self.lines, self.figure_format = out_dir, dpi, [], figure_format
+
+    def name(self, stem: str) -> str:
+        """A figure's file name in the report's format (png, or pdf / svg for a paper)."""
+        return f"{stem}.{self.figure_format}"
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -125,16 +132,20 @@ class _Report:
         return path
 
 
-def _block_figures(rep: _Report, block: pd.DataFrame, prefix: str, threshold: float) -> None:
+def _block_figures(rep: _Report, block: pd.DataFrame, prefix: str, threshold: float, ref=None) -> None:
     rows = table_rows(block)
-    rep.figure(distribution_figure(block, by=rows), f"{prefix}_distribution.png",
-               "Architecture PSNR per trial (box: quartiles; points: trials; n and diverged counts under each group)")
+    for column in ("space", "hparams"):          # the paper's values of this block's space and set only
+        if ref is not None and column in ref.columns and column in block.columns and block[column].nunique() == 1:
+            ref = ref[ref[column] == block[column].iloc[0]]
+    rep.figure(distribution_figure(block, by=rows, reference=ref), rep.name(f"{prefix}_distribution"),
+               "Architecture PSNR per trial (box: quartiles; points: trials; n and diverged counts under each group"
+               + ("; red bars: the paper's medians" if ref is not None and len(ref) else "") + ")")
     one_shot = block[has_one_shot(block)]
     if len(one_shot):
         hue = ["op_set"] + varying(one_shot, ["method", "hparams"], ["problem", "op_set"])
         for mode in DEGENERATE_FILTERS:
             rep.figure(scatter_figure(one_shot, hue=hue, degenerate=mode, threshold=threshold),
-                       f"{prefix}_scatter_{mode}.png",
+                       rep.name(f"{prefix}_scatter_{mode}"),
                        f"Architecture vs one-shot PSNR, degenerate filter '{mode}' (threshold {threshold:g} dB)")
     for problem in sort_values("problem", block["problem"].tolist()):
         for op_set in sort_values("op_set", block["op_set"].tolist()):
@@ -163,9 +174,9 @@ def _architecture_figures(rep: _Report, sub: pd.DataFrame, prefix: str) -> None:
         for _, r in trials[trials["rank"] == "best"].iterrows():
             fig = cell_graph_figure(r["architecture"], op_meta=parse_op_meta(r.get("op_meta")),
                                     title=f"Best {r['method']} cell ({where}, {r['arch_psnr']:.2f} dB)")
-            rep.figure(fig, f"{prefix}_cell_{slug(r['method'])}.png", f"Best found cell of {r['method']} ({where})")
+            rep.figure(fig, rep.name(f"{prefix}_cell_{slug(r['method'])}"), f"Best found cell of {r['method']} ({where})")
     else:
-        rep.figure(architecture_figure(trials), f"{prefix}_architectures.png",
+        rep.figure(architecture_figure(trials), rep.name(f"{prefix}_architectures"),
                    f"Best and worst architectures per method ({where}), as in Fig. 4")
     one_shot = finite[has_one_shot(finite)]
     if len(one_shot):
@@ -175,7 +186,7 @@ def _architecture_figures(rep: _Report, sub: pd.DataFrame, prefix: str) -> None:
         except (FileNotFoundError, KeyError):
             rep.add(f"(No α history saved for the best DAS-like trial of {where}.)", "")
             return
-        rep.figure(fig, f"{prefix}_alpha.png", f"softmax(α) over search epochs, best {best['method']} trial ({where})")
+        rep.figure(fig, rep.name(f"{prefix}_alpha"), f"softmax(α) over search epochs, best {best['method']} trial ({where})")
 
 
 def write_report(
@@ -191,19 +202,23 @@ def write_report(
     power: bool = True,
     ci_target: float = 0.5,
     power_resamples: int = 500,
+    figure_format: str = "png",
 ) -> Path:
     """Write the full report for the trials in `df` into `out_dir`; return report.md's path.
 
     reference: None, "table1" or a tidy frame (see analysis.reference) printed as
     "ours (paper, Δ)". threshold: degenerate PSNR threshold of App. A. ddof: of
-    the std. n_resamples, seed: of the bootstrap CIs. figures=False skips the PNGs
-    (fast); dpi: their resolution. One section per (experiment, space).
+    the std. n_resamples, seed: of the bootstrap CIs. figures=False skips the figures
+    (fast); dpi: their resolution; figure_format: "png", or "pdf" / "svg" (vector, for a
+    paper). One section per (experiment, space).
     power: add the section "How many trials are enough" (:func:`write_power_section`): the trials
     per row for a median CI half-width of ``ci_target`` dB, and power curves from
     ``power_resamples`` resampled studies.
     """
     if len(df) == 0:
         raise ValueError("write_report: the DataFrame has no trials")
+    if figure_format not in FIGURE_FORMATS:
+        raise ValueError(f"figure_format={figure_format!r} is not allowed; choose one of {list(FIGURE_FORMATS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ref = _resolve_reference(reference)
@@ -216,7 +231,7 @@ def write_report(
     atomic_write_text(out / CORRELATIONS_CSV, correlations.to_csv(index=False))
     atomic_write_text(out / COMPARISONS_CSV, comparisons.to_csv(index=False))
 
-    rep = _Report(out, dpi)
+    rep = _Report(out, dpi, figure_format)
     _write_header(rep, df, threshold=threshold, ddof=ddof, n_resamples=n_resamples, seed=seed)
     for key in block_keys(df, blocks):
         prefix = "_".join(slug(k) for k in key) or "results"
@@ -229,7 +244,7 @@ def write_report(
             write_power_section(rep, block, prefix, ci_target, power_resamples, seed, figures)
         if figures:
             rep.add("### Figures", "")
-            _block_figures(rep, block, prefix, threshold)
+            _block_figures(rep, block, prefix, threshold, ref)
     return rep.write()
 
 
@@ -281,7 +296,7 @@ def write_power_section(rep: _Report, block: pd.DataFrame, prefix: str, ci_targe
                 f"{n_resamples} resampled studies per trial count; –: more than {POWER_GRID[-1]}; "
                 f"curves in `{prefix}_power_curves.csv`):", "", frame_to_markdown(summary), "")
         if figures:
-            rep.figure(power_figure(curves), f"{prefix}_power.png",
+            rep.figure(power_figure(curves), rep.name(f"{prefix}_power"),
                        "Power against trials per row (band: ± 2 Monte-Carlo standard errors; dashed: 80 %)")
     if set(block.get("experiment", pd.Series(dtype=str)).unique()) == {"table1"}:
         rep.add("For the paper's Table 1 findings, `findings.md` next to this report gives the trials per row "

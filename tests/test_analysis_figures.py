@@ -61,7 +61,28 @@ def test_distribution_figure(df, tmp_path):
     fig = analysis.distribution_figure(df)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert any("1 div." in t for t in labels)  # the diverged trial is reported
+    assert all(len(line) <= 13 for t in labels for line in t.splitlines())   # long names wrap, never collide
     assert_png(fig, tmp_path / "dist.png")
+    # the paper's medians are marked where the reference has one for a group, and named once
+    ref = analysis.reference_table("table1")
+    marked = analysis.distribution_figure(df, reference=ref[ref["space"] == "sequential"])
+    bars = [c for c in marked.axes[0].collections if c.get_label() == "paper's median" or
+            type(c).__name__ == "LineCollection"]
+    want = ref[(ref.problem == "blur") & (ref["stat"] == "median") & (ref.space == "sequential")
+               & ref.method.isin(df.method) & ref.op_set.isin(df.op_set)]["value"]
+    got = sorted(float(seg[0][1]) for c in bars for seg in c.get_segments())
+    assert got == sorted(want.tolist()) and len(got) >= 2
+    assert [t.get_text() for t in marked.legends[0].get_texts()] == ["paper's median"]
+
+
+def test_report_figures_in_a_vector_format(df, tmp_path):
+    path = analysis.write_report(df, tmp_path / "rep", n_resamples=99, power=False, figure_format="svg")
+    svgs = sorted(p.name for p in (tmp_path / "rep").glob("*.svg"))
+    assert svgs and not list((tmp_path / "rep").glob("*.png"))
+    assert all(f"]({name})" in path.read_text() for name in svgs)
+    assert (tmp_path / "rep" / svgs[0]).read_text().lstrip().startswith("<?xml")
+    with pytest.raises(ValueError, match="figure_format"):
+        analysis.write_report(df, tmp_path / "rep2", figure_format="jpg")
 
 
 def test_architecture_figure_best_and_worst(df, tmp_path):
