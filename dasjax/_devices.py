@@ -50,7 +50,12 @@ def configure_cpu_devices() -> int | None:
     n = requested_cpu_devices()
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return None
-    if jax.config.jax_num_cpu_devices >= 0:
+    chosen = getattr(jax.config, "jax_num_cpu_devices", None)
+    if chosen is None:        # a JAX without the option (before 0.5.1): the XLA flag, read at backend start
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={n}").strip()
+        return n
+    if chosen >= 0:
         return None
     try:
         jax.config.update("jax_num_cpu_devices", n)

@@ -93,7 +93,11 @@ def test_second_order_hypergradient_matches_finite_differences():
     hp, types, _ = resolve_hparams("H1", 1)
     hp = jax.tree_util.tree_map(lambda x: x[0], hp)
     prog = SearchProgram(cfg, space, types)
-    with jax.enable_x64(True):
+    # jax.enable_x64 since JAX 0.6 or so; jax.experimental.enable_x64 before (the declared floor, 0.5)
+    enable_x64 = getattr(jax, "enable_x64", None)
+    if enable_x64 is None:
+        from jax.experimental import enable_x64
+    with enable_x64(True):
         f64 = lambda t: jax.tree_util.tree_map(lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x, t)
         st = f64(prog.init(jax.random.key(0), hp))
         st = st.replace(alpha=jax.random.normal(jax.random.key(1), st.alpha.shape, jnp.float64) * 0.5)
