@@ -28,11 +28,24 @@ def table1():
     return load_script("run_table1")
 
 
+WRITES = []      # the fsync calls of the undamaged run: every results write ends in one
+
+
 @pytest.fixture(scope="module")
 def finished(table1, tmp_path_factory):
     """One undamaged tiny run (two retraining-only rows); tests damage copies of it."""
     out = tmp_path_factory.mktemp("integrity") / "t1"
-    assert table_runner.main_guard(table1.main, _args(out)) == 0
+    real_fsync = os.fsync
+
+    def counting(fd):
+        WRITES.append(fd)
+        return real_fsync(fd)
+
+    os.fsync = counting
+    try:
+        assert table_runner.main_guard(table1.main, _args(out)) == 0
+    finally:
+        os.fsync = real_fsync
     return out
 
 
@@ -121,15 +134,8 @@ def test_check_names_running_interrupted_and_missing_rows(finished, tmp_path, ca
 def test_a_full_disk_is_one_line_exit_3_and_the_resumed_run_matches(table1, finished, tmp_path, capsys,
                                                                    monkeypatch):
     """A write that raises ENOSPC half-way through the run (every results write ends in fsync)."""
-    real_fsync, calls = os.fsync, []
-
-    def counting(fd):
-        calls.append(fd)
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", counting)
-    assert table_runner.main_guard(table1.main, _args(tmp_path / "count")) == 0
-    n_writes = len(calls)
+    real_fsync, calls, n_writes = os.fsync, [], len(WRITES)
+    assert n_writes > 4
 
     def full_disk(fd):
         calls.append(fd)
@@ -137,7 +143,6 @@ def test_a_full_disk_is_one_line_exit_3_and_the_resumed_run_matches(table1, fini
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
-    calls.clear()
     capsys.readouterr()
     monkeypatch.setattr(os, "fsync", full_disk)
     out = tmp_path / "t1"

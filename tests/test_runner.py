@@ -1,5 +1,6 @@
 """Long runs that survive: checkpoint/resume, atomic writes, clear CLI errors, Table 1 end to end."""
 import json
+import logging
 import os
 
 import numpy as np
@@ -9,6 +10,7 @@ from conftest import TINY_CLI, load_script, tiny
 
 import dasjax
 import table_runner
+from dasjax import logs
 from dasjax.api import resolve_hparams
 from dasjax.batch import run_batched, trial_keys
 from dasjax.results import atomic_write_text
@@ -102,12 +104,20 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     out = tmp_path / "out"
     base = ["--preset", "smoke", "--out", str(out), "--trials", "1", "--rows", "lg_only", "--problems", "blur",
             "--no-figures"] + TINY_CLI
-    assert table_runner.main_guard(table1.main, base) == 0
-    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    root_handlers = list(logging.getLogger().handlers)
+    assert table_runner.main_guard(table1.main, base + ["-q"]) == 0
+    # -q silences the console; run.log in the results folder keeps every record
+    assert "[table1]" not in capsys.readouterr().out
+    log = (out / "run.log").read_text()
+    assert "INFO [table1] blur / lg_only: median arch PSNR" in log and "INFO [table1] writing to" in log
+    assert logging.getLogger().handlers == root_handlers and logs.LOGGER.propagate   # no other logger touched
+    assert [type(h) for h in logs.LOGGER.handlers] == [logging.NullHandler]
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.name != "run.log")
     # a different configuration in the same folder is refused, and nothing changes
     code = table_runner.main_guard(table1.main, base + ["--set", "width=6"])
     assert code == 2 and "different configuration" in capsys.readouterr().err
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.name != "run.log") == before
+    assert (out / "run.log").read_text() == log              # a refused run writes nothing, no log either
     # a folder written before a config field existed still resumes: the missing field reads its default
     for manifest in out.glob("runs/*/*/manifest.json"):
         manifest.unlink()                        # such a folder had no manifest either
@@ -117,7 +127,8 @@ def test_output_folder_checks(table1, tmp_path, capsys):
         del fp["config"]["space"]["lg_train_f"]
         f.write_text(json.dumps(d))
     assert table_runner.main_guard(table1.main, base) == 0
-    assert "already done, skipped" in capsys.readouterr().out
+    assert "already done, skipped" in capsys.readouterr().out          # the default console shows it
+    assert (out / "run.log").read_text().startswith(log) and "already done, skipped" in (out / "run.log").read_text()
     # ... unless --overwrite
     assert table_runner.main_guard(table1.main, base + ["--set", "width=6", "--overwrite"]) == 0
     # an unwritable folder (a path below a regular file)
@@ -256,36 +267,20 @@ def test_config_file_reruns_a_saved_config_with_set_on_top(table1, tmp_path):
         table_runner.resolve(parser.parse_args(["--config", str(tmp_path / "bad.json")]), "table1", table1.ROWS)
 
 
-def test_logging_quiet_console_and_run_log(table1, tmp_path, capsys, monkeypatch):
-    """-q silences the console, run.log in the results folder keeps every record, the default shows
-    them; no other logger is touched, and outside a command say() prints (a notebook sees progress)."""
-    import logging
-
+def test_say_prints_without_logging_and_logs_with_it(capsys, monkeypatch):
+    """Outside a command, a notebook that set up no logging still sees progress; once the user
+    adds a handler, the records go there instead."""
     from dasjax import logs
-    root_handlers = list(logging.getLogger().handlers)
-    out = tmp_path / "t1"
-    args = ["--preset", "smoke", "--out", str(out), "--trials", "1", "--rows", "lg_only", "--problems", "blur",
-            "--no-figures"] + TINY_CLI
-    assert table_runner.main_guard(table1.main, args + ["-q"]) == 0
-    assert "[table1]" not in capsys.readouterr().out
-    log = (out / "run.log").read_text()
-    assert "INFO [table1] blur / lg_only: median arch PSNR" in log and "INFO [table1] writing to" in log
-    assert table_runner.main_guard(table1.main, args) == 0
-    assert "[table1] blur / lg_only: already done, skipped" in capsys.readouterr().out
-    assert (out / "run.log").read_text().startswith(log) and "already done, skipped" in (out / "run.log").read_text()
-    assert logging.getLogger().handlers == root_handlers and logs.LOGGER.propagate
-    assert [type(h) for h in logs.LOGGER.handlers] == [logging.NullHandler]
     monkeypatch.setattr(logging.getLogger(), "handlers", [])     # no logging set up (pytest's own aside)
     logs.say("a progress line")
     assert capsys.readouterr().out == "a progress line\n"
     seen = []
     handler = logging.Handler()
     handler.emit = seen.append
-    logs.LOGGER.addHandler(handler)
+    monkeypatch.setattr(logs.LOGGER, "handlers", [handler])
     logs.LOGGER.setLevel(logging.INFO)
     try:
         logs.say("to the user's handler")
     finally:
-        logs.LOGGER.removeHandler(handler)
         logs.LOGGER.setLevel(logging.NOTSET)
     assert [r.getMessage() for r in seen] == ["to the user's handler"] and capsys.readouterr().out == ""
