@@ -90,7 +90,8 @@ def row_state(folder, root=None) -> RowState:
     if checkpoint is not None:
         return RowState(folder, "interrupted", f"checkpoint kept in {checkpoint.relative_to(root).as_posix()}/; "
                         "rerun the same command to resume")
-    return RowState(folder, "missing", "not started" if owner is None else "not started yet by the running run")
+    live = owner is not None and owner["alive"] is not False
+    return RowState(folder, "missing", "not started yet by the running run" if live else "not started")
 
 
 def _row_folders(root: Path) -> list[Path]:
