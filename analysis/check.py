@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import folder_lock
-from .files import DAMAGED_DIR, MANIFEST_FILE, atomic_write_text, manifest_problem, read_manifest
-from .load import TRIALS_FILE, ResultsFormatError, read_trials, row_problem
+from .files import DAMAGED_DIR, MANIFEST_FILE, atomic_write_text, read_manifest
+from .load import TRIALS_FILE, folders_holding, innermost, row_problem, verify_row
 
 PLAN_FILE = "plan.json"
 CHECKPOINT_DIR = "checkpoint"
@@ -75,10 +75,10 @@ def row_state(folder, root=None) -> RowState:
     folder = Path(folder)
     root = Path(root) if root is not None else folder
     if (folder / TRIALS_FILE).exists() or (folder / MANIFEST_FILE).exists():
-        problem = row_problem(folder)
+        problem, trials = verify_row(folder)
         if problem:
             return RowState(folder, "damaged", problem)
-        n = len(read_trials(folder))
+        n = len(trials)
         legacy = "" if read_manifest(folder) else ", written before manifests (parsed and counted)"
         return RowState(folder, "complete", f"{n} trials{legacy}", n)
     checkpoint = next((c for c in (folder / CHECKPOINT_DIR, folder.parent / CHECKPOINT_DIR) if c.is_dir()), None)
@@ -96,10 +96,7 @@ def row_state(folder, root=None) -> RowState:
 
 def _row_folders(root: Path) -> list[Path]:
     """Folders holding trials or a manifest (the innermost ones, outside damaged/) and the planned rows."""
-    found = {p.parent for name in (TRIALS_FILE, MANIFEST_FILE) for p in root.rglob(name)
-             if p.is_file() and DAMAGED_DIR not in p.relative_to(root).parts[:-1]}
-    found |= set(_plan(root))
-    return sorted(d for d in found if not any(o != d and d in o.parents for o in found))
+    return innermost(folders_holding(root, TRIALS_FILE, MANIFEST_FILE) | set(_plan(root)))
 
 
 def check_results(root) -> list[RowState]:
@@ -111,12 +108,7 @@ def check_results(root) -> list[RowState]:
     rows = _row_folders(root)
     states = [row_state(d, root) for d in rows]
     if rows != [root] and (root / TRIALS_FILE).exists():
-        problem = manifest_problem(root)
-        if problem is None:
-            try:
-                read_trials(root)
-            except ResultsFormatError as err:
-                problem = str(err).replace(f" in {str(root)!r}", "")
+        problem = row_problem(root)           # manifest, parse and trial count of the gathered table
         states.append(RowState(root, "damaged" if problem else "complete",
                                problem + "; rerunning the runner gathers it again" if problem
                                else "the gathered table of the rows"))

@@ -28,6 +28,12 @@ def _me() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
+def _ours(found: dict | None) -> bool:
+    """Whether a lock's owner record names this process."""
+    me = _me()
+    return found is not None and (found["host"], found["pid"]) == (me["host"], me["pid"])
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(int(pid), 0)
@@ -64,19 +70,19 @@ def acquire(folder: Path, log=print) -> Path:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            owner = _owner(path)
-            if owner is not None and (owner["host"], owner["pid"]) == (me["host"], me["pid"]):
+            held_by = owner(folder)                           # None here: the lock file is unreadable
+            if _ours(held_by):
                 if path not in _HELD:
                     _HELD.append(path)
                 return path                                   # ours already (a second call in-process)
-            if owner is None or (owner["host"] == me["host"] and not _alive(owner["pid"])):
-                who = "an unreadable lock" if owner is None else f"host {owner['host']}, pid {owner['pid']}"
+            if held_by is None or held_by["alive"] is False:
+                who = "an unreadable lock" if held_by is None else f"host {held_by['host']}, pid {held_by['pid']}"
                 log(f"[lock] {folder}: taking over the lock of a run that is gone ({who})")
                 path.unlink(missing_ok=True)
                 continue
-            since = owner.get("started", "?")
-            hint = "" if owner["host"] == me["host"] else f"; if that run is gone, delete {path}"
-            raise FolderBusy(f"--out {folder} is in use by another run (host {owner['host']}, pid {owner['pid']}, "
+            since = held_by.get("started", "?")
+            hint = "" if held_by["alive"] is not None else f"; if that run is gone, delete {path}"
+            raise FolderBusy(f"--out {folder} is in use by another run (host {held_by['host']}, pid {held_by['pid']}, "
                              f"since {since}); wait for it or use another --out{hint}") from None
         with os.fdopen(fd, "w") as f:
             json.dump({**me, "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
@@ -96,9 +102,7 @@ def require_held(folder) -> None:
     path = Path(folder) / LOCK_NAME
     if path not in _HELD:
         return
-    found = _owner(path)
-    me = _me()
-    if found is None or (found["host"], found["pid"]) != (me["host"], me["pid"]):
+    if not _ours(_owner(path)):
         raise OSError(errno.ENOENT, "the results folder (or its lock) was removed during the run", str(folder))
 
 
@@ -109,11 +113,9 @@ def held_folders(mark: int = 0) -> list[Path]:
 
 def release_since(mark: int = 0) -> None:
     """Give back the locks taken since ``held()`` returned ``mark`` (those still ours)."""
-    me = _me()
     while len(_HELD) > mark:
         path = _HELD.pop()
-        owner = _owner(path)
-        if owner is not None and (owner["host"], owner["pid"]) == (me["host"], me["pid"]):
+        if _ours(_owner(path)):
             path.unlink(missing_ok=True)
 
 

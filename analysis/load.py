@@ -56,14 +56,26 @@ def find_results_dirs(path: PathLike) -> list[Path]:
         if root.name == TRIALS_FILE:
             return [root.parent]
         raise ResultsFormatError(f"{str(root)!r} is a file, expected a results folder")
-    found = sorted(p.parent for p in root.rglob(TRIALS_FILE)
-                   if p.is_file() and DAMAGED_DIR not in p.relative_to(root).parts[:-1])
+    found = folders_holding(root, TRIALS_FILE)
     if not found:
         raise ResultsFormatError(f"no {TRIALS_FILE} found in folder {str(root)!r} or below it")
     # A table runner writes each row to runs/<problem>/<row>/ (with config.json and arrays.npz) and
     # gathers them into one trials.csv at the top: keep the innermost folders only, so no trial is
     # counted twice and the per-trial arrays stay reachable.
-    return [d for d in found if not any(o != d and d in o.parents for o in found)]
+    return innermost(found)
+
+
+def folders_holding(root: Path, *names: str) -> set[Path]:
+    """The folders at or below ``root`` holding a file of one of ``names``, outside the damaged rows
+    a runner moved aside (``root/damaged/``)."""
+    return {p.parent for name in names for p in root.rglob(name)
+            if p.is_file() and DAMAGED_DIR not in p.relative_to(root).parts[:-1]}
+
+
+def innermost(folders) -> list[Path]:
+    """The folders with no other of ``folders`` below them, sorted."""
+    folders = set(folders)
+    return sorted(d for d in folders if not any(o != d and d in o.parents for o in folders))
 
 
 def load_config(results_dir: PathLike) -> dict:
@@ -183,50 +195,59 @@ def read_trials(results_dir: PathLike) -> pd.DataFrame:
 
 def row_problem(folder) -> str | None:
     """What makes a finished row untrustworthy, in a few words naming the file; None if nothing."""
+    return verify_row(folder)[0]
+
+
+def verify_row(folder) -> tuple[str | None, pd.DataFrame | None]:
+    """(:func:`row_problem`, the row's trials as :func:`read_trials` parses them when it has none):
+    one read of the folder for the check and for the caller that goes on to use the trials."""
     folder = Path(folder)
     problem = manifest_problem(folder)
     if problem:
-        return problem
+        return problem, None
     manifest = read_manifest(folder)
     try:
-        n = len(read_trials(folder))
+        trials = read_trials(folder)
     except ResultsFormatError as err:
-        return str(err).replace(f" in {str(folder)!r}", "")
+        return str(err).replace(f" in {str(folder)!r}", ""), None
+    n = len(trials)
     config = {}
     if (folder / CONFIG_FILE).is_file():
         try:
             config = json.loads((folder / CONFIG_FILE).read_text())
         except (ValueError, UnicodeDecodeError):
-            return f"{CONFIG_FILE} is not valid JSON"
+            return f"{CONFIG_FILE} is not valid JSON", None
     measured = config.get("measured") if isinstance(config, dict) else None
     expected, source = ((manifest["trials"], MANIFEST_FILE) if manifest is not None else
                         (measured.get("trials"), CONFIG_FILE) if isinstance(measured, dict) else (None, None))
     if expected is not None and n != expected:
-        return f"{TRIALS_FILE} has {n} trials, {source} says {expected}"
+        return f"{TRIALS_FILE} has {n} trials, {source} says {expected}", None
     if manifest is None and (folder / ARRAYS_FILE).is_file():
         try:                                   # no checksum to compare: read every array (zip CRCs)
             with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
                 for key in npz.files:
                     npz[key]
         except Exception as err:               # BadZipFile, EOFError, ValueError, zlib.error, ...
-            return f"{ARRAYS_FILE} cannot be read ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-    return None
+            return (f"{ARRAYS_FILE} cannot be read ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else ''})"), None
+    return None, trials
 
 
-def require_intact(folder) -> None:
-    """ResultsFormatError naming the file if the finished row ``folder`` is damaged."""
-    problem = row_problem(folder)
+def require_intact(folder) -> pd.DataFrame:
+    """The trials of the finished row ``folder`` (:func:`read_trials`); ResultsFormatError naming
+    the file if the row is damaged."""
+    problem, trials = verify_row(folder)
     if problem:
         raise ResultsFormatError(f"results folder {str(folder)!r} is damaged: {problem} "
                                  f"(`python -m analysis check` lists its rows; rerunning its runner recomputes them)")
+    return trials
 
 
 def load_results_dir(results_dir: PathLike) -> pd.DataFrame:
     """One results folder as a DataFrame, with `results_dir` (absolute path) and
     `local_trial_id` (the trial_id as written in the folder, for load_arrays)."""
     folder = Path(results_dir)
-    require_intact(folder)
-    df = read_trials(folder)
+    df = require_intact(folder)
     df["results_dir"] = str(folder.resolve())
     df["local_trial_id"] = df["trial_id"]
     return df

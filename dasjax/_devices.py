@@ -51,7 +51,7 @@ def configure_cpu_devices() -> int | None:
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return None
     chosen = getattr(jax.config, "jax_num_cpu_devices", None)
-    if chosen is None:        # a JAX without the option (before 0.5.1): the XLA flag, read at backend start
+    if chosen is None:        # a JAX without the option (0.5.0, the floor): the XLA flag, read at backend start
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={n}").strip()
         return n

@@ -583,32 +583,37 @@ def field_choices(name: str) -> tuple:
     return rule.allowed() if rule is not None else ()
 
 
+def flat_name(section: str, field: str) -> str | None:
+    """The flat :func:`make_config` name that sets ``section.field``: its alias ("scheduler",
+    "search_epochs"), else the field's own name when that sets this field alone or the search /
+    retraining pair (SHARED); None when the name is ambiguous (kernel_size)."""
+    for alias, owner in ALIASES.items():
+        if owner == (section, field):
+            return alias
+    return field if field in SHARED or {s for s, _ in flat_field(field)} == {section} else None
+
+
 def flat_overrides(cfg: Config, skip=()) -> dict:
     """The :func:`make_config` overrides that rebuild ``cfg`` from today's defaults (only the fields
     that differ), leaving out the flat names in ``skip``; e.g. to rerun a saved config.json.
     ValueError if a difference has no flat name (search and retraining sizes that differ where no
     alias tells them apart)."""
     default, out = Config(), {}
-    owner_name = {owner: alias for alias, owner in ALIASES.items()}
     for sec, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             value = getattr(getattr(cfg, sec), f.name)
             if value == getattr(getattr(default, sec), f.name):
                 continue
-            name = owner_name.get((sec, f.name))
-            if name is None and f.name in SHARED:
-                partner = [o for o in SHARED[f.name] if o != sec][0]
+            name = flat_name(sec, f.name)
+            if name is None:
+                raise ValueError(f"{sec}.{f.name} has no unambiguous flat name")
+            if name in SHARED:
+                partner = [o for o in SHARED[name] if o != sec][0]
                 if getattr(getattr(cfg, partner), f.name) != value:
                     raise ValueError(f"{sec}.{f.name}={value!r} differs from {partner}.{f.name}; the flat name "
                                      f"{f.name!r} sets both (pass make_config(base=...) instead)")
-                name = f.name
-            elif name is None:
-                owners = flat_field(f.name)
-                if len({s for s, _ in owners}) != 1:
-                    raise ValueError(f"{sec}.{f.name} has no unambiguous flat name")
-                name = f.name
             if name not in skip:
-                out[name] = list(value) if isinstance(value, tuple) and name.endswith("_options") else value
+                out[name] = value
     return out
 
 

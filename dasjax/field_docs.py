@@ -57,15 +57,6 @@ def field_comments(section_cls) -> dict[str, str]:
     return out
 
 
-def _flat_names() -> dict[tuple[str, str], str]:
-    names = {owner: alias for alias, owner in config_mod.ALIASES.items()}    # "scheduler", not "kind"
-    for flat in config_mod.flat_names():
-        for sec, f in config_mod.flat_field(flat):
-            if len(config_mod.flat_field(flat)) == 1 or flat in config_mod.SHARED:
-                names.setdefault((sec, f.name), flat)
-    return names
-
-
 def _accepts(f: dataclasses.Field) -> str:
     rule = rule_of(f)
     if rule is None:
@@ -86,7 +77,6 @@ def describe_fields(section: str | None = None) -> list[FieldDoc]:
     """The fields of one config section (problem, space, schedule, search, retrain, run) or all."""
     if section is not None and section not in config_mod.SECTIONS:
         raise ValueError(f"section {section!r} is not a config section; choose one of {list(config_mod.SECTIONS)}")
-    flat = _flat_names()
     out = []
     for sec, cls in config_mod.SECTIONS.items():
         if section is not None and sec != section:
@@ -94,7 +84,7 @@ def describe_fields(section: str | None = None) -> list[FieldDoc]:
         comments = field_comments(cls)
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            out.append(FieldDoc(sec, flat.get((sec, f.name), f"{sec}.{f.name}"), default, _accepts(f),
+            out.append(FieldDoc(sec, config_mod.flat_name(sec, f.name) or f"{sec}.{f.name}", default, _accepts(f),
                                 comments.get(f.name, "")))
     return out
 

@@ -261,20 +261,6 @@ def search_from_pool(sampling: MethodResult, n: int) -> MethodResult:
                         {"pool_trial": np.asarray(sampling.seeds)[pick]})
 
 
-def _random_group(cfg, seeds, hparams, methods, *, progress=None, checkpoint_dir=None, keep_params=False):
-    """Random search needs n candidates per seed (``random_search_pool="fresh"``), or the
-    random-sampling row itself (``"row"``); random sampling alone needs one."""
-    row_pool = cfg.retrain.random_search_pool == "row"
-    fresh = "Random Search" in methods and not row_pool
-    sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
-                                         n_candidates=None if fresh else 1,
-                                         checkpoint_dir=checkpoint_dir, keep_params=keep_params)
-    if row_pool:
-        searching = search_from_pool(sampling, cfg.retrain.n_random_search)
-    results = {"Random Sampling": sampling, "Random Search": searching}
-    return {m: results[m] for m in methods}
-
-
 def _search_pool_source(cfg: Config) -> tuple | None:
     """Random search draws from the random-sampling row under ``random_search_pool="row"``."""
     if cfg.retrain.random_search_pool != "row":
@@ -283,7 +269,21 @@ def _search_pool_source(cfg: Config) -> tuple | None:
 
 
 def _search_candidates(cfg: Config) -> int:
+    """Random search's trainings per seed: its n candidates (``"fresh"``), or none of its own (``"row"``)."""
     return cfg.retrain.n_random_search if cfg.retrain.random_search_pool == "fresh" else 1
+
+
+def _random_group(cfg, seeds, hparams, methods, *, progress=None, checkpoint_dir=None, keep_params=False):
+    """Random search needs n candidates per seed (``random_search_pool="fresh"``), or the
+    random-sampling row itself (``"row"``); random sampling alone needs one."""
+    sampling, searching = random_methods(cfg, seeds, hparams, progress=progress,
+                                         n_candidates=_search_candidates(cfg) if "Random Search" in methods else 1,
+                                         checkpoint_dir=checkpoint_dir, keep_params=keep_params)
+    source = _search_pool_source(cfg)
+    if source is not None:
+        searching = source[1](sampling)
+    results = {"Random Sampling": sampling, "Random Search": searching}
+    return {m: results[m] for m in methods}
 
 
 def _random_member(name: str) -> Callable[..., MethodResult]:

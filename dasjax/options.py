@@ -56,10 +56,6 @@ def check_declaration(kind: str, name: str, options: type | None) -> None:
     options()                                   # the defaults must pass the options' own checks
 
 
-def declared(kind: str, name: str) -> type | None:
-    return _DECLARED.get((kind, name))
-
-
 def as_pairs(value, field_name: str) -> tuple:
     """A dict {name: value} or (name, value) pairs -> sorted pairs (the config's hashable form)."""
     items = value.items() if isinstance(value, dict) else [tuple(p) for p in value]

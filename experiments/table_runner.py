@@ -416,7 +416,7 @@ def _prepare_out_dir(out: Path, marker: Path, fingerprint: dict, overwrite: bool
     except OSError as e:
         raise UsageError(f"--out {out} is not writable: {e.strerror or e}") from None
     try:
-        folder_lock.acquire(out)
+        folder_lock.acquire(out, log=say)
     except folder_lock.FolderBusy as e:
         raise UsageError(str(e)) from None
     logs.log_to_folder(out)                     # every record of this run, appended to OUT/run.log
@@ -474,8 +474,7 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
             if adaptive:
                 fp["adaptive"] = dict(adaptive)
             path = row_dir(out, problem, row)
-            if distributed.is_writer():
-                folder_lock.require_held(out)
+            folder_lock.require_held(out)          # the writer's lock: the folder is still there
             if _row_done(out, path, fp, name=f"[{table}] {problem} / {row.key}", log=log):
                 log(f"[{table}] {problem} / {row.key}: already done, skipped")
                 walls.append(json.loads((path / "config.json").read_text())["measured"])
@@ -595,8 +594,7 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
                             "seeds": seeds, "hparams": s.to_dict(), "config": science,
                             **({"adaptive": dict(adaptive)} if adaptive else {})} for s in sets}
             paths = {s.name: out / "runs" / problem / op_set / s.name for s in sets}
-            if distributed.is_writer():
-                folder_lock.require_held(out)
+            folder_lock.require_held(out)
             todo = [s for s in sets if not _row_done(out, paths[s.name], fps[s.name], log=log,
                                                      name=f"[{table}] {problem} / {op_set} / {s.name}")]
             for s in sets:
