@@ -213,9 +213,15 @@ class Evaluator:
             self.trials = self.previous.to_dict("records")
 
     def fingerprint(self, values: dict) -> str:
-        """The config a candidate's trials run with (base and defaults included), as a short hash."""
+        """The config a candidate's trials run with (base and defaults included), as a short hash.
+        A sequential config drops the fields only the cell space reads, so with cell-space targets the
+        cell config counts too (before, two candidates that differed only in a cell field, such as
+        ``merge_norm``, shared one key, and the second reused the first's trials)."""
         cfg = make_config(**{**self.base, **values})
-        text = json.dumps(cfg.science_dict(), sort_keys=True, default=str)
+        spaces = sorted(set(self.targets["space"]) - {cfg.space.space})
+        science = cfg.science_dict() if not spaces else \
+            [cfg.science_dict()] + [make_config(**{**self.base, **values, "space": s}).science_dict() for s in spaces]
+        text = json.dumps(science, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def candidate_id(self, values: dict) -> int:

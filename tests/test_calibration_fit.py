@@ -110,3 +110,7 @@ def test_a_trial_is_reused_only_for_the_same_whole_config():
         a.fingerprint({"x0": "data"}), dict(row), seeds)) == 2
     assert len(cal.Evaluator(TARGETS.iloc[:1], {"noise_std": 0.2}, previous=old).row_trials(
         b.fingerprint({"x0": "data"}), dict(row), seeds)) == 0
+    # a field only the cell space reads tells candidates apart when a target row is in the cell space
+    cell = cal.Evaluator(TARGETS.iloc[:1].assign(space="cell"), {"noise_std": 0.1})
+    assert cell.fingerprint({"merge_norm": "batch"}) != cell.fingerprint({"merge_norm": "none"})
+    assert a.fingerprint({"merge_norm": "batch"}) == a.fingerprint({"merge_norm": "none"})   # sequential rows only
