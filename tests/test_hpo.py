@@ -15,7 +15,7 @@ import pytest
 from conftest import load_script, tiny
 
 import dasjax
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from dasjax import hparams as hpmod
 from dasjax import hpo
 
