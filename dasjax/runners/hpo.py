@@ -15,8 +15,10 @@ batched program per optimizer-type group; survivors restart at the larger budget
 
 Outputs (``--out``, default results/hpo-<objective>-<problem>-<preset>/): incumbent.json (a
 HParamSet, for ``--hparams FILE.json`` / ``dasjax.hparams.load``), evaluations.csv (one row per
-evaluation), trajectory.csv, figures/trajectory.png, config.json, run.json.  A rerun of the same
-command (or one with more --iterations) reuses the evaluations already in evaluations.csv.
+evaluation), trajectory.csv, figures/trajectory.png, config.json, run.json, and with Optuna
+installed optuna.db, the evaluations as an Optuna study for its plots and dashboard
+(``optuna-dashboard sqlite:///OUT/optuna.db``; dasjax.optuna_study).  A rerun of the same command
+(or one with more --iterations) reuses the evaluations already in evaluations.csv.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from dasjax.logs import say
 from dasjax import __version__
 from dasjax import hpo
 from dasjax.config import make_config
+from dasjax.optuna_study import STUDY_FILE, write_study
 from .common import (DEFAULT_HPARAMS, reports_here, Row, UsageError, _normalized, _parse_value,
                           build_parser, check_out_dir, env_summary, main_guard, resolve)
 from dasjax.results import atomic_write_text
@@ -158,6 +161,7 @@ def main(argv=None) -> int:
         previous = pd.read_csv(out / "evaluations.csv", keep_default_na=False, na_values=[""])
     elif (out / "evaluations.csv").exists() and reports_here():   # --overwrite of another configuration
         (out / "evaluations.csv").unlink()
+        (out / STUDY_FILE).unlink(missing_ok=True)
 
     source = "" if args.sampler else \
         f" (no --sampler: optuna is {'installed' if sampler == 'tpe' else 'not installed'})"
@@ -171,12 +175,15 @@ def main(argv=None) -> int:
     say(f"[hpo] writing to {out}/" + (f" (reusing {len(previous)} earlier evaluations)" if previous is not None
                                        else ""))
 
+    name = f"HPO-{args.objective}-{problem}-{op_set}"
+
     def save_rows(df):              # after every rung; one process writes (every process has every row)
         if reports_here():
             atomic_write_text(out / "evaluations.csv", df.to_csv(index=False))
+            if hpo.optuna_available():      # the same rows as an Optuna study (dasjax.optuna_study)
+                write_study(df, space, out / STUDY_FILE, name)
 
     t0 = time.perf_counter()
-    name = f"HPO-{args.objective}-{problem}-{op_set}"
     res = hpo.tune(cfg, args.objective, iterations=settings["iterations"], max_budget=settings["max_budget"],
                    eta=args.eta, min_budget=args.min_budget, sampler=sampler, seed=args.seed,
                    trials=args.trials, space=space, name=name, progress=sys.stderr.isatty() and reports_here(),
@@ -210,7 +217,8 @@ def main(argv=None) -> int:
           f"{r['objective']:.3f} dB at {r['epochs']} epochs; {len(res.evaluations)} evaluations, "
           f"{int(res.evaluations['trial_epochs'].sum())} trial-epochs, {elapsed:.1f}s")
     say(res.incumbent.to_json())
-    say(f"[hpo] results in {out}/ (incumbent.json, evaluations.csv, trajectory.csv, figures/); use with\n"
+    say(f"[hpo] results in {out}/ (incumbent.json, evaluations.csv, trajectory.csv, figures/"
+        + (f", {STUDY_FILE}: an Optuna study named {name!r}" if (out / STUDY_FILE).exists() else "") + "); use with\n"
           f"      dasjax table1 --hparams {out / 'incumbent.json'}\n"
           f"  or, against the paper's H1 set over many seeds,\n"
           f"      dasjax table3 --sets H1,{out / 'incumbent.json'} "
