@@ -39,42 +39,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import dasjax  # noqa: E402
-from dasjax.api import make_search_program, resolve_hparams  # noqa: E402
-from dasjax.batch import default_chunk_size, default_trials_at_once, resolve_devices, trial_keys  # noqa: E402
-from dasjax.compiled import CompiledProgram  # noqa: E402
+from dasjax.batch import default_chunk_size, default_trials_at_once, resolve_devices  # noqa: E402
 from dasjax.plan import plan_for  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
-from dasjax.spaces import make_space  # noqa: E402
-from dasjax.train import RetrainProgram  # noqa: E402
-
-
-def build(stage, cfg, T, n_devices=1, at_once=None):
-    """(compiled program, init args) for T trials of ``stage``, the trial axis over ``n_devices``,
-    ``at_once`` trials at a time per device (None: all)."""
-    problem = dasjax.make_problem(cfg.problem)
-    hp, types, _ = resolve_hparams("H1", T)
-    keys = trial_keys(range(T))
-    if stage == "retrain":
-        space = make_space(cfg, problem, share_f=cfg.retrain.share_f, n_devices=n_devices)
-        archs = jax.numpy.asarray(dasjax.random_architectures(cfg, keys))
-        comp = CompiledProgram(RetrainProgram(cfg, space, types), keys, hp, (archs,), 1, n_devices=n_devices,
-                         at_once=at_once)
-        return (comp, *comp.put((keys, hp, (archs,))))
-    c = cfg.replace(order=2) if stage == "search2" else cfg
-    space = make_space(c, problem, n_devices=n_devices)
-    comp = CompiledProgram(make_search_program(c, space, types), keys, hp, (), 1, n_devices=n_devices, at_once=at_once)
-    return (comp, *comp.put((keys, hp, ())))
-
-
-def epoch_time(comp, state, keys, hp, reps):
-    """Best-of-reps wall time of one epoch call (state is donated: thread it through)."""
-    best = np.inf
-    for _ in range(reps):
-        t = time.perf_counter()
-        state, m = comp.epochs(state, keys, hp)
-        jax.block_until_ready(state)
-        best = min(best, time.perf_counter() - t)
-    return best, state
+from dasjax.runners.estimate import build, epoch_time  # noqa: E402  (one place: dasjax all's estimate uses them)
 
 
 _SINGLE: dict = {}

@@ -66,6 +66,8 @@ _GROUPS: dict[str, Callable[..., dict]] = {}
 
 
 def register_method(method: Method, replace: bool = False) -> Method:
+    """Add ``method`` to the registry, so ``run_method`` and the table runners' rows find it by name
+    (``replace=True`` to redefine a name).  Returns it."""
     if not isinstance(method, Method):
         raise TypeError(f"register_method takes a Method, got {type(method).__name__}")
     if method.group is not None and method.group not in _GROUPS:

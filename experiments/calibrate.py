@@ -496,7 +496,7 @@ def run_fit(args) -> int:
     """``--fit``: Hyperband (TPE or random proposals) over the register's readings, scored by the
     distance between our statistics and the released ones; resumable from OUT/fit_trials.csv."""
     from dasjax import calibration as cal
-    from table_runner import parse_set_items
+    from dasjax.runners.common import parse_set_items
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     targets = pd.read_csv(args.targets) if args.targets else paper_targets(pool=not args.no_pool)

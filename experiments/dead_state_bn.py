@@ -28,7 +28,7 @@ import optax  # noqa: E402
 
 from dasjax import hparams as hpmod  # noqa: E402
 from dasjax.config import make_config  # noqa: E402
-from table_runner import DEFAULT_HPARAMS  # noqa: E402
+from dasjax.runners.common import DEFAULT_HPARAMS  # noqa: E402
 from dasjax.ops import f_apply, f_init  # noqa: E402
 from dasjax.optim import make_optimizer  # noqa: E402
 

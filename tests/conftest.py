@@ -46,7 +46,7 @@ import pytest  # noqa: E402
 import dasjax  # noqa: E402
 
 jax.config.update("jax_enable_x64", False)
-# the table runners' shared machinery (experiments/table_runner.py), as the scripts import it
+# experiments/ on the path: tests load its scripts (load_script) and calibrate.py
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
 _XLA_CACHE = {"JAX_COMPILATION_CACHE_DIR": None, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",

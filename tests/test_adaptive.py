@@ -3,7 +3,7 @@ tight or at the trial limit, records why, equals the plain run over the same see
 import numpy as np
 import pandas as pd
 import pytest
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from conftest import TINY_CLI, load_script
 
 import dasjax

@@ -12,7 +12,7 @@ from conftest import load_script, tiny
 
 import analysis
 import dasjax
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from dasjax.ops import f_apply
 from dasjax.spaces import CellSpace, make_space
 from dasjax.spaces.cell import edge_schedule

@@ -7,7 +7,7 @@ import pytest
 from conftest import HARMFUL_OPS_BEFORE_STAGE5, PROBLEM_BEFORE_STAGE7, TINY_CLI, tiny
 
 import dasjax
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from dasjax.curvature import alpha_lambda_max, es_fires, es_stop_epoch, lambda_max, lanczos_lambda_max
 from dasjax.spaces import make_space
 

@@ -8,7 +8,7 @@ import sys
 
 from analysis import folder_lock
 import pytest
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from conftest import load_script
 
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import load_script, tiny
 
 import dasjax
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from dasjax import hparams as hpmod
 from dasjax import hpo
 
@@ -209,6 +209,33 @@ def test_tpe_sampler_is_reproducible_and_model_based():
     optuna.logging.set_verbosity(optuna.logging.INFO)
 
 
+def test_evaluations_open_as_an_optuna_study(tmp_path):
+    """One Optuna trial per configuration: its params, its objective at its largest budget, one
+    intermediate value per rung; a configuration that diverged is a failed trial; rewriting replaces."""
+    optuna = pytest.importorskip("optuna")
+    from dasjax.optuna_study import write_study
+
+    def evaluate(configs, seeds, epochs):
+        return [{"objective": math.nan if c.theta_lr > 0.1 else -abs(math.log10(c.alpha_lr) + 2) + epochs,
+                 "diverged": c.theta_lr > 0.1} for c in configs]
+
+    res = hpo.hyperband(evaluate, iterations=3, max_budget=9, min_budget=1, sampler="random", seed=0)
+    ev, path = res.evaluations, tmp_path / "optuna.db"
+    for _ in range(2):
+        write_study(ev, hpo.SearchSpace(), path, "synthetic")
+    study = optuna.load_study(study_name="synthetic", storage=f"sqlite:///{path}")
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == ev["config_id"].nunique()
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == ev.groupby("config_id")["diverged"].last().sum() > 0
+    assert study.best_value == pytest.approx(res.incumbent_row["objective"])
+    assert study.best_params["alpha_lr"] == pytest.approx(res.incumbent.alpha_lr, rel=1e-12)
+    for t in trials:
+        rows = ev[ev.config_id == t.user_attrs["config_id"]]
+        finite = rows[np.isfinite(rows.objective)]
+        assert t.intermediate_values == pytest.approx(dict(zip(finite.epochs, finite.objective)))
+
+
 # --- the runner ---------------------------------------------------------------------------------------
 def test_run_hpo_smoke_end_to_end(tmp_path, capsys):
     run_hpo = load_script("run_hpo")
@@ -230,6 +257,7 @@ def test_run_hpo_smoke_end_to_end(tmp_path, capsys):
     assert best["objective"] == pytest.approx(best["one_shot_psnr"]) and np.isnan(best["arch_psnr"])
     assert (out / "figures" / "trajectory.png").stat().st_size > 0
     assert len(pd.read_csv(out / "trajectory.csv")) == 4
+    assert (out / "optuna.db").exists() == hpo.optuna_available()      # the study: test_optuna_study below
     # the incumbent file is what run_table1.py / run_table3.py accept as --hparams FILE.json
     table1 = load_script("run_table1")
     targs = table1.build_parser("t1", table1.ROWS).parse_args(["--preset", "smoke", "--hparams",

@@ -49,3 +49,57 @@ def test_dasjax_fields_lists_every_config_field_with_its_meaning(capsys):
     assert main(["fields", "nope"]) == 2 and "not a config section" in capsys.readouterr().err
     assert main(["version"]) == 0 and capsys.readouterr().out.strip() == dasjax.__version__
     assert 'dasjax = "dasjax.cli:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_dasjax_command_runs_every_runner(capsys):
+    """dasjax <runner> is the runner: its --help under the command's name, its usage errors (exit 2),
+    and the repository's experiments/run_<runner>.py wrappers for each."""
+    from dasjax.cli import RUNNERS, main
+    for command, (module, _) in RUNNERS.items():
+        assert (ROOT / "experiments" / f"run_{module}.py").is_file()
+        with pytest.raises(SystemExit) as e:
+            main([command, "--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: dasjax {command} ") and "(default: None)" not in out
+    assert main(["table1", "--preset", "nope"]) == 2 and "--preset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["das_single", "--help"])                   # the module's name works as well
+    assert capsys.readouterr().out.startswith("usage: dasjax das-single ")
+
+
+def test_the_packaged_step_times_are_the_benchmarks():
+    """dasjax all's estimate ships in the package as a copy of the benchmark's measurements; after a
+    new benchmark, python -m dasjax.runners.estimate --write refreshes it."""
+    from dasjax.runners.estimate import benchmark_step_times, packaged_step_times
+    import pandas as pd
+    pd.testing.assert_frame_equal(packaged_step_times(), benchmark_step_times(ROOT / "docs" / "results"),
+                                  check_dtype=False)
+
+
+def test_the_resume_line_names_the_command_that_was_run():
+    from dasjax.runners.common import machine_error_line
+    err = OSError(28, "No space left on device", "x")
+    assert machine_error_line(err, [], ["--preset", "cpu"], program="dasjax table1").endswith(
+        "Resume with: dasjax table1 --preset cpu")
+    assert machine_error_line(err, [], ["--preset", "cpu"], program="experiments/run_table1.py").endswith(
+        "Resume with: python experiments/run_table1.py --preset cpu")
+
+
+def test_the_api_reference_builds_and_documents_the_public_api(tmp_path):
+    """docs/api_reference.py renders a page per module; every name a package exports has a
+    docstring and appears on its package's page."""
+    import inspect
+    import analysis
+    pytest.importorskip("pdoc")                 # in the test extras; absent only where they are not installed
+    names = load_script("api_reference", folder="docs").build(tmp_path)
+    assert {"dasjax", "dasjax.runners.table1", "dasjax.config", "analysis", "analysis.stats"} <= set(names)
+    for name in names:
+        assert (tmp_path / (name.replace(".", "/") + ".html")).is_file(), name
+    for package in (dasjax, analysis):
+        page = (tmp_path / f"{package.__name__}.html").read_text()
+        for name in package.__all__:
+            obj = getattr(package, name)
+            if callable(obj) or inspect.isclass(obj):
+                assert inspect.getdoc(obj), f"{package.__name__}.{name} has no docstring"
+            assert name in page, f"{package.__name__}.{name} is not on its page"

@@ -4,7 +4,7 @@ its own, the same trials through a results folder, a resume and an adaptive run.
 import numpy as np
 import pandas as pd
 import pytest
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from conftest import TINY_CLI, load_script, tiny
 
 import dasjax

@@ -13,7 +13,7 @@ from conftest import tiny
 
 import analysis
 import dasjax
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from dasjax.operations import BUILTIN_OPS, Operation, get_op, op_names, register_op, unregister_op
 from dasjax.ops import OpLayer
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import TINY_CLI, load_script
 
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from analysis import check, folder_lock
 from analysis.__main__ import main as analysis_main
 from analysis.files import EXIT_MACHINE, MANIFEST_FILE, atomic_save_figure, manifest_problem

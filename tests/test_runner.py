@@ -9,7 +9,7 @@ import pytest
 from conftest import TINY_CLI, load_script, tiny
 
 import dasjax
-import table_runner
+from dasjax.runners import common as table_runner  # the runners' shared machinery
 from dasjax import logs
 from dasjax.api import resolve_hparams
 from dasjax.batch import run_batched, trial_keys

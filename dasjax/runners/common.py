@@ -1,4 +1,4 @@
-"""Shared machinery of the table runners in ``experiments/``.
+"""Shared machinery of the table runners (``dasjax table1`` ..., ``experiments/run_*.py``).
 
 A table is a list of rows (op set x method); each row x problem runs as one batched
 program over its trials and is saved as its own results folder
@@ -48,7 +48,7 @@ class Row:
     method: str
 
 
-DEFAULT_HPARAMS = "H1"     # --hparams when not given; set-row tables and run_hpo.py refuse any other value
+DEFAULT_HPARAMS = "H1"     # --hparams when not given; set-row tables and dasjax hpo refuse any other value
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """--help shows the runner's docstring as written (its usage examples) and every default that
@@ -60,9 +60,29 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
         return super()._get_help_string(action)
 
 
+_PROGRAM: list[str | None] = [None]    # the command main_guard runs, while it runs: "dasjax table1", ...
+
+
+def program_name() -> str | None:
+    """The name ``--help`` and usage errors give the running command: ``dasjax table1`` when the
+    ``dasjax`` command runs it, else None (argparse's default, the script's file name)."""
+    return _PROGRAM[-1]
+
+
+def command_for(runner: str) -> str:
+    """The command that runs ``runner`` the way this process was started: ``dasjax table1`` under
+    the ``dasjax`` command, the repository's ``experiments/run_table1.py`` under a script there."""
+    here = program_name()
+    if here is None and sys.argv[0].endswith(".py"):
+        script = Path(sys.argv[0]).with_name(f"run_{runner}.py")
+        if script.is_file():
+            return os.path.relpath(script)
+    return f"dasjax {runner.replace('_', '-')}"
+
+
 def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argparse.ArgumentParser:
     """The table runners' shared options; ``description``: the runner's docstring."""
-    p = argparse.ArgumentParser(description=description.strip(), formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(prog=program_name(), description=description.strip(), formatter_class=HelpFormatter)
     p.add_argument("--preset", default=None,
                    help=f"one of {list(PRESETS)}; default: 'paper' on a GPU, 'smoke' otherwise")
     p.add_argument("--trials", type=int, default=None, help="trials per row (overrides the preset)")
@@ -74,7 +94,7 @@ def build_parser(description: str, rows: list[Row], problems=PROBLEMS) -> argpar
     op_sets = sorted({r.op_set for r in rows}, key=["good", "all"].index)
     p.add_argument("--op-sets", default=",".join(op_sets), help=f"comma list of operation sets: {op_sets}")
     p.add_argument("--hparams", default=DEFAULT_HPARAMS, help=f"hyperparameter set: {sorted(hpmod.named_sets())} "
-                                                   "or a JSON file written by run_hpo.py")
+                                                   "or a JSON file written by dasjax hpo")
     p.add_argument("--seed", type=int, default=0, help="first seed; trials use seed, seed+1, ...")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="trials per compiled batch (default: one per core on a CPU, all on an accelerator)")
@@ -119,7 +139,7 @@ def add_process_options(p: argparse.ArgumentParser) -> None:
 
 
 def process_argv(args) -> list[str]:
-    """The process flags of ``args`` as a command line (run_all.py hands them to every table)."""
+    """The process flags of ``args`` as a command line (dasjax all hands them to every table)."""
     out = []
     for flag in ("coordinator", "num_processes", "process_id"):
         value = getattr(args, flag, None)
@@ -297,7 +317,7 @@ def saved_config_overrides(path) -> dict:
 def add_sets_option(parser: argparse.ArgumentParser, sets: list[str]) -> None:
     """--sets for the tables whose rows are hyperparameter sets (3 and 5); --hparams is hidden there."""
     parser.add_argument("--sets", default=",".join(sets),
-                        help=f"comma list of hyperparameter set names or JSON files written by run_hpo.py, "
+                        help=f"comma list of hyperparameter set names or JSON files written by dasjax hpo, "
                              f"e.g. H1,results/hpo-one-shot-blur-cpu/incumbent.json (default: {sets})")
     for action in parser._actions:
         if action.dest == "hparams":
@@ -305,7 +325,7 @@ def add_sets_option(parser: argparse.ArgumentParser, sets: list[str]) -> None:
 
 
 def parse_sets(text: str, hparams: str = DEFAULT_HPARAMS) -> list:
-    """--sets: comma list of hyperparameter-set names or JSON files written by run_hpo.py.
+    """--sets: comma list of hyperparameter-set names or JSON files written by dasjax hpo.
     ``hparams``: the shared --hparams flag, which set-row tables refuse (it would be ignored)."""
     if hparams != DEFAULT_HPARAMS:
         raise UsageError(f"--hparams {hparams}: this table runs several hyperparameter sets; list them "
@@ -521,9 +541,11 @@ def main_guard(fn, argv=None, program: str | None = None) -> int:
     """Run ``fn(argv)``; a UsageError becomes one line on stderr and exit code 2, a file-system
     error (full disk, no permission, read-only, a folder removed) one line and exit code 3
     (:func:`machine_error_line`).  The results folders ``fn`` locked are given back when it
-    returns (:mod:`analysis.folder_lock`).  ``program``: the script the resume command names
-    (default: this process's)."""
+    returns (:mod:`analysis.folder_lock`).  ``program``: the command the resume line names, a
+    script (``experiments/run_table1.py``) or a command (``dasjax table1``); default: this
+    process's script."""
     mark, stdout, logging_mark = folder_lock.held(), sys.stdout, logs.start_command()
+    _PROGRAM.append(program if program and not program.endswith(".py") else None)
     try:
         return fn(argv) or 0
     except UsageError as e:
@@ -535,6 +557,7 @@ def main_guard(fn, argv=None, program: str | None = None) -> int:
         print(machine_error_line(e, folder_lock.held_folders(mark), argv, program), file=sys.stderr)
         return EXIT_MACHINE
     finally:
+        _PROGRAM.pop()
         logs.end_command(logging_mark)
         folder_lock.release_since(mark)
         if sys.stdout is not stdout:            # a non-writer process's silenced stdout (join_processes)
@@ -557,7 +580,8 @@ def machine_error_line(err: OSError, folders: list[Path], argv=None, program: st
         saved.append(f"{out} holds {done} of {len(rows)} rows complete"
                      + (f" and the checkpoint of {kept} more" if kept else ""))
     argv = list(sys.argv[1:] if argv is None else argv)
-    resume = shlex.join(["python", program or sys.argv[0], *argv])
+    program = program or sys.argv[0]
+    resume = shlex.join([*(["python", program] if program.endswith(".py") else program.split()), *argv])
     return (f"error: {describe_os_error(err)}. " + ("; ".join(saved) + ". " if saved else "")
             + f"Resume with: {resume}")
 
