@@ -21,6 +21,7 @@ scipy load only when a figure or a statistic is asked for.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 _SUBMODULE = {
     "RowState": "check",
@@ -88,8 +89,33 @@ _SUBMODULE = {
 
 __all__ = sorted(_SUBMODULE)
 
+if TYPE_CHECKING:             # what a type checker sees; at run time __getattr__ loads them
+    from .architecture import (
+        Edge, architecture_ops, dead_state_readers, dead_state_summary, dead_states, parse_alpha,
+        parse_cell, parse_op_meta, parse_ops, parse_sequential)
+    from .check import RowState, check_results
+    from .correlation import (
+        DEFAULT_THRESHOLD, DEGENERATE_FILTERS, correlate, correlation_table, degenerate_mask,
+        filter_degenerate)
+    from .curvature import (
+        early_stop_summary, has_curvature, lambda_correlation_table, lambda_trajectories,
+        trajectory_figure)
+    from .figures import (
+        alpha_history_figure, alpha_trajectory_figure, architecture_figure, best_and_worst,
+        cell_graph_figure, distribution_figure, hyperband_figure, power_figure, save_figure,
+        scatter_figure)
+    from .findings import FINDINGS, findings_markdown, table1_findings
+    from .load import (
+        REQUIRED_COLUMNS, ResultsFormatError, find_results_dirs, load_arrays, load_config,
+        load_results, load_results_dir, trial_arrays)
+    from .power import findings_power, power_curve, power_curves, trials_needed
+    from .reference import reference_table
+    from .report import write_report
+    from .stats import GROUP_COLUMNS, bootstrap_ci, compare, compare_all, describe, mann_whitney, summarize
+    from .tables import Table, latex_table, markdown_table, results_table
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     if name in _SUBMODULE:
         value = getattr(importlib.import_module(f".{_SUBMODULE[name]}", __name__), name)
         globals()[name] = value
@@ -102,5 +128,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_SUBMODULE))

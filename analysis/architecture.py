@@ -66,7 +66,7 @@ def architecture_ops(architecture: str) -> list[str]:
     return parse_sequential(architecture)
 
 
-def parse_alpha(text) -> np.ndarray | None:
+def parse_alpha(text: str | float | None) -> np.ndarray | None:
     """The final softmax(α) as a (layers, ops) array; None for "", "null" or NaN."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return None
@@ -76,7 +76,7 @@ def parse_alpha(text) -> np.ndarray | None:
     return np.asarray(json.loads(text), dtype=float)
 
 
-def parse_ops(text) -> list[str]:
+def parse_ops(text: str | float | None) -> list[str]:
     """α's column order, e.g. '["lg","net"]' -> ["lg", "net"]; [] when absent."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return []
@@ -89,7 +89,7 @@ def parse_ops(text) -> list[str]:
     return [str(op) for op in ops]
 
 
-def parse_op_meta(text) -> dict[str, dict]:
+def parse_op_meta(text: str | float | None) -> dict[str, dict]:
     """The ``op_meta`` column: {op: {"label", "color", "preserves_zero"}}, as dasjax writes it for
     every op of a trial (so ops a user registered get their own labels); {} when absent."""
     if text is None or (isinstance(text, float) and np.isnan(text)):

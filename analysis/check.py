@@ -18,6 +18,7 @@ as done, and move a damaged one aside (:func:`move_aside`) before they compute i
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import shutil
 import sys
@@ -99,7 +100,7 @@ def _row_folders(root: Path) -> list[Path]:
     return innermost(folders_holding(root, TRIALS_FILE, MANIFEST_FILE) | set(_plan(root)))
 
 
-def check_results(root) -> list[RowState]:
+def check_results(root: str | os.PathLike[str]) -> list[RowState]:
     """Every row of the results folder ``root``, plus its gathered tables (``root/trials.csv``
     beside the rows) when it has them."""
     root = Path(root)

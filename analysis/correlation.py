@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 
 from .labels import sort_frame
@@ -56,7 +57,7 @@ def _nan_result(n: int, n_excluded: int) -> dict[str, float]:
             **{k: float("nan") for k in RESULT_KEYS if k not in ("n", "n_excluded")}}
 
 
-def correlate(x, y) -> dict[str, float]:
+def correlate(x: ArrayLike, y: ArrayLike) -> dict[str, float]:
     """Pearson r, Spearman ρ, Kendall τ (τ-b) with two-sided p-values, and the
     least-squares line y = slope * x + intercept, over the pairs where both are finite.
 

@@ -390,7 +390,7 @@ def cell_graph_figure(architecture: str, title: str | None = None, op_meta: dict
 
 
 def hyperband_figure(traj: pd.DataFrame, title: str = "Hyperband trajectory",
-                     xlabel: str = "cumulative budget used [epochs x trials]"):
+                     xlabel: str = "cumulative budget used [epochs x trials]") -> Figure:
     """Best objective so far (per budget, thin; incumbent, thick) against cumulative trial-epochs,
     from a Hyperband trajectory table (``dasjax.hpo.trajectory``, a run's ``trajectory.csv``).
 

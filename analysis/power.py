@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 import scipy.stats as sps
 
 from .stats import finite, finite_counts, group_keys
@@ -96,7 +97,7 @@ def trials_needed(df: pd.DataFrame, target: float, statistic: str = "median", va
     return pd.DataFrame(rows)
 
 
-def power_curve(a, b, grid: Sequence[int] = DEFAULT_GRID, alpha: float = 0.05, n_resamples: int = 1000,
+def power_curve(a: ArrayLike, b: ArrayLike, grid: Sequence[int] = DEFAULT_GRID, alpha: float = 0.05, n_resamples: int = 1000,
                 seed: int = 0, strict: bool = True) -> pd.DataFrame:
     """Power of "row a beats row b" at n trials per row, for each n in ``grid``: the share of
     resampled pairs of studies whose medians are in a's favour (``>``, or ``>=`` with

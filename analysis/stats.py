@@ -16,6 +16,7 @@ from typing import Callable, Sequence, Union
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats as sps
 
 from .labels import sort_frame, sort_values
@@ -31,13 +32,13 @@ _STATISTICS = {"median": np.median, "mean": np.mean}
 _BOOTSTRAP_RNG = "rng" if "rng" in inspect.signature(sps.bootstrap).parameters else "random_state"
 
 
-def finite(values) -> np.ndarray:
+def finite(values: ArrayLike) -> np.ndarray:
     """The finite entries of `values` as a float array (drops NaN and ±inf)."""
     x = np.asarray(values, dtype=float).ravel()
     return x[np.isfinite(x)]
 
 
-def describe(values, ddof: int = 0) -> dict[str, float]:
+def describe(values: ArrayLike, ddof: int = 0) -> dict[str, float]:
     """max, mean, median, min, std (with `ddof`; default 0 = numpy's population std,
     register #29) over the finite values, and n_finite. NaNs when none is finite;
     std is NaN when n_finite <= ddof."""
@@ -51,7 +52,7 @@ def describe(values, ddof: int = 0) -> dict[str, float]:
 
 
 def bootstrap_ci(
-    values,
+    values: ArrayLike,
     statistic: Statistic = "median",
     n_resamples: int = 9999,
     confidence_level: float = 0.95,
@@ -148,7 +149,7 @@ def summarize(
     return sort_frame(out, keys).reset_index(drop=True)
 
 
-def mann_whitney(a, b) -> dict[str, float]:
+def mann_whitney(a: ArrayLike, b: ArrayLike) -> dict[str, float]:
     """Two-sided Mann–Whitney U test of a vs b over the finite values, with effect sizes.
 
     u: scipy's U statistic of `a`; prob_a_beats_b = U / (n_a n_b)

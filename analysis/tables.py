@@ -11,7 +11,7 @@ the table. With a reference (the paper's values) each number reads
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -185,12 +185,12 @@ def hms(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def markdown_table(df: pd.DataFrame, **kwargs) -> str:
+def markdown_table(df: pd.DataFrame, **kwargs: Any) -> str:
     """results_table(df, **kwargs) as GitHub markdown."""
     return results_table(df, **kwargs).to_markdown()
 
 
-def latex_table(df: pd.DataFrame, **kwargs) -> str:
+def latex_table(df: pd.DataFrame, **kwargs: Any) -> str:
     """results_table(df, **kwargs) as a LaTeX booktabs tabular."""
     return results_table(df, **kwargs).to_latex()
 

@@ -12,13 +12,15 @@ subfolder, so a killed run resumes as a plain one does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
+from . import hparams as hpmod
+from .config import Config
 from .methods import get_method, run_group, run_method
 from .plan import plan_for
-from .stages import MethodResult, trial_devices
+from .stages import MethodResult, PathLike, trial_devices
 
 STOP_TARGET, STOP_MAX = "target_ci", "max_trials"
 # no stop on the target before this many trials: a bootstrap interval from fewer trials is set by a
@@ -117,9 +119,11 @@ def pinned_plan(cfg, n_batched: int):
     return cfg.replace(f_backward=p.f_backward, f_block_rows=p.f_block_rows, f_slot_calls=p.f_slot_calls)
 
 
-def run_adaptive(cfg, methods, hparams="H1", *, target_ci: float, max_trials: int, first_seed: int = 0,
-                 chunk: int = 10, min_trials: int = MIN_TRIALS, progress=None, checkpoint_dir=None,
-                 keep_params: bool = False, log=None) -> dict[str, AdaptiveResult]:
+def run_adaptive(cfg: Config, methods: str | Sequence[str], hparams: hpmod.HParamsLike | None = "H1", *,
+                 target_ci: float, max_trials: int, first_seed: int = 0, chunk: int = 10,
+                 min_trials: int = MIN_TRIALS, progress: bool | None = None,
+                 checkpoint_dir: PathLike | None = None, keep_params: bool = False,
+                 log: Callable[[str], object] | None = None) -> dict[str, AdaptiveResult]:
     """Run ``methods`` (one method name, or several members of one group, which then share every
     chunk) adaptively (:func:`adapt`); returns {method: AdaptiveResult}."""
     names = (methods,) if isinstance(methods, str) else tuple(methods)

@@ -440,7 +440,7 @@ class Config:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
-    def replace(self, **overrides) -> "Config":
+    def replace(self, **overrides: Any) -> Config:
         return make_config(self, **overrides)
 
     def to_dict(self) -> dict:
@@ -617,7 +617,7 @@ def flat_overrides(cfg: Config, skip=()) -> dict:
     return out
 
 
-def make_config(base: Config | None = None, **overrides) -> Config:
+def make_config(base: Config | None = None, **overrides: Any) -> Config:
     """Build a :class:`Config` from flat keyword overrides.
 
     ``make_config(problem="downsampling", op_set="all", width=16, epochs=3)``.

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence, Union
 
 import jax.numpy as jnp
 import numpy as np
@@ -68,7 +69,7 @@ class HParamSet:
     def optimizer_types(self) -> tuple[str, str]:
         return (self.theta_optimizer, self.alpha_optimizer)
 
-    def replace(self, **kw) -> "HParamSet":
+    def replace(self, **kw: Any) -> HParamSet:
         return dataclasses.replace(self, **kw)
 
     def to_dict(self) -> dict:
@@ -114,6 +115,9 @@ BOHB_NON_SEQ_BLUR = HParamSet("BOHB-Non-Seq-Blur", theta_lr=0.0037014752, theta_
                               theta_warmup=False, alpha_lr=0.0012395056, alpha_wd=0.0002855732,
                               alpha_warmup=False, alpha_scheduler=False, alpha_optimizer="adam")
 
+#: what ``hparams=`` takes: a set's name, a :class:`HParamSet` (both: every trial), or one per trial
+HParamsLike = Union[str, HParamSet, Sequence[Union[str, HParamSet]]]
+
 _REGISTRY: dict[str, HParamSet] = {}
 
 
@@ -134,7 +138,7 @@ def named_sets() -> dict[str, HParamSet]:
     return dict(_REGISTRY)
 
 
-def get(name_or_set) -> HParamSet:
+def get(name_or_set: str | HParamSet) -> HParamSet:
     """Look a set up by name (case-insensitive), or pass a HParamSet through."""
     if isinstance(name_or_set, HParamSet):
         return name_or_set
@@ -145,7 +149,7 @@ def get(name_or_set) -> HParamSet:
                      f"known: {sorted(_REGISTRY)} (or register your own with dasjax.hparams.register)")
 
 
-def load(path) -> HParamSet:
+def load(path: str | os.PathLike[str]) -> HParamSet:
     """Read a set written by :meth:`HParamSet.to_json` (e.g. by the HPO runner)."""
     with open(path) as fh:
         return HParamSet.from_dict(json.load(fh))

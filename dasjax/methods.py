@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from . import hparams as hpmod
 from .config import Config
 from .registry import Registry
-from .stages import (MethodResult, as_seeds, candidate_keys, checkpoint_path, fixed_architectures,
+from .stages import (MethodResult, PathLike, Seeds, as_seeds, candidate_keys, checkpoint_path, fixed_architectures,
                      param_arrays, random_architectures, retrain, row_label, search)
 
 #: lambda_max interval of DAS-ES / DAS-ADA when the config has tracking off (register #34): every 2
@@ -99,8 +99,9 @@ def method_config(cfg: Config, method: str) -> Config:
     return get_method(method).config(cfg)
 
 
-def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
-               checkpoint_dir=None, keep_params: bool = False) -> MethodResult:
+def run_method(cfg: Config, method: str, seeds: Seeds, hparams: hpmod.HParamsLike | None = "H1", *,
+               progress: bool | None = None, checkpoint_dir: PathLike | None = None,
+               keep_params: bool = False) -> MethodResult:
     """Run one method for every seed as batched programs.
 
     With ``checkpoint_dir``, each stage checkpoints there and a rerun resumes where it stopped.
@@ -113,7 +114,8 @@ def run_method(cfg: Config, method: str, seeds, hparams="H1", *, progress=None,
                  keep_params=keep_params)
 
 
-def run_group(cfg: Config, methods, seeds, hparams="H1", *, progress=None, checkpoint_dir=None,
+def run_group(cfg: Config, methods: Sequence[str], seeds: Seeds, hparams: hpmod.HParamsLike | None = "H1", *,
+              progress: bool | None = None, checkpoint_dir: PathLike | None = None,
               keep_params: bool = False) -> dict[str, MethodResult]:
     """Run several methods of one group with one call of the group's runner: {method: result}."""
     groups = {get_method(m).group for m in methods}
@@ -191,8 +193,10 @@ def das_method(name: str) -> Callable[..., MethodResult]:
     return run
 
 
-def random_methods(cfg: Config, seeds, hparams="H1", *, progress=None, n_candidates=None,
-                   checkpoint_dir=None, keep_params: bool = False):
+def random_methods(cfg: Config, seeds: Seeds, hparams: hpmod.HParamsLike | None = "H1", *,
+                   progress: bool | None = None, n_candidates: int | None = None,
+                   checkpoint_dir: PathLike | None = None,
+                   keep_params: bool = False) -> tuple[MethodResult, MethodResult]:
     """Random Sampling and Random Search from one batched retraining of n x T random architectures.
 
     Candidate 0 of each seed is that seed's Random-Sampling trial; Random Search reports the
@@ -299,7 +303,8 @@ def _das_single(cfg, seeds, hparams, *, progress=None, checkpoint_dir=None, keep
     return das_single(cfg, seeds, hparams, progress=progress, checkpoint_dir=checkpoint_dir)
 
 
-def run_sets(cfg: Config, method: str, sets, seeds, *, progress=None, checkpoint_dir=None) -> dict:
+def run_sets(cfg: Config, method: str, sets: Iterable[str | hpmod.HParamSet], seeds: Seeds, *,
+             progress: bool | None = None, checkpoint_dir: PathLike | None = None) -> dict[str, MethodResult]:
     """Run ``method`` under K hyperparameter sets x T seeds; returns {set name: MethodResult}.
 
     Sets that share optimizer types run as ONE batched program over a (K*T) trial axis; sets with

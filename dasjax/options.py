@@ -25,7 +25,10 @@ import dataclasses
 import difflib
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Config, ProblemConfig, SpaceConfig
 
 # (kind, name) -> the options dataclass a component declared; kind: "problem", "space" or "op"
 _DECLARED: dict[tuple[str, str], type] = {}
@@ -118,19 +121,19 @@ def split_op_pairs(pairs) -> dict[str, dict]:
     return out
 
 
-def problem_options(problem_cfg) -> Any:
+def problem_options(problem_cfg: ProblemConfig | Config) -> Any:
     """The options of the problem a ``ProblemConfig`` (or a whole config) names."""
     cfg = problem_cfg if hasattr(problem_cfg, "problem_options") else problem_cfg.problem
     return build("problem", cfg.name, dict(cfg.problem_options))
 
 
-def space_options(space_cfg) -> Any:
+def space_options(space_cfg: SpaceConfig | Config) -> Any:
     """The options of the space a ``SpaceConfig`` (or a whole config) names."""
     cfg = space_cfg if hasattr(space_cfg, "space_options") else space_cfg.space
     return build("space", cfg.space, dict(cfg.space_options))
 
 
-def op_options(space_cfg, op: str) -> Any:
+def op_options(space_cfg: SpaceConfig | Config, op: str) -> Any:
     """The options of op ``op`` under a ``SpaceConfig`` (what ``OpInputs.cfg`` holds) or a whole config."""
     cfg = space_cfg if hasattr(space_cfg, "op_options") else space_cfg.space
     return build("op", op, split_op_pairs(cfg.op_options).get(op, {}))

@@ -31,7 +31,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +41,9 @@ from . import options as component_options
 from . import streams
 from .config import ProblemConfig
 from .registry import PROBLEMS
+
+if TYPE_CHECKING:
+    from .bsds import ImageSet
 
 
 def gaussian_taps(size: int, sigma: float, spacing: float = 1.0) -> np.ndarray:
@@ -314,7 +317,8 @@ def psnr_from_mse(mse, peak: float = 1.0, mode: str = "per_sample"):
     return jnp.mean(10.0 * jnp.log10(peak ** 2 / mse))
 
 
-def psnr(x_hat, x, peak: float = 1.0, mode: str = "per_sample"):
+def psnr(x_hat: jax.Array | np.ndarray, x: jax.Array | np.ndarray, peak: float = 1.0,
+         mode: str = "per_sample") -> jax.Array:
     """PSNR in dB of a batch (peak 1 by default, register #7)."""
     mse = jnp.mean((x_hat - x) ** 2, axis=tuple(range(1, x.ndim)))
     return psnr_from_mse(mse, peak, mode)
@@ -362,7 +366,7 @@ class ImageProblem:
     ndim = 2
     is_image = True
 
-    def __init__(self, cfg: ProblemConfig, images):
+    def __init__(self, cfg: ProblemConfig, images: ImageSet):
         from .bsds import DatasetError, SkippedImageWarning
         if not cfg.is_image:
             raise ValueError(f"ImageProblem needs an image problem, got problem={cfg.name!r}")
@@ -563,7 +567,7 @@ for _name in ("image_denoise", "image_blur"):         # 2D natural images, the B
     PROBLEMS.add(_name, ProblemEntry(_image_problem, image=True), builtin=True)
 
 
-def make_problem(cfg: ProblemConfig):
+def make_problem(cfg: ProblemConfig) -> InverseProblem:
     """The problem a config names, from the registry: :class:`Problem` (1D), :class:`ImageProblem`
     (2D, loads the images), or a user's."""
     problem = problem_entry(cfg.name).factory(cfg)

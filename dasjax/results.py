@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,10 @@ import pandas as pd
 from analysis.files import MANIFEST_FILE, atomic_write_bytes, atomic_write_text, write_manifest
 
 from .operations import op_metadata
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .stages import MethodResult, PathLike
 
 COLUMNS = ["trial_id", "experiment", "space", "problem", "op_set", "method", "hparams", "seed",
            "one_shot_psnr", "arch_psnr", "architecture", "alpha_softmax", "ops", "op_meta", "diverged", "wall_time_s"]
@@ -32,7 +37,7 @@ def dataset_label(cfg) -> str | None:
     return resolve_source(cfg.problem.data_dir).label
 
 
-def method_records(result, *, experiment: str, cfg) -> tuple[list[dict], dict]:
+def method_records(result: MethodResult, *, experiment: str, cfg: Config) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Rows and arrays of a :class:`dasjax.api.MethodResult`; per-trial wall time = row wall / T.
     Image problems get one more column, ``dataset`` (see :func:`dataset_label`).  The result's extra
     ``columns`` (curvature runs: lambda_max_final, stop_epoch, ...) follow COLUMNS."""
@@ -72,7 +77,8 @@ def trials_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS + [c for c in (rows[0] if rows else {}) if c not in COLUMNS])
 
 
-def save_results(out_dir, rows: list[dict], config: dict, arrays: dict | None = None) -> pd.DataFrame:
+def save_results(out_dir: PathLike, rows: list[dict], config: dict,
+                 arrays: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Write trials.csv, config.json and arrays.npz into ``out_dir`` (atomically each), then
     manifest.json.  An earlier manifest and trials.csv go first, so a write stopped half-way
     leaves a folder that reads as unfinished, never one that mixes two runs' files."""

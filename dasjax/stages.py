@@ -6,8 +6,10 @@ methods of :mod:`dasjax.methods` (DAS, the baselines, DAS-single, a user's) comb
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence, Union
 
 import jax
 import numpy as np
@@ -17,10 +19,18 @@ from . import streams
 from .batch import resolve_devices, run_batched, trial_keys, unflatten_named
 from .config import Config
 from .problems import make_problem
-from .algorithms import resolve_algorithm
+from .algorithms import SearchAlgorithm, resolve_algorithm
 from .search import SearchProgram
 from .spaces import make_space
 from .train import RetrainProgram
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: seeds: a trial count n (seeds 0..n-1) or the seeds themselves, one trial each
+Seeds = Union[int, Iterable[int]]
+#: a checkpoint file or folder
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 def make_search_program(cfg: Config, space, optimizer_types, algorithm=None):
@@ -36,7 +46,8 @@ def make_search_program(cfg: Config, space, optimizer_types, algorithm=None):
     return SearchProgram(cfg, space, optimizer_types, alg)
 
 
-def resolve_hparams(hparams, n_trials: int):
+def resolve_hparams(hparams: hpmod.HParamsLike | None,
+                    n_trials: int) -> tuple[hpmod.HParams, tuple[str, str], list[str]]:
     """None / name / HParamSet (broadcast) or one per trial -> (HParams, optimizer types, names)."""
     if hparams is None:
         hparams = "H1"
@@ -51,7 +62,7 @@ def resolve_hparams(hparams, n_trials: int):
     return hp, types, [s.name for s in sets]
 
 
-def as_seeds(seeds) -> np.ndarray:
+def as_seeds(seeds: Seeds) -> np.ndarray:
     """Seeds as a 1D int64 array (an int n means seeds 0..n-1)."""
     s = np.asarray(list(seeds) if not isinstance(seeds, int) else range(seeds))
     if s.ndim != 1 or len(s) == 0:
@@ -111,8 +122,10 @@ def run_kwargs(cfg, progress, checkpoint, hooks=()):
                 hooks=hooks)
 
 
-def search(cfg: Config, seeds, hparams="H1", *, algorithm=None, progress=None, desc="DAS search",
-           checkpoint=None, hooks=()) -> SearchResult:
+def search(cfg: Config, seeds: Seeds, hparams: hpmod.HParamsLike | None = "H1", *,
+           algorithm: SearchAlgorithm | str | None = None, progress: bool | None = None,
+           desc: str = "DAS search", checkpoint: PathLike | None = None,
+           hooks: Sequence[object] = ()) -> SearchResult:
     """Batched DAS search: one trial per seed, all in one compiled program.  ``algorithm``: a
     :class:`dasjax.algorithms.SearchAlgorithm` or a registered name (None: ``cfg.search.algorithm``,
     DARTS by default), with ``cfg.search.algorithm_options`` on top.  ``hooks``: the loop's extra
@@ -151,8 +164,10 @@ def _curvature_outputs(cfg: Config, final: dict, history: dict, hp) -> dict:
             "lambda_max_path": path}
 
 
-def retrain(cfg: Config, architectures, seeds, hparams="H1", *, keys=None, progress=None,
-            desc="retrain", checkpoint=None, keep_params=False, hooks=()) -> RetrainResult:
+def retrain(cfg: Config, architectures: np.ndarray | jax.Array, seeds: Seeds,
+            hparams: hpmod.HParamsLike | None = "H1", *, keys: jax.Array | None = None,
+            progress: bool | None = None, desc: str = "retrain", checkpoint: PathLike | None = None,
+            keep_params: bool = False, hooks: Sequence[object] = ()) -> RetrainResult:
     """Train each one-hot architecture (T, layers, ops) from scratch; report its architecture PSNR."""
     seeds = as_seeds(seeds)
     archs = np.asarray(architectures, dtype=np.float32)
@@ -188,7 +203,7 @@ def fixed_architectures(cfg: Config, op: str, n: int) -> np.ndarray:
     return np.repeat(np.asarray(space.fixed_architecture(op))[None], n, axis=0)
 
 
-def random_architectures(cfg: Config, keys) -> np.ndarray:
+def random_architectures(cfg: Config, keys: jax.Array) -> np.ndarray:
     """One uniformly random architecture per trial key (from the key's ARCH stream)."""
     space = make_space(cfg, make_problem(cfg.problem))
     return np.asarray(jax.vmap(lambda k: space.random_architecture(streams.stream(k, streams.ARCH)))(keys))
@@ -217,7 +232,7 @@ class MethodResult:
     arrays: dict                    # name -> (T, ...) per-trial arrays (curves, alpha history)
     columns: dict = field(default_factory=dict)   # name -> (T,) extra per-trial numbers for trials.csv
 
-    def to_dataframe(self, cfg, experiment: str = "dasjax"):
+    def to_dataframe(self, cfg: Config, experiment: str = "dasjax") -> pd.DataFrame:
         """One row per trial, the columns of a results folder's trials.csv (``cfg``: the config the
         method ran with, for the problem, op set and ops columns), ready for the analysis."""
         from .results import method_records, trials_frame

@@ -8,13 +8,18 @@ problem, share_f=..., plan=...)`` (``plan``: the :class:`dasjax.plan.ExecutionPl
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from .. import options as component_options
 from ..plan import plan_for
 from ..registry import SPACES
 from .cell import CellSpace
 from .sequential import SequentialSpace
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..plan import ExecutionPlan
+    from ..problems import InverseProblem
 
 
 @runtime_checkable
@@ -74,7 +79,8 @@ def _takes_plan(factory) -> bool:
     return any(p.name == "plan" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def make_space(cfg, problem, share_f: bool = False, plan=None, n_devices: int = 1):
+def make_space(cfg: Config, problem: InverseProblem, share_f: bool = False, plan: ExecutionPlan | None = None,
+               n_devices: int = 1) -> SearchSpace:
     """The search space named by ``cfg.space.space``, from the registry.  ``plan``: the
     :class:`dasjax.plan.ExecutionPlan` its layers compute with (None: :func:`dasjax.plan.plan_for`
     ``cfg`` with its trials on ``n_devices`` devices)."""
