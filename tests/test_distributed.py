@@ -37,11 +37,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# a reduced Table 1 row: 2 trials x 20 epochs of 20 steps at the tiny shapes with one layer (long
-# enough to be stopped in the middle: the first checkpoint comes after epoch 5; a second or two
-# after compiling)
+# a reduced Table 1 row: 2 trials x 30 epochs of 20 steps at the tiny shapes with one layer (long
+# enough to be stopped in the middle: the first checkpoint comes after epoch 5, and 25 epochs are
+# left as margin for the kill on a loaded machine; a few seconds after compiling)
 T1 = ["experiments/run_table1.py", "--preset", "smoke", "--trials", "2", "--problems", "blur", "--rows", "lg_only",
-      "--no-figures", "--epochs", "20"] + TINY_CLI + ["--set", "n_layers=1", "--set", "steps_per_epoch=20"]  # last --set wins
+      "--no-figures", "--epochs", "30"] + TINY_CLI + ["--set", "n_layers=1", "--set", "steps_per_epoch=20"]  # last --set wins
 HPO = ["experiments/run_hpo.py", "--preset", "smoke", "--problems", "blur", "--op-sets", "good", "--width", "4",
        "--batch-size", "16", "--set", "n_layers=1", "--set", "steps_per_epoch=3", "--set", "eval_batches=2",
        "--iterations", "1", "--max-budget", "3", "--min-budget", "1", "--sampler", "random",
