@@ -131,8 +131,12 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     assert table_runner.main_guard(table1.main, base) == 0
     assert "already done, skipped" in capsys.readouterr().out          # the default console shows it
     assert (out / "run.log").read_text().startswith(log) and "already done, skipped" in (out / "run.log").read_text()
-    # ... unless --overwrite
-    assert table_runner.main_guard(table1.main, base + ["--set", "width=6", "--overwrite"]) == 0
+    # ... unless --overwrite (here another hyperparameter set with the same optimizer types: a different
+    # configuration whose retraining reuses the compiled program)
+    assert table_runner.main_guard(table1.main, base + ["--hparams", "H2"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+    assert table_runner.main_guard(table1.main, base + ["--hparams", "H2", "--overwrite"]) == 0
+    assert json.loads((out / "run.json").read_text())["hparams"]["name"] == "H2"
     # an unwritable folder (a path below a regular file)
     blocker = tmp_path / "file"
     blocker.write_text("x")
