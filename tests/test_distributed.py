@@ -37,10 +37,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# a reduced Table 1 row: 2 trials x 60 epochs of 20 steps at the tiny shapes with one layer (long
-# enough to be stopped in the middle, a few seconds after compiling)
+# a reduced Table 1 row: 2 trials x 30 epochs of 20 steps at the tiny shapes with one layer (long
+# enough to be stopped in the middle: the first checkpoint comes after epoch 5, and 25 epochs are
+# left as margin for the kill on a loaded machine; a few seconds after compiling)
 T1 = ["experiments/run_table1.py", "--preset", "smoke", "--trials", "2", "--problems", "blur", "--rows", "lg_only",
-      "--no-figures", "--epochs", "60"] + TINY_CLI + ["--set", "n_layers=1", "--set", "steps_per_epoch=20"]  # last --set wins
+      "--no-figures", "--epochs", "30"] + TINY_CLI + ["--set", "n_layers=1", "--set", "steps_per_epoch=20"]  # last --set wins
 HPO = ["experiments/run_hpo.py", "--preset", "smoke", "--problems", "blur", "--op-sets", "good", "--width", "4",
        "--batch-size", "16", "--set", "n_layers=1", "--set", "steps_per_epoch=3", "--set", "eval_batches=2",
        "--iterations", "1", "--max-budget", "3", "--min-budget", "1", "--sampler", "random",
@@ -84,19 +85,35 @@ def _psnr_columns(df):
 
 @pytest.fixture(scope="module")
 def table1_runs(tmp_path_factory):
-    """The reduced Table 1 row as one process (2 devices) and as two processes (1 device each)."""
+    """The reduced Table 1 row as one process (2 devices), and as two processes (1 device each) of
+    which process 1 is killed once the first checkpoint is written, then the same command again,
+    which completes the row: the folder of the two-process run ("two").  One interrupted-and-resumed
+    two-process run serves both tests below (an uninterrupted one would recompute the same trials:
+    its first epochs ran under two processes before the kill, the others after the resume)."""
     root = tmp_path_factory.mktemp("distributed")
     one, two = root / "one", root / "two"
     single = _finish(_start(T1, one, n=1))
-    multi = _finish(_start(T1, two))
-    assert [r[0] for r in single + multi] == [0, 0, 0], "\n".join(r[2][-1500:] for r in single + multi)
-    return root, one, two, multi
+    assert single[0][0] == 0, single[0][2][-1500:]
+    procs = _start(T1, two, port=_free_port())
+    ckpt = two / "runs" / "blur" / "lg_only" / "checkpoint"
+    deadline = time.monotonic() + 240
+    while not (ckpt.exists() and any(ckpt.iterdir())) and time.monotonic() < deadline and procs[0].poll() is None:
+        time.sleep(0.05)
+    procs[1].kill()
+    killed_at = time.monotonic()
+    killed = _finish(procs, timeout=120)
+    stopped_after = time.monotonic() - killed_at
+    finished_before_resume = (two / "runs" / "blur" / "lg_only" / "trials.csv").exists()
+    resumed = _finish(_start(T1, two, port=_free_port()))
+    return dict(one=one, two=two, killed=killed, stopped_after=stopped_after,
+                finished_before_resume=finished_before_resume, resumed=resumed)
 
 
 def test_two_processes_write_one_folder_equal_to_a_single_process_run(table1_runs):
     """Process 0 alone writes and reports; the trials, sharded over both processes' devices, equal
     the single-process run's digit for digit, and the folders hold the same files."""
-    _, one, two, multi = table1_runs
+    one, two, multi = table1_runs["one"], table1_runs["two"], table1_runs["resumed"]
+    assert [r[0] for r in multi] == [0, 0], "\n".join(r[2][-1500:] for r in multi)
     assert "[table1] writing to" in multi[0][1] and "2 device(s) over 2 processes" in multi[0][1]
     assert "[table1]" not in multi[1][1]                             # progress and tables once, by the writer
     a, b = pd.read_csv(two / "trials.csv"), pd.read_csv(one / "trials.csv")
@@ -109,23 +126,13 @@ def test_a_killed_process_stops_the_other_and_the_same_command_resumes(table1_ru
     """Process 1 is killed once the first checkpoint is written: process 0 stops with an error within
     the heartbeat timeout (5 s here) plus a margin, leaving the row unfinished; the same command
     then completes with the uninterrupted numbers."""
-    root, one, _, _ = table1_runs
-    out = root / "killed"
-    port = _free_port()
-    procs = _start(T1, out, port=port)
-    ckpt = out / "runs" / "blur" / "lg_only" / "checkpoint"
-    deadline = time.monotonic() + 240
-    while not (ckpt.exists() and any(ckpt.iterdir())) and time.monotonic() < deadline and procs[0].poll() is None:
-        time.sleep(0.05)
-    procs[1].kill()
-    killed_at = time.monotonic()
-    (code0, _, err0), _ = _finish(procs, timeout=120)
-    assert time.monotonic() - killed_at < 60
+    (code0, _, err0), _ = table1_runs["killed"]
+    assert table1_runs["stopped_after"] < 60
     assert code0 != 0 and "distributed service detected fatal errors" in err0, err0[-1500:]
-    assert not (out / "runs" / "blur" / "lg_only" / "trials.csv").exists()    # nothing marked finished
-    again = _finish(_start(T1, out, port=_free_port()))
+    assert not table1_runs["finished_before_resume"]                # nothing marked finished
+    again, one, two = table1_runs["resumed"], table1_runs["one"], table1_runs["two"]
     assert [r[0] for r in again] == [0, 0], again[0][2][-1500:]
-    pd.testing.assert_frame_equal(_psnr_columns(pd.read_csv(out / "trials.csv")),
+    pd.testing.assert_frame_equal(_psnr_columns(pd.read_csv(two / "trials.csv")),
                                   _psnr_columns(pd.read_csv(one / "trials.csv")))
 
 

@@ -1,4 +1,6 @@
 """Long runs that survive: checkpoint/resume, atomic writes, clear CLI errors, Table 1 end to end."""
+import contextlib
+import io
 import json
 import logging
 import os
@@ -129,8 +131,12 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     assert table_runner.main_guard(table1.main, base) == 0
     assert "already done, skipped" in capsys.readouterr().out          # the default console shows it
     assert (out / "run.log").read_text().startswith(log) and "already done, skipped" in (out / "run.log").read_text()
-    # ... unless --overwrite
-    assert table_runner.main_guard(table1.main, base + ["--set", "width=6", "--overwrite"]) == 0
+    # ... unless --overwrite (here another hyperparameter set with the same optimizer types: a different
+    # configuration whose retraining reuses the compiled program)
+    assert table_runner.main_guard(table1.main, base + ["--hparams", "H2"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+    assert table_runner.main_guard(table1.main, base + ["--hparams", "H2", "--overwrite"]) == 0
+    assert json.loads((out / "run.json").read_text())["hparams"]["name"] == "H2"
     # an unwritable folder (a path below a regular file)
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -138,33 +144,36 @@ def test_output_folder_checks(table1, tmp_path, capsys):
     assert code == 2 and "not writable" in capsys.readouterr().err
 
 
-def test_table1_smoke_end_to_end(table1, tmp_path, capsys):
-    """A reduced run_table1.py: DAS + random rows on blur, 2 trials, then every output file."""
-    out = tmp_path / "t1"
-    args = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur",
-            "--rows", "lg_only,das_good,rs_good,rsearch_good"] + TINY_CLI   # run_all's test reuses its programs
-    assert table_runner.main_guard(table1.main, args) == 0
-    printed = capsys.readouterr().out
+def test_table1_smoke_end_to_end(run_all_smoke, table1, capsys):
+    """run_table1.py as run_all's smoke runs it (every row on blur, 2 trials), then every output file;
+    rerun, it skips every finished row."""
+    out, printed = run_all_smoke["out"] / "table1", run_all_smoke["printed"]
     assert "| Op set | Method |" in printed and "(16.49," in printed     # paper value beside ours
     df = pd.read_csv(out / "trials.csv")
-    assert len(df) == 8 and set(df["method"]) == {"Learnable Grad. only", "DAS", "Random Sampling", "Random Search"}
-    rs = df[df.method == "Random Sampling"].set_index("seed")["arch_psnr"]
-    rsearch = df[df.method == "Random Search"].set_index("seed")["arch_psnr"]
-    assert (rsearch >= rs - 1e-6).all()                 # the best of 5 includes the sampled one
+    assert len(df) == 16 and set(df["method"]) == {"Learnable Grad. only", "Nets only", "DAS", "Random Sampling",
+                                                   "Random Search"}
+    assert sorted(df.groupby(["op_set", "method"]).size().items()) == sorted(
+        ((r.op_set, r.method), 2) for r in table1.ROWS)          # each row: 2 trials of its op set
+    for op_set in ("good", "all"):
+        rs = df[(df.method == "Random Sampling") & (df.op_set == op_set)].set_index("seed")["arch_psnr"]
+        rsearch = df[(df.method == "Random Search") & (df.op_set == op_set)].set_index("seed")["arch_psnr"]
+        assert len(rs) == 2 and (rsearch >= rs - 1e-6).all()      # the best of 5 includes the sampled one
     assert df[df.method == "DAS"]["one_shot_psnr"].notna().all()
-    # the findings: this reduced run has no all-ops rows, so the all-ops findings are "not measured"
+    # the findings: every row ran, so the all-ops findings are measured too (a missing row's
+    # "not measured": tests/test_analysis_findings.py::test_missing_rows_are_not_measured_and_bad_input_is_refused)
     assert "The paper's findings on these trials" in printed
     findings = pd.read_csv(out / "findings.csv").set_index("finding")["verdict"]
-    assert findings["DAS > random sampling on all ops"] == "not measured"
+    assert findings["DAS > random sampling on all ops"] != "not measured"
     assert findings["random search >= DAS on good ops"] != "not measured"
     for f in ["table1.md", "table1.tex", "summary.csv", "wall_times.csv", "figures/fig3_scatter.png", "findings.md",
               "figures/fig6_scatter_no_degenerate_all.png", "figures/fig4_architectures_blur.png",
               "report/report.md", "runs/blur/das_good/arrays.npz", "runs/blur/das_good/config.json"]:
         assert (out / f).exists() and (out / f).stat().st_size > 0, f
     assert not (out / "runs/blur/das_good/checkpoint").exists()
-    # rerunning the same command skips every finished row
-    assert table_runner.main_guard(table1.main, args) == 0
-    assert capsys.readouterr().out.count("already done, skipped") == 4
+    # rerunning the command run_all ran skips every finished row
+    capsys.readouterr()
+    assert table_runner.main_guard(table1.main, run_all_smoke["table1_argv"]) == 0
+    assert capsys.readouterr().out.count("already done, skipped") == len(table1.ROWS)
 
 
 def test_table3_smoke_end_to_end(tmp_path, capsys):
@@ -187,16 +196,28 @@ def test_table3_smoke_end_to_end(tmp_path, capsys):
     assert "--sets H1," in capsys.readouterr().err
 
 
-def test_run_all_smoke_end_to_end(tmp_path, capsys):
-    """run_all.py --preset smoke on two tables, reduced to 2 trials on blur at the shapes of the tests
-    above (whose compiled programs it reuses); the plan is printed first."""
+@pytest.fixture(scope="module")
+def run_all_smoke(tmp_path_factory):
+    """run_all.py --preset smoke on two tables, reduced to 2 trials on blur at the tiny shapes of the
+    other tests here: the folder, what it printed, and the command line it gave run_table1.py.
+    Table 1's smoke checks run on its OUT/table1 (every Table 1 row), not on a run of their own."""
     run_all = load_script("run_all")
-    out = tmp_path / "all"
-    assert table_runner.main_guard(run_all.main, ["--preset", "smoke", "--tables", "table1,table3",
-                                                       "--trials", "2", "--problems", "blur",
-                                                       "--out", str(out)] + TINY_CLI) == 0
-    printed = capsys.readouterr().out
+    out = tmp_path_factory.mktemp("run_all") / "all"
+    common = ["--preset", "smoke", "--trials", "2", "--problems", "blur"] + TINY_CLI
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = table_runner.main_guard(run_all.main, common + ["--tables", "table1,table3", "--out", str(out)])
+    assert code == 0, printed.getvalue()[-3000:]
+    table1_argv = ["--preset", "smoke", "--out", str(out / "table1"), "--trials", "2", "--problems", "blur"] + TINY_CLI
+    return dict(out=out, printed=printed.getvalue(), table1_argv=table1_argv)
+
+
+def test_run_all_smoke_end_to_end(run_all_smoke):
+    """run_all.py's smoke run: the plan is printed first, then each table; report and wall times."""
+    run_all = load_script("run_all")
+    out, printed = run_all_smoke["out"], run_all_smoke["printed"]
     assert "estimated total" in printed and printed.index("estimated total") < printed.index("[table1]")
+    assert "[table3]" in printed
     report = (out / "report.md").read_text()
     assert "Table 1" in report and "Table 3" in report
     walls = pd.read_csv(out / "wall_times.csv")

@@ -47,8 +47,10 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_sharded_trials_equal_single_device(tmp_path):
+    """(Also the import's rule that a device count the user set in XLA_FLAGS wins over
+    $DASJAX_CPU_DEVICES: 4 devices here with DASJAX_CPU_DEVICES=3.)"""
     env = dict(os.environ, XLA_FLAGS=os.environ["XLA_FLAGS"] + " --xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
+               JAX_PLATFORMS="cpu", DASJAX_CPU_DEVICES="3")
     script = SCRIPT.format(tests=str(ROOT / "tests"))
     out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
@@ -75,7 +77,8 @@ def test_import_gives_one_host_device_per_core():
     from dasjax._devices import requested_cpu_devices, usable_cores
     assert _device_count() == str(usable_cores())
     assert _device_count(DASJAX_CPU_DEVICES="3") == "3"
-    assert _device_count(DASJAX_CPU_DEVICES="3", XLA_FLAGS="--xla_force_host_platform_device_count=4") == "4"
+    # XLA_FLAGS's device count wins over $DASJAX_CPU_DEVICES: checked by test_sharded_trials_equal_single_device
+    # (its subprocess runs with both), which saves a process start here
     assert _device_count("import jax; jax.numpy.ones(1).block_until_ready(); import dasjax; "
                          "print(jax.local_device_count())", DASJAX_CPU_DEVICES="3") == "1"
     assert "DASJAX_CPU_DEVICES" in _device_count(DASJAX_CPU_DEVICES="0")
