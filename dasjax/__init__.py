@@ -32,7 +32,7 @@ from .algorithms import SearchAlgorithm, register_algorithm
 from .program import BatchedProgram
 from .adaptive import AdaptiveResult, run_adaptive
 from . import bsds
-from .results import method_records, save_results
+from .results import load_results, method_records, save_results
 from .spaces import make_space
 
 __version__ = "0.1.0"
@@ -42,7 +42,7 @@ __all__ = [
     "RunConfig", "make_config", "hparams", "HParamSet", "H1", "H2", "Problem", "make_problem", "psnr",
     "make_space", "search", "retrain", "run_method", "random_methods", "fixed_architectures",
     "random_architectures", "run_sets", "SearchResult", "RetrainResult", "MethodResult", "METHODS",
-    "method_records", "save_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
+    "method_records", "save_results", "load_results", "curvature", "early_stop", "hpo", "ImageProblem", "bsds",
     "operations", "Operation", "OpInputs", "register_op", "problem_options", "space_options", "op_options", "InverseProblem", "register_problem",
     "Method", "register_method", "run_adaptive", "AdaptiveResult", "loop_hooks",
     "algorithms", "SearchAlgorithm", "register_algorithm", "BatchedProgram",

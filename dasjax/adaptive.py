@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from . import hparams as hpmod
 from .config import Config
@@ -50,6 +51,11 @@ class AdaptiveResult:
     stop_reason: str                 # "target_ci" or "max_trials"
     ci_half_width: float             # of the median, over all its trials (dB)
     n_chunks: int
+
+    def to_dataframe(self, cfg: Config, experiment: str = "dasjax") -> pd.DataFrame:
+        """The row's trials as trials.csv rows (:meth:`MethodResult.to_dataframe`), with each
+        trial's stop_reason and ci_half_width columns."""
+        return self.result.to_dataframe(cfg, experiment)
 
 
 def concat_results(parts: list[MethodResult]) -> MethodResult:

@@ -96,3 +96,11 @@ def save_results(out_dir: PathLike, rows: list[dict], config: dict,
     atomic_write_text(out / "trials.csv", df.to_csv(index=False))
     write_manifest(out, names, trials=len(df))
     return df
+
+
+def load_results(*folders: PathLike) -> pd.DataFrame:
+    """Every trial of one or more results folders (or folders holding them) as one DataFrame, each
+    row checked against its manifest first: :func:`analysis.load_results`, imported when called,
+    so ``import dasjax`` does not load the analysis."""
+    from analysis.load import load_results as load
+    return load(*folders)

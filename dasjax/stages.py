@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence, Union
+from typing import Iterable, Sequence, Union
 
 import jax
 import numpy as np
+import pandas as pd
 
 from . import hparams as hpmod
 from . import streams
@@ -23,9 +24,6 @@ from .algorithms import SearchAlgorithm, resolve_algorithm
 from .search import SearchProgram
 from .spaces import make_space
 from .train import RetrainProgram
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 #: seeds: a trial count n (seeds 0..n-1) or the seeds themselves, one trial each
 Seeds = Union[int, Iterable[int]]
@@ -89,6 +87,16 @@ class SearchResult:
     # theta_wd_final, search_epochs (T,) and lambda_max_path (T, estimates) (dasjax.early_stop)
     curvature: dict = field(default_factory=dict)
 
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per trial: seed, hyperparameter set, found architecture, one-shot PSNR,
+        divergence, and the per-trial curvature numbers when they were tracked."""
+        df = _trial_frame(self.seeds, self.hparams, architecture=self.arch_strings,
+                          one_shot_psnr=self.one_shot_psnr, diverged=self.diverged)
+        for name, values in self.curvature.items():
+            if np.ndim(values) == 1:
+                df[name] = np.asarray(values)
+        return df
+
 
 @dataclass
 class RetrainResult:
@@ -104,6 +112,17 @@ class RetrainResult:
     memory: dict = field(default_factory=dict)
     params: dict | None = None     # trained parameters / BN state (leading trial axis), keep_params=True
     bn: dict | None = None
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per trial: seed, hyperparameter set, architecture, architecture PSNR, divergence."""
+        return _trial_frame(self.seeds, self.hparams, architecture=self.arch_strings, arch_psnr=self.arch_psnr,
+                            diverged=self.diverged)
+
+
+def _trial_frame(seeds, hparams, **columns) -> pd.DataFrame:
+    names = [getattr(h, "name", h) for h in hparams]
+    return pd.DataFrame({"seed": np.asarray(seeds), "hparams": names,
+                         **{k: list(v) if isinstance(v, list) else np.asarray(v) for k, v in columns.items()}})
 
 
 def trial_devices(cfg, n_trials: int) -> int:

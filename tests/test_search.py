@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pandas as pd
 import pytest
 from conftest import HARMFUL_OPS_BEFORE_STAGE5, tiny
 
@@ -205,3 +206,21 @@ def test_divergent_trial_is_isolated(tiny_cfg):
         np.testing.assert_array_equal(res.alpha[i], ref.alpha[i])
         np.testing.assert_array_equal(res.one_shot_psnr[i], ref.one_shot_psnr[i])
     assert np.all(np.isfinite(res.alpha[1]))      # frozen at its last finite state
+
+
+def test_results_as_dataframes_and_a_folder_read_back(batched, tiny_cfg, tmp_path):
+    """Each result object gives one row per trial; a method's rows saved as a results folder come
+    back through dasjax.load_results, checked against the folder's manifest."""
+    df = batched.to_dataframe()
+    assert list(df["seed"]) == SEEDS and list(df["architecture"]) == batched.arch_strings
+    np.testing.assert_array_equal(df["one_shot_psnr"], batched.one_shot_psnr)
+    assert (df["hparams"] == "H1").all() and not df["diverged"].any()
+    nets = dasjax.run_method(tiny_cfg, "Nets only", SEEDS[:1])
+    rows, arrays = dasjax.method_records(nets, experiment="test", cfg=tiny_cfg)
+    dasjax.save_results(tmp_path / "row", rows, {"config": tiny_cfg.to_dict()}, arrays)
+    back = dasjax.load_results(tmp_path / "row")
+    assert back.loc[0, "method"] == "Nets only" and back.loc[0, "arch_psnr"] == pytest.approx(nets.arch_psnr[0])
+    pd.testing.assert_series_equal(back["arch_psnr"], nets.to_dataframe(tiny_cfg)["arch_psnr"], check_dtype=False)
+    rt = dasjax.retrain(tiny_cfg, batched.architecture[:1], SEEDS[:1]).to_dataframe()
+    assert list(rt.columns) == ["seed", "hparams", "architecture", "arch_psnr", "diverged"]
+    assert rt.loc[0, "architecture"] == batched.arch_strings[0] and np.isfinite(rt.loc[0, "arch_psnr"])
