@@ -31,24 +31,29 @@ def modules() -> list[str]:
     return names
 
 
-def build(out: Path) -> list[str]:
-    """Write the reference to ``out``; returns the modules documented."""
+def build(out: Path) -> tuple[list[str], list[str]]:
+    """Write the reference to ``out``; returns the modules documented and pdoc's warnings (a
+    docstring or annotation it could not read), less the two expected ones filtered here."""
     import pdoc
     names = modules()
     pdoc.render.configure(docformat="restructuredtext", search=True, show_source=True)
-    with warnings.catch_warnings():     # optax's OptState alias names a type pdoc cannot import
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # optax's OptState alias names a type pdoc cannot import
         warnings.filterwarnings("ignore", message="Error parsing type annotation optax")
         # a package's page already adds the submodules it exports; the rest are named here
         warnings.filterwarnings("ignore", message="The module specification")
         pdoc.pdoc(*names, output_directory=Path(out))
-    return names
+    return names, [str(w.message) for w in caught]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path, nargs="?", default=Path("site/api"), help="folder (default site/api)")
     args = ap.parse_args(argv)
-    names = build(args.out)
+    names, problems = build(args.out)
+    for line in problems:
+        print(f"warning: {line}", file=sys.stderr)
     print(f"{len(names)} modules documented in {args.out}/ (open {args.out / 'index.html'})")
     return 0
 

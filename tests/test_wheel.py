@@ -1,4 +1,5 @@
-"""The wheel, installed outside the repository, runs a table: everything a runner needs ships in it.
+"""The wheel, installed outside the repository, runs a table and reports it: everything a runner
+needs ships in it.
 
 The wheel is built from this checkout and installed into a fresh virtual environment in a temporary
 folder; the environment sees this interpreter's site-packages for the dependencies (jax, ...) through a
@@ -58,3 +59,6 @@ def test_the_installed_wheel_runs_table1_outside_the_repository(tmp_path):
     df = pd.read_csv(out / "trials.csv")
     assert sorted(df["method"].unique()) == ["Learnable Grad. only", "Nets only"] and len(df) == 4
     assert "complete" in _run([str(venv / "bin" / "dasjax"), "check", str(out)], cwd=tmp_path)
+    _run([str(venv / "bin" / "dasjax"), "report", str(out), "--out", str(tmp_path / "report"), "--no-figures",
+          "--n-resamples", "100", "--reference", "table1"], cwd=tmp_path)
+    assert "Nets only" in (tmp_path / "report" / "report.md").read_text()
