@@ -104,7 +104,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script(name, folder="experiments"):
-    """Import <folder>/<name>.py as a module (its main(argv) is then callable in-process)."""
+    """Import <folder>/<name>.py as a module (its main(argv) is then callable in-process).  A runner,
+    experiments/run_<name>.py, is a wrapper of dasjax.runners.<name>: that module is returned, with
+    its rows and helpers (tests/test_packaging.py checks the wrappers)."""
+    if folder == "experiments" and name.startswith("run_"):
+        return importlib.import_module(f"dasjax.runners.{name[len('run_'):]}")
     spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
