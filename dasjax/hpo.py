@@ -31,6 +31,7 @@ Everything is a pure function of ``seed``: the same seed gives the same proposal
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -232,6 +233,19 @@ def _import_optuna():
     return optuna
 
 
+@contextlib.contextmanager
+def quiet_optuna():
+    """Optuna (imported) with its log level at WARNING inside the block and the user's own level
+    given back after it: dasjax never changes another library's logging for good."""
+    optuna = _import_optuna()
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield optuna
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def optuna_available() -> bool:
     try:
         _import_optuna()
@@ -276,11 +290,8 @@ class TPESampler:
         randoms = [self.space.sample(rng) for _ in range(n)]        # drawn for every slot: stable streams
         out = [(r, "random") for r in randoms]
         if use_model.any():
-            optuna = self.optuna
             dists = self.space.optuna_distributions()
-            verbosity = optuna.logging.get_verbosity()      # the user's, given back below
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            try:
+            with quiet_optuna() as optuna:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     sampler = optuna.samplers.TPESampler(
@@ -295,8 +306,6 @@ class TPESampler:
                     for j in np.flatnonzero(use_model):
                         trial = study.ask(dists)
                         out[j] = ({k: trial.params[k] for k in dists}, f"tpe@{budget}ep")
-            finally:
-                optuna.logging.set_verbosity(verbosity)
         return out
 
 

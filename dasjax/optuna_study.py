@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .hpo import quiet_optuna
+
 STUDY_FILE = "optuna.db"
 
 
@@ -25,12 +27,9 @@ def write_study(evaluations: pd.DataFrame, space, path: Path, study_name: str) -
     """Write ``evaluations`` (:data:`dasjax.hpo.COLUMNS`) as the study ``study_name`` in the SQLite
     file ``path``, replacing an earlier study of that name.  ``space``: the
     :class:`dasjax.hpo.SearchSpace` the evaluations were drawn from.  Needs Optuna."""
-    import optuna
     path = Path(path)
     storage = f"sqlite:///{path.resolve()}"
-    verbosity = optuna.logging.get_verbosity()          # the user's, given back below
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
+    with quiet_optuna() as optuna:
         try:
             optuna.delete_study(study_name=study_name, storage=storage)
         except KeyError:
@@ -49,8 +48,6 @@ def write_study(evaluations: pd.DataFrame, space, path: Path, study_name: str) -
                 user_attrs={"config_id": int(config_id), "epochs": int(last["epochs"]),
                             "proposal": str(last["proposal"]), "rungs": len(rows),
                             "architecture": str(last["architecture"])}))
-    finally:
-        optuna.logging.set_verbosity(verbosity)
     return path
 
 
