@@ -39,10 +39,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import dasjax  # noqa: E402
-from dasjax.batch import default_chunk_size, default_trials_at_once, resolve_devices  # noqa: E402
+from dasjax.batch import resolve_devices  # noqa: E402
 from dasjax.plan import plan_for  # noqa: E402
 from dasjax.results import atomic_write_text  # noqa: E402
-from dasjax.runners.estimate import build, epoch_time  # noqa: E402  (one place: dasjax all's estimate uses them)
+from dasjax.runners.estimate import build, epoch_time, runner_layout  # noqa: E402  (one place: dasjax all's estimate uses them)
 
 
 _SINGLE: dict = {}
@@ -58,13 +58,7 @@ def measure(stage, cfg, T, reps, n_devices=None, at_once="runner", chunk=None):
     n_devices None and at_once "runner": as the runner chooses (every local device; per backend);
     at_once None: one vmap over each device's trials of a chunk."""
     steps = cfg.search.steps_per_epoch
-    if n_devices is None:
-        n_devices = resolve_devices(None, T)
-    if at_once == "runner":
-        at_once = default_trials_at_once()
-    if chunk is None:
-        chunk = default_chunk_size(T, n_devices, at_once)
-    chunk = -(-min(chunk, T) // n_devices) * n_devices
+    n_devices, at_once, chunk = runner_layout(T, n_devices, at_once, chunk)
     n_calls = -(-T // chunk)
     batched, bkeys, bhp, bin_ = build(stage, cfg, chunk, n_devices, at_once)
     if (stage, cfg) not in _SINGLE:             # one single-trial program per stage and config, for every T

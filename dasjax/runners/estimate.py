@@ -83,13 +83,25 @@ def epoch_time(comp, state, keys, hp, reps: int):
     return best, state
 
 
+def runner_layout(T: int, n_devices: int | None = None, at_once="runner", chunk: int | None = None):
+    """(devices, trials at once per device, trials per call) for T trials as the runner lays them
+    out: every local device, the backend's trials at once, :func:`dasjax.placement.default_chunk_size`
+    trials per call, padded to a multiple of the devices.  Each may be pinned (``at_once`` None: one
+    vmap over a device's trials)."""
+    from dasjax.placement import default_chunk_size, default_trials_at_once, resolve_devices
+    if n_devices is None:
+        n_devices = resolve_devices(None, T)
+    if at_once == "runner":
+        at_once = default_trials_at_once()
+    if chunk is None:
+        chunk = default_chunk_size(T, n_devices, at_once)
+    return n_devices, at_once, -(-min(chunk, T) // n_devices) * n_devices
+
+
 def measure_step_time(stage: str, cfg, T: int) -> float:
     """Seconds per trial-step of one epoch of ``stage`` for T trials, chunked and placed as the
     runner does it (the first epoch, which allocates, is not counted)."""
-    from dasjax.placement import default_chunk_size, default_trials_at_once, resolve_devices
-    n_devices = resolve_devices(None, T)
-    at_once = default_trials_at_once()
-    chunk = -(-min(default_chunk_size(T, n_devices, at_once), T) // n_devices) * n_devices
+    n_devices, at_once, chunk = runner_layout(T)
     comp, keys, hp, inputs = build(stage, cfg, chunk, n_devices, at_once)
     state = comp.init(keys, hp, *inputs)
     _, state = epoch_time(comp, state, keys, hp, 1)
