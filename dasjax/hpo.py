@@ -268,7 +268,7 @@ class TPESampler:
 
     def __init__(self, space: SearchSpace, seed: int = 0, *, random_fraction: float = 1 / 3,
                  min_points: int | None = None, multivariate: bool = True, n_ei_candidates: int = 24):
-        self.optuna = _import_optuna()
+        _import_optuna()                 # without Optuna: the install hint now, not at the first proposal
         if not 0 <= random_fraction <= 1:
             raise ValueError(f"random_fraction={random_fraction!r} must be in [0, 1]")
         self.space, self.seed = space, int(seed)
