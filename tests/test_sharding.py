@@ -30,9 +30,6 @@ SCRIPT = textwrap.dedent("""
     four = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=None), seeds, progress=False)
     # one chunk of 8: each device maps over its 2 trials, one at a time
     four_m = dasjax.search(cfg.replace(devices=4, chunk_size=8, trials_at_once=1), seeds, progress=False)
-    rt1 = dasjax.retrain(cfg.replace(devices=1, chunk_size=5), one.architecture, seeds, progress=False)
-    rt4 = dasjax.retrain(cfg.replace(devices=4, chunk_size=None, trials_at_once=None), one.architecture, seeds,
-                         progress=False)
     from dasjax import batch
     shards = sorted({{c.n_devices for c in batch._CACHE.values()}})
     at_once = sorted({{str(c.at_once) for c in batch._CACHE.values()}})
@@ -40,14 +37,13 @@ SCRIPT = textwrap.dedent("""
         "devices": jax.local_device_count(), "compiled_for": shards, "at_once": at_once,
         "alpha": max(float(np.abs(one.alpha_softmax - f.alpha_softmax).max()) for f in (four, four_m)),
         "one_shot": max(float(np.abs(one.one_shot_psnr - f.one_shot_psnr).max()) for f in (four, four_m)),
-        "arch": float(np.abs(rt1.arch_psnr - rt4.arch_psnr).max()),
-        "n": [len(four.one_shot_psnr), len(four_m.one_shot_psnr), len(rt4.arch_psnr)],
+        "n": [len(four.one_shot_psnr), len(four_m.one_shot_psnr)],
         "programs": sorted({{(c.n_devices, c.n_trials, str(c.at_once)) for c in batch._CACHE.values()}})}}))
 """)
 
 
 def test_sharded_trials_equal_single_device(tmp_path):
-    """(Also the import's rule that a device count the user set in XLA_FLAGS wins over
+    """Search only: retraining goes through the same run_batched sharding and padding.  (Also the import's rule that a device count the user set in XLA_FLAGS wins over
     $DASJAX_CPU_DEVICES: 4 devices here with DASJAX_CPU_DEVICES=3.)"""
     env = dict(os.environ, XLA_FLAGS=os.environ["XLA_FLAGS"] + " --xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu", DASJAX_CPU_DEVICES="3")
@@ -58,10 +54,10 @@ def test_sharded_trials_equal_single_device(tmp_path):
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["devices"] == 4 and r["compiled_for"] == [1, 4]
     assert r["at_once"] == ["1", "None"]              # lax.map over each device's trials, and one vmap
-    assert r["n"] == [5, 5, 5]                        # the padding trials are dropped
+    assert r["n"] == [5, 5]                           # the padding trials are dropped
     # chunks: 5 trials on one device; 4 (one per device, the CPU default); 8 mapped, 2 per device
     assert r["programs"] == [[1, 5, "None"], [4, 4, "None"], [4, 8, "1"]]
-    assert r["alpha"] < 1e-5 and r["one_shot"] < 1e-4 and r["arch"] < 1e-4
+    assert r["alpha"] < 1e-5 and r["one_shot"] < 1e-4
 
 
 def _device_count(code="import dasjax, jax; print(jax.local_device_count())", **env):
@@ -81,10 +77,11 @@ def test_import_gives_one_host_device_per_core():
     # (its subprocess runs with both), which saves a process start here
     assert _device_count("import jax; jax.numpy.ones(1).block_until_ready(); import dasjax; "
                          "print(jax.local_device_count())", DASJAX_CPU_DEVICES="3") == "1"
-    assert "DASJAX_CPU_DEVICES" in _device_count(DASJAX_CPU_DEVICES="0")
+    # the import reads the variable through requested_cpu_devices first, so its errors are the import's
     assert requested_cpu_devices("auto") == usable_cores() and requested_cpu_devices(" 2 ") == 2
-    with pytest.raises(ValueError, match="positive integer"):
-        requested_cpu_devices("two")
+    for bad in ("two", "0"):
+        with pytest.raises(ValueError, match="DASJAX_CPU_DEVICES.*positive integer"):
+            requested_cpu_devices(bad)
 
 
 def test_fit_chunk_from_the_memory_estimate():
