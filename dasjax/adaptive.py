@@ -4,9 +4,9 @@ A row runs seeds ``first_seed, first_seed + 1, ...`` in chunks of ``chunk`` (eac
 batched call of :func:`dasjax.run_method`, or of :func:`dasjax.methods.run_group` for methods that
 share work) until the 95 % bootstrap interval of its median architecture PSNR has a half-width of
 at most ``target_ci`` dB, or ``max_trials`` trials are done.  Trial i depends on its seed alone,
-never on its batch partners, so the result equals a plain run over the same seeds (its execution
-plan is pinned to the plain run's, :func:`pinned_plan`); only the number of seeds is decided on the
-way.  With ``checkpoint_dir`` every chunk checkpoints in its own
+never on its batch partners, so the result equals a plain run over the same seeds (every chunk is
+placed as the plain run's program is, :func:`pinned_placement`); only the number of seeds is decided
+on the way.  With ``checkpoint_dir`` every chunk checkpoints in its own
 subfolder, so a killed run resumes as a plain one does.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pandas as pd
 from . import hparams as hpmod
 from .config import Config
 from .methods import get_method, run_group, run_method
-from .plan import plan_for
-from .stages import MethodResult, PathLike, trial_devices
+from .placement import resolve_devices
+from .stages import MethodResult, PathLike
 
 STOP_TARGET, STOP_MAX = "target_ci", "max_trials"
 # no stop on the target before this many trials: a bootstrap interval from fewer trials is set by a
@@ -117,12 +117,12 @@ def _with_stop_columns(res: MethodResult, reason: str, width: float) -> MethodRe
     return res
 
 
-def pinned_plan(cfg, n_batched: int):
-    """``cfg`` with F's execution settings fixed to the plan of the plain run, whose program batches
-    ``n_batched`` trials: a chunk of one seed would otherwise run on one device with the plan of a
-    trial alone (another backward pass, the same numbers only up to float rounding)."""
-    p = plan_for(cfg, trial_devices(cfg, n_batched))
-    return cfg.replace(f_backward=p.f_backward, f_block_rows=p.f_block_rows, f_slot_calls=p.f_slot_calls)
+def pinned_placement(cfg, n_batched: int):
+    """``cfg`` with its device count fixed to that of the plain run, whose program batches
+    ``n_batched`` trials: a chunk of one seed would otherwise run on one device, with the execution
+    plan of a trial alone (another backward pass: the same numbers only up to float rounding).  A
+    chunk with fewer trials than devices is padded (:func:`dasjax.placement.resolve_devices`)."""
+    return cfg.replace(devices=resolve_devices(cfg.run.devices, n_batched))
 
 
 def run_adaptive(cfg: Config, methods: str | Sequence[str], hparams: hpmod.HParamsLike | None = "H1", *,
@@ -148,7 +148,7 @@ def run_adaptive(cfg: Config, methods: str | Sequence[str], hparams: hpmod.HPara
             return out
     grouped = len(names) > 1 or get_method(names[0]).group is not None
     per_seed = max(get_method(m).trials_per_seed(cfg) for m in names)     # trials a seed batches
-    cfg = pinned_plan(cfg, max_trials * per_seed)
+    cfg = pinned_placement(cfg, max_trials * per_seed)
 
     def run_chunk(seeds, ckpt):
         if grouped:
@@ -166,7 +166,7 @@ def run_sets_adaptive(cfg, method: str, sets, *, target_ci: float, max_trials: i
     """:func:`dasjax.run_sets` adaptively: every hyperparameter set is a row, and each chunk of seeds
     runs all sets in one batched call; returns {set name: AdaptiveResult}."""
     from .methods import run_sets
-    cfg = pinned_plan(cfg, max_trials * len(sets))
+    cfg = pinned_placement(cfg, max_trials * len(sets))
     return adapt(lambda seeds, ckpt: run_sets(cfg, method, sets, seeds, progress=progress, checkpoint_dir=ckpt),
                  target_ci=target_ci, max_trials=max_trials, first_seed=first_seed, chunk=chunk,
                  min_trials=min_trials, checkpoint_dir=checkpoint_dir, log=log)

@@ -93,7 +93,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
                 epochs_per_call=1, progress=True, desc="trials", log=None,
                 fast_compile=False, checkpoint=None, checkpoint_every=5,
                 on_checkpoint=None, devices=None, memory_fraction=0.9, trials_at_once=None,
-                hooks=()) -> BatchOutput:
+                hooks=(), placement=None) -> BatchOutput:
     """Run ``program`` for every trial; returns stacked final outputs and per-epoch metrics.
 
     keys: typed PRNG keys (T,); hp: HParams with (T,) leaves; inputs: extra per-trial arrays
@@ -112,6 +112,8 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
     depend on it.
     hooks: objects with any of :class:`dasjax.loop_hooks.LoopHook`'s methods, called between the
     compiled calls after the built-in checkpoint, progress and log hooks.
+    placement: a :class:`dasjax.placement.Placement` (:func:`dasjax.placement.place`), the one the
+    program's space was built for; it replaces ``devices`` and ``trials_at_once``.
 
     A program may define ``finished(state) -> bool`` (one trial): once it holds for every trial of a
     chunk, the chunk's remaining epoch calls are skipped.  Such a program must leave a finished
@@ -124,8 +126,11 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
         if leaf.shape[:1] != (T,):
             raise ValueError(f"{name}: trial-axis length {leaf.shape[:1]} does not match {T} seeds")
     n_epochs = int(n_epochs if n_epochs is not None else program.epochs)
-    n_dev = resolve_devices(devices, T)
-    at_once = default_trials_at_once() if trials_at_once is None else int(trials_at_once)
+    if placement is not None:
+        n_dev, at_once = resolve_devices(placement.devices, T), placement.trials_at_once
+    else:
+        n_dev = resolve_devices(devices, T)
+        at_once = default_trials_at_once() if trials_at_once is None else int(trials_at_once)
     if at_once is not None and at_once < 1:
         raise ValueError(f"trials_at_once={trials_at_once} must be a positive integer or None")
     chunk = max(1, min(int(chunk_size if chunk_size is not None else default_chunk_size(T, n_dev, at_once)), T))

@@ -413,7 +413,8 @@ class RunConfig(Checked):
     progress: bool = flag(True)
     fast_compile: bool = flag(False)         # XLA optimisation level 0: quick compiles for tiny configs / tests
     checkpoint_every: int = positive(5, integer=True)   # epochs between checkpoints (when a checkpoint path is given)
-    # local devices the trial axis is sharded over (None = all, 1 = off)
+    # local devices the trial axis is sharded over (None = all, never more than the trials; a number =
+    # exactly that many, fewer trials padded; 1 = off)
     devices: int | None = positive(None, integer=True, optional=True)
     memory_fraction: float = interval(0.9, 0, 1)   # chunk_size=None on an accelerator: fit XLA's estimate in this share
     # how F computes (dasjax.plan; "auto" = per backend, resolved once into the ExecutionPlan):

@@ -5,9 +5,12 @@ traced.  The measurements behind the CPU defaults are in docs/performance.md.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 
 from .compiled import trial_mesh
+from .plan import ExecutionPlan, plan_for
 
 
 def on_cpu(backend: str | None = None) -> bool:
@@ -16,16 +19,35 @@ def on_cpu(backend: str | None = None) -> bool:
 
 
 def resolve_devices(devices: int | None, n_trials: int) -> int:
-    """Devices to shard the trial axis over: ``None`` = every local device (never more than trials);
-    in a multi-process run every device of every process (the chunk is padded to fill them)."""
+    """Devices to shard the trial axis over: ``None`` = every local device, never more than trials;
+    a number = exactly that many (fewer trials are padded, so a run cut into small pieces, as an
+    adaptive run is, keeps the placement of the whole); in a multi-process run every device of
+    every process (the chunk is padded to fill them)."""
     if jax.process_count() > 1:
         n = jax.device_count()
         trial_mesh(n if devices is None else int(devices))   # validates
         return n
-    n = jax.local_device_count() if devices is None else int(devices)
     if devices is not None:
-        trial_mesh(n)                       # validates against the local devices
-    return max(1, min(n, n_trials))
+        trial_mesh(int(devices))            # validates against the local devices
+        return int(devices)
+    return max(1, min(jax.local_device_count(), n_trials))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a program's trials run, decided once per program (:func:`place`) and handed to both
+    the search space, whose execution plan depends on whether trials sit side by side, and
+    :func:`dasjax.batch.run_batched`, which shards the chunks over ``devices``."""
+    devices: int                    # devices the trial axis is sharded over
+    trials_at_once: int | None      # trials a device runs at the same time (None: all of its trials)
+    plan: ExecutionPlan             # how the layers compute, for this placement
+
+
+def place(cfg, n_trials: int) -> Placement:
+    """The placement of ``n_trials`` trials of a program of config ``cfg`` (its ``run`` section)."""
+    devices = resolve_devices(cfg.run.devices, n_trials)
+    at_once = default_trials_at_once() if cfg.run.trials_at_once is None else int(cfg.run.trials_at_once)
+    return Placement(devices, at_once, plan_for(cfg, devices))
 
 
 def device_memory_bytes() -> int | None:

@@ -16,8 +16,9 @@ from flax import struct
 
 from . import streams
 from .stages import (MethodResult, as_seeds, checkpoint_path, fixed_architectures, resolve_hparams, retrain,
-                     row_label, run_kwargs, trial_devices)
+                     row_label, run_kwargs)
 from .batch import run_batched, trial_keys
+from .placement import place
 from .evaluate import evaluate_psnr
 from .optim import make_optimizer
 from .problems import make_problem, mse_loss
@@ -124,12 +125,13 @@ def das_single(cfg, seeds, hparams="BOHB-DAS-single", *, pretrain_hparams="H1", 
         pre[op] = retrain(good, fixed_architectures(good, op, T), seeds, pretrain_hparams, keep_params=True,
                           progress=progress, desc=row_label(cfg, f"DAS-single pretrain {op}"),
                           checkpoint=checkpoint_path(checkpoint_dir, f"pretrain_{op}"))
-    space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, T))
+    placement = place(cfg, T)
+    space = make_space(cfg, make_problem(cfg.problem), plan=placement.plan)
     params, bn = transplant(space, seeds, pre["lg"], pre["net"])
     hp, types, names = resolve_hparams(hparams, T)
     out = run_batched(SingleLevelProgram(cfg, space, types), trial_keys(seeds), hp, (params, bn),
                       n_epochs=cfg.search.epochs, desc=row_label(cfg, "DAS-single search"),
-                      **run_kwargs(cfg, progress, checkpoint_path(checkpoint_dir, "search")))
+                      **run_kwargs(cfg, progress, checkpoint_path(checkpoint_dir, "search"), placement))
     f = out.final
     arch = f["architecture"]
     r = retrain(cfg, arch, seeds, hparams, progress=progress, desc=row_label(cfg, "DAS-single retrain"),

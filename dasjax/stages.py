@@ -17,7 +17,8 @@ import pandas as pd
 
 from . import hparams as hpmod
 from . import streams
-from .batch import resolve_devices, run_batched, trial_keys, unflatten_named
+from .batch import run_batched, trial_keys, unflatten_named
+from .placement import Placement, place
 from .config import Config
 from .problems import make_problem
 from .algorithms import SearchAlgorithm, resolve_algorithm
@@ -125,20 +126,14 @@ def _trial_frame(seeds, hparams, **columns) -> pd.DataFrame:
                          **{k: list(v) if isinstance(v, list) else np.asarray(v) for k, v in columns.items()}})
 
 
-def trial_devices(cfg, n_trials: int) -> int:
-    """The devices :func:`dasjax.batch.run_batched` will shard ``n_trials`` trials over (the search
-    space's execution plan depends on whether trials run side by side)."""
-    return resolve_devices(cfg.run.devices, n_trials)
-
-
-def run_kwargs(cfg, progress, checkpoint, hooks=()):
-    """The execution settings of ``cfg.run`` as keyword arguments of :func:`run_batched`."""
+def run_kwargs(cfg, progress, checkpoint, placement: Placement, hooks=()):
+    """The execution settings of ``cfg.run`` as keyword arguments of :func:`run_batched`, with the
+    ``placement`` the program's space was built for (:func:`dasjax.placement.place`)."""
     return dict(chunk_size=cfg.run.chunk_size, epochs_per_call=cfg.run.epochs_per_call,
                 progress=cfg.run.progress if progress is None else progress,
                 fast_compile=cfg.run.fast_compile, checkpoint=checkpoint,
-                checkpoint_every=cfg.run.checkpoint_every, devices=cfg.run.devices,
-                memory_fraction=cfg.run.memory_fraction, trials_at_once=cfg.run.trials_at_once,
-                hooks=hooks)
+                checkpoint_every=cfg.run.checkpoint_every, memory_fraction=cfg.run.memory_fraction,
+                placement=placement, hooks=hooks)
 
 
 def search(cfg: Config, seeds: Seeds, hparams: hpmod.HParamsLike | None = "H1", *,
@@ -151,10 +146,11 @@ def search(cfg: Config, seeds: Seeds, hparams: hpmod.HParamsLike | None = "H1", 
     hooks (:mod:`dasjax.loop_hooks`), e.g. a metrics logger."""
     seeds = as_seeds(seeds)
     hp, types, names = resolve_hparams(hparams, len(seeds))
-    space = make_space(cfg, make_problem(cfg.problem), n_devices=trial_devices(cfg, len(seeds)))
+    placement = place(cfg, len(seeds))
+    space = make_space(cfg, make_problem(cfg.problem), plan=placement.plan)
     program = make_search_program(cfg, space, types, algorithm)
     out = run_batched(program, trial_keys(seeds), hp, desc=desc,
-                      **run_kwargs(cfg, progress, checkpoint, hooks))
+                      **run_kwargs(cfg, progress, checkpoint, placement, hooks))
     f = out.final
     return SearchResult(seeds=seeds, hparams=names, alpha=f["alpha"], alpha_softmax=f["alpha_softmax"],
                         architecture=f["architecture"],
@@ -190,8 +186,8 @@ def retrain(cfg: Config, architectures: np.ndarray | jax.Array, seeds: Seeds,
     """Train each one-hot architecture (T, layers, ops) from scratch; report its architecture PSNR."""
     seeds = as_seeds(seeds)
     archs = np.asarray(architectures, dtype=np.float32)
-    space = make_space(cfg, make_problem(cfg.problem), share_f=cfg.retrain.share_f,
-                       n_devices=trial_devices(cfg, len(seeds)))
+    placement = place(cfg, len(seeds))
+    space = make_space(cfg, make_problem(cfg.problem), share_f=cfg.retrain.share_f, plan=placement.plan)
     if archs.ndim != 3 or archs.shape[1:] != space.arch_shape:
         raise ValueError(f"architectures: expected shape (T, {space.arch_shape[0]}, {space.arch_shape[1]}) "
                          f"one-hot arrays for op set {list(space.ops)}, got {archs.shape}")
@@ -203,7 +199,7 @@ def retrain(cfg: Config, architectures: np.ndarray | jax.Array, seeds: Seeds,
     program = RetrainProgram(cfg, space, types, keep_params=keep_params)
     keys = trial_keys(seeds) if keys is None else keys
     out = run_batched(program, keys, hp, (jax.numpy.asarray(archs),), n_epochs=cfg.retrain.epochs,
-                      desc=desc, **run_kwargs(cfg, progress, checkpoint, hooks))
+                      desc=desc, **run_kwargs(cfg, progress, checkpoint, placement, hooks))
     params = bn = None
     if keep_params:
         like_p, like_b = jax.eval_shape(space.init, jax.random.key(0))

@@ -30,6 +30,9 @@ SCRIPT = textwrap.dedent("""
     four = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=None), seeds, progress=False)
     # one chunk of 8: each device maps over its 2 trials, one at a time
     four_m = dasjax.search(cfg.replace(devices=4, chunk_size=8, trials_at_once=1), seeds, progress=False)
+    # a lone trial with devices=4 keeps that placement (padded to 4, the same compiled program), as an
+    # adaptive run's small chunks do: its numbers are those of the same trial in the run of 5
+    lone = dasjax.search(cfg.replace(devices=4, chunk_size=None, trials_at_once=None), [seeds[2]], progress=False)
     from dasjax import batch
     shards = sorted({{c.n_devices for c in batch._CACHE.values()}})
     at_once = sorted({{str(c.at_once) for c in batch._CACHE.values()}})
@@ -37,7 +40,8 @@ SCRIPT = textwrap.dedent("""
         "devices": jax.local_device_count(), "compiled_for": shards, "at_once": at_once,
         "alpha": max(float(np.abs(one.alpha_softmax - f.alpha_softmax).max()) for f in (four, four_m)),
         "one_shot": max(float(np.abs(one.one_shot_psnr - f.one_shot_psnr).max()) for f in (four, four_m)),
-        "n": [len(four.one_shot_psnr), len(four_m.one_shot_psnr)],
+        "lone": float(np.abs(lone.alpha_softmax[0] - four.alpha_softmax[2]).max()),
+        "n": [len(four.one_shot_psnr), len(four_m.one_shot_psnr), len(lone.one_shot_psnr)],
         "programs": sorted({{(c.n_devices, c.n_trials, str(c.at_once)) for c in batch._CACHE.values()}})}}))
 """)
 
@@ -54,10 +58,10 @@ def test_sharded_trials_equal_single_device(tmp_path):
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["devices"] == 4 and r["compiled_for"] == [1, 4]
     assert r["at_once"] == ["1", "None"]              # lax.map over each device's trials, and one vmap
-    assert r["n"] == [5, 5]                           # the padding trials are dropped
+    assert r["n"] == [5, 5, 1]                        # the padding trials are dropped
     # chunks: 5 trials on one device; 4 (one per device, the CPU default); 8 mapped, 2 per device
     assert r["programs"] == [[1, 5, "None"], [4, 4, "None"], [4, 8, "1"]]
-    assert r["alpha"] < 1e-5 and r["one_shot"] < 1e-4
+    assert r["alpha"] < 1e-5 and r["one_shot"] < 1e-4 and r["lone"] == 0.0
 
 
 def _device_count(code="import dasjax, jax; print(jax.local_device_count())", **env):
@@ -105,8 +109,9 @@ def test_default_chunk_is_one_group_per_device_on_the_cpu():
 
 
 def test_device_count_is_checked():
+    """None: every device, never more than the trials; a number: exactly that many."""
     assert resolve_devices(None, 3) == min(jax.local_device_count(), 3)
-    assert resolve_devices(1, 10) == 1
+    assert resolve_devices(1, 10) == 1 and resolve_devices(jax.local_device_count(), 1) == jax.local_device_count()
     with pytest.raises(ValueError, match="local device"):
         resolve_devices(jax.local_device_count() + 1, 10)
     with pytest.raises(ValueError, match="devices"):
