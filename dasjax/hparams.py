@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from .registry import Registry
+
 OPTIMIZERS = ("sgd", "adam", "sgd_nesterov")
 _OPT_ALIASES = {"gradient descent": "sgd", "sgd": "sgd", "adam": "adam", "sgd_nesterov": "sgd_nesterov"}
 
@@ -118,35 +120,35 @@ BOHB_NON_SEQ_BLUR = HParamSet("BOHB-Non-Seq-Blur", theta_lr=0.0037014752, theta_
 #: what ``hparams=`` takes: a set's name, a :class:`HParamSet` (both: every trial), or one per trial
 HParamsLike = Union[str, HParamSet, Sequence[Union[str, HParamSet]]]
 
-_REGISTRY: dict[str, HParamSet] = {}
+SETS = Registry("hyperparameter set", "dasjax.hparams.register", replace_flag="overwrite")
 
 
 def register(hp: HParamSet, overwrite: bool = False) -> HParamSet:
     """Add a user-defined set so that it can be named in configs and on the command line."""
-    if hp.name in _REGISTRY and not overwrite and _REGISTRY[hp.name] != hp:
-        raise ValueError(f"a different hyperparameter set named {hp.name!r} is already registered")
-    _REGISTRY[hp.name] = hp
+    if not isinstance(hp, HParamSet):
+        raise TypeError(f"register takes a HParamSet, got {type(hp).__name__}")
+    SETS.add(hp.name, hp, replace=overwrite)
     return hp
 
 
 for _hp in (H1, H2, BOHB_ONE_SHOT_BLUR, BOHB_ONE_SHOT_DS, BOHB_BLUR, BOHB_DAS_SINGLE,
             BOHB_NON_SEQ_ONE_SHOT_BLUR, BOHB_NON_SEQ_BLUR):
-    register(_hp)
+    SETS.add(_hp.name, _hp, builtin=True)
 
 
 def named_sets() -> dict[str, HParamSet]:
-    return dict(_REGISTRY)
+    return dict(SETS.items())
 
 
 def get(name_or_set: str | HParamSet) -> HParamSet:
     """Look a set up by name (case-insensitive), or pass a HParamSet through."""
     if isinstance(name_or_set, HParamSet):
         return name_or_set
-    for key, hp in _REGISTRY.items():
+    for key, hp in SETS.items():
         if key.lower() == str(name_or_set).lower():
             return hp
     raise ValueError(f"hparams={name_or_set!r} is not a known hyperparameter set; "
-                     f"known: {sorted(_REGISTRY)} (or register your own with dasjax.hparams.register)")
+                     f"known: {sorted(SETS)} (or register your own with dasjax.hparams.register)")
 
 
 def load(path: str | os.PathLike[str]) -> HParamSet:

@@ -62,7 +62,7 @@ class Method:
 
 
 _METHODS = Registry("method", "dasjax.register_method")
-_GROUPS: dict[str, Callable[..., dict]] = {}
+_GROUPS = Registry("method group", "dasjax.methods.register_group")
 
 
 def register_method(method: Method, replace: bool = False) -> Method:
@@ -80,10 +80,13 @@ def unregister_method(name: str) -> None:
     _METHODS.remove(name)
 
 
-def register_group(name: str, runner: Callable[..., dict]) -> None:
+def register_group(name: str, runner: Callable[..., dict], replace: bool = False) -> None:
     """``runner(cfg, seeds, hparams, methods, *, progress, checkpoint_dir, keep_params) -> {method:
-    MethodResult}`` for the requested member ``methods`` of the group."""
-    _GROUPS[name] = runner
+    MethodResult}`` for the requested member ``methods`` of the group (``replace=True`` to redefine
+    a name)."""
+    if not callable(runner):
+        raise TypeError(f"register_group takes a callable runner, got {type(runner).__name__}")
+    _GROUPS.add(name, runner, replace=replace)
 
 
 def get_method(name: str) -> Method:
@@ -122,7 +125,7 @@ def run_group(cfg: Config, methods: Sequence[str], seeds: Seeds, hparams: hpmod.
     if len(groups) != 1 or None in groups:
         raise ValueError(f"run_group: {list(methods)} are not members of one group")
     (group,) = groups
-    return _GROUPS[group](cfg, as_seeds(seeds), hparams, tuple(methods), progress=progress,
+    return _GROUPS.get(group)(cfg, as_seeds(seeds), hparams, tuple(methods), progress=progress,
                           checkpoint_dir=checkpoint_dir, keep_params=keep_params)
 
 
@@ -334,7 +337,7 @@ def run_sets(cfg: Config, method: str, sets: Iterable[str | hpmod.HParamSet], se
     return {n: out[n] for n in names}
 
 
-register_group("random", _random_group)
+_GROUPS.add("random", _random_group, builtin=True)
 BUILTIN_METHODS = (
     Method("Learnable Grad. only", fixed_op_method("lg")),
     Method("Nets only", fixed_op_method("net")),

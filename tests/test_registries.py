@@ -52,6 +52,39 @@ def test_registry_rules(shrink_op):
         get_op("ista")
 
 
+def test_every_name_table_is_a_registry_with_the_same_rules():
+    """Operations, problems, spaces, algorithms, methods, method groups, hyperparameter sets and
+    presets: one Registry each, so the same (or an equal) entry again is fine, another needs the
+    replace flag, built-in names stay, and a wrong name lists the known ones and how to add one."""
+    from dasjax import hparams, methods, presets, registry
+    tables = {"op": registry.OPS, "problem": registry.PROBLEMS, "space": registry.SPACES,
+              "algorithm": registry.ALGORITHMS, "method": methods._METHODS, "group": methods._GROUPS,
+              "set": hparams.SETS, "preset": presets.PRESETS}
+    assert all(isinstance(t, registry.Registry) and len(t) > 0 for t in tables.values())
+    mine = hparams.H1.replace(name="registry-rules")
+    hparams.register(mine)
+    hparams.register(hparams.H1.replace(name="registry-rules"))             # an equal set again: fine
+    with pytest.raises(ValueError, match="overwrite=True"):
+        hparams.register(mine.replace(alpha_lr=0.5))
+    quick = dataclasses.replace(presets.get_preset("smoke"), name="quick", trials=1)
+    presets.register_preset(quick)
+    try:
+        assert presets.get_preset("quick", "table1").trials == 1 and "quick" in presets.PRESETS
+        with pytest.raises(ValueError, match="replace=True"):
+            presets.register_preset(dataclasses.replace(quick, trials=2))
+        assert presets.get_preset("cpu", "table1").trials == 25 and presets.get_preset("cpu", "table4").trials == 3
+        with pytest.raises(ValueError, match="already registered"):
+            methods.register_group("random", lambda *a, **k: {})
+        for name, table in [("H1", hparams.SETS), ("cpu", presets.PRESETS), ("random", methods._GROUPS)]:
+            with pytest.raises(ValueError, match="built in"):
+                table.remove(name)
+        with pytest.raises(ValueError, match="register_preset"):
+            presets.get_preset("no-such-preset")
+    finally:
+        presets.PRESETS.remove("quick")
+        hparams.SETS.remove("registry-rules")
+
+
 def test_own_parameters_get_gradients(shrink_op):
     cfg = tiny(op_set=("lg", "shrink"))
     problem = dasjax.make_problem(cfg.problem)
