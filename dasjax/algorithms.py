@@ -28,13 +28,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 import jax
 import jax.numpy as jnp
 
 from .options import coerce
 from .registry import ALGORITHMS
+
+if TYPE_CHECKING:
+    from .config import SearchConfig
 
 
 # --- the clock: where in the search a step is ----------------------------------------------------
@@ -291,7 +294,7 @@ class SearchAlgorithm:
         return (type(self.relaxation) is SpaceSoftmax and not self.regularisers and self.perturbation is None
                 and self.discretisation is None)
 
-    def check_search(self, search_cfg) -> None:
+    def check_search(self, search_cfg: SearchConfig) -> None:
         """Refuse lambda_max tracking and early stopping (``SearchConfig``) for an algorithm other
         than DARTS: both measure DARTS's softmax relaxation."""
         if not self.is_darts and (search_cfg.curvature_every or search_cfg.early_stop != "none"):
@@ -310,7 +313,7 @@ class SearchAlgorithm:
                 out.update({f.name: getattr(c, f.name) for f in dataclasses.fields(c)})
         return out
 
-    def with_options(self, options) -> "SearchAlgorithm":
+    def with_options(self, options: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> SearchAlgorithm:
         """A copy with component options replaced ({name: value}); an unknown name raises
         ValueError naming the closest ones."""
         options = dict(options)

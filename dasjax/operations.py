@@ -26,13 +26,16 @@ nothing else from dasjax, so the config can validate op names against the regist
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import jax
 import jax.numpy as jnp
 
 from . import options as component_options
 from .registry import OPS
+
+if TYPE_CHECKING:
+    from .config import SpaceConfig
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,10 @@ class Operation:
         if not self.label:
             object.__setattr__(self, "label", self.name)
 
-    def step_learnable(self, cfg) -> bool:
+    def step_learnable(self, cfg: SpaceConfig) -> bool:
         return bool(getattr(cfg, self.step)) if isinstance(self.step, str) else bool(self.step)
 
-    def cnn_trained(self, cfg) -> bool:
+    def cnn_trained(self, cfg: SpaceConfig) -> bool:
         return True if self.cnn_trainable is None else bool(getattr(cfg, self.cnn_trainable))
 
 

@@ -31,7 +31,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -167,12 +167,12 @@ class InverseProblem(Protocol):
     def signal_shape(self) -> tuple[int, ...]: ...
     @property
     def measurement_shape(self) -> tuple[int, ...]: ...
-    def forward(self, x): ...                       # A x
-    def adjoint(self, r): ...                       # A^T r
-    def data_grad(self, x, y): ...                  # A^T (A x - y), the gradient layers' data term
-    def operator_norm_sq(self) -> float: ...        # ||A||^2 (tau_init="inverse_norm")
-    def sample(self, key, batch_size: int, split: str = "train") -> "Batch": ...
-    def eval_sets(self, key, n_batches: int, batch_size: int) -> list["EvalSet"]: ...
+    def forward(self, x: jax.Array) -> jax.Array: ...                 # A x
+    def adjoint(self, r: jax.Array) -> jax.Array: ...                 # A^T r
+    def data_grad(self, x: jax.Array, y: jax.Array) -> jax.Array: ...  # A^T (A x - y), the gradient layers' data term
+    def operator_norm_sq(self) -> float: ...                          # ||A||^2 (tau_init="inverse_norm")
+    def sample(self, key: jax.Array, batch_size: int, split: str = "train") -> "Batch": ...
+    def eval_sets(self, key: jax.Array, n_batches: int, batch_size: int) -> list["EvalSet"]: ...
 
 
 class Problem:
@@ -198,7 +198,7 @@ class Problem:
         return f"{type(self).__name__}({self.cfg!r})"
 
     @property
-    def cache_id(self):
+    def cache_id(self) -> Hashable:
         """Everything about the problem that shapes a compiled program (used in cache keys); the
         config alone names a built-in problem."""
         return self.cfg if type(self) in (Problem, DownsamplingProblem) else (type(self).__qualname__, self.cfg)
@@ -257,15 +257,15 @@ class Problem:
     def measurement_shape(self) -> tuple[int, ...]:
         return (self.matrix.shape[0],)
 
-    def forward(self, x):
+    def forward(self, x: jax.Array) -> jax.Array:
         """A x for a batch (B, n) -> (B, m)."""
         return x @ jnp.asarray(self.matrix.T)
 
-    def adjoint(self, r):
+    def adjoint(self, r: jax.Array) -> jax.Array:
         """A^T r for a batch (B, m) -> (B, n)."""
         return r @ jnp.asarray(self.matrix)
 
-    def data_grad(self, x, y):
+    def data_grad(self, x: jax.Array, y: jax.Array) -> jax.Array:
         """Gradient of D(Ax, y) = 1/2 ||Ax - y||^2 with respect to x: A^T (A x - y)."""
         return self.adjoint(self.forward(x) - y)
 
@@ -273,7 +273,7 @@ class Problem:
         return float(np.linalg.norm(self.matrix, 2) ** 2)
 
     # --- data -----------------------------------------------------------------------------
-    def sample_signals(self, key, batch_size: int):
+    def sample_signals(self, key: jax.Array, batch_size: int) -> jax.Array:
         """x_i = a cos(f w_i + O_x) + O_y on 50 points of [-pi/2, pi/2]; f ~ U[0, 2pi], O ~ N(0, 1)."""
         c = self.cfg
         kf, kx, ky, ka = jax.random.split(key, 4)
@@ -281,19 +281,19 @@ class Problem:
         f = jax.random.uniform(kf, (batch_size, 1), minval=0.0, maxval=c.freq_max)
         ox = jax.random.normal(kx, (batch_size, 1))
         oy = jax.random.normal(ky, (batch_size, 1))
-        amp = 1.0
+        amp: float | jax.Array = 1.0
         if c.amplitude is not None:
             amp = jax.random.uniform(ka, (batch_size, 1), minval=c.amplitude[0], maxval=c.amplitude[1])
         return amp * jnp.cos(f * omega + ox) + oy
 
-    def measure(self, key, x):
+    def measure(self, key: jax.Array, x: jax.Array) -> jax.Array:
         y = self.forward(x)
         N = self.noise_matrix
         if N is None:
             return y + self.cfg.noise_std * jax.random.normal(key, y.shape)
         return y + (self.cfg.noise_std * jax.random.normal(key, x.shape)) @ jnp.asarray(N.T)
 
-    def sample(self, key, batch_size: int, split: str = "train") -> Batch:
+    def sample(self, key: jax.Array, batch_size: int, split: str = "train") -> Batch:
         """A fresh batch of (clean, measured, network input); every call with a new key is new data.
 
         ``split`` ("train" / "val") does not matter here: training and validation samples come from
@@ -303,7 +303,7 @@ class Problem:
         y = self.measure(kn, x)
         return Batch(x=x, y=y, x0=y @ jnp.asarray(self.input_matrix.T))
 
-    def eval_sets(self, key, n_batches: int, batch_size: int) -> list[EvalSet]:
+    def eval_sets(self, key: jax.Array, n_batches: int, batch_size: int) -> list[EvalSet]:
         """The final PSNR's data: ``n_batches`` fresh batches from the trial's EVAL stream."""
         return [EvalSet(n_batches, n_batches * batch_size,
                         lambda b: self.sample(streams.stream(key, streams.EVAL, b), batch_size, "val"))]
@@ -402,7 +402,7 @@ class ImageProblem:
         return f"ImageProblem({self.cfg!r}, data={self.images.fingerprint})"
 
     @property
-    def cache_id(self):
+    def cache_id(self) -> Hashable:
         return (self.cfg, self.images.fingerprint)
 
     @property
@@ -418,21 +418,21 @@ class ImageProblem:
             cache[n] = conv_matrix(n, self.kernel, self.cfg.boundary).astype(np.float32)
         return cache[n]
 
-    def forward(self, x):
+    def forward(self, x: jax.Array) -> jax.Array:
         """A x for a batch (B, H, W): A_H x A_W^T (identity for denoising)."""
         if self.identity:
             return x
         ah, aw = (jnp.asarray(self.axis_matrix(n)) for n in x.shape[-2:])
         return jnp.einsum("ij,bjk,lk->bil", ah, x, aw)
 
-    def adjoint(self, r):
+    def adjoint(self, r: jax.Array) -> jax.Array:
         """A^T r for a batch (B, H, W): A_H^T r A_W."""
         if self.identity:
             return r
         ah, aw = (jnp.asarray(self.axis_matrix(n)) for n in r.shape[-2:])
         return jnp.einsum("ji,bjk,kl->bil", ah, r, aw)
 
-    def data_grad(self, x, y):
+    def data_grad(self, x: jax.Array, y: jax.Array) -> jax.Array:
         """Gradient of 1/2 ||Ax - y||^2 with respect to x: A^T (A x - y)."""
         return self.adjoint(self.forward(x) - y)
 
@@ -451,15 +451,15 @@ class ImageProblem:
         return self.signal_shape
 
     # --- data ----------------------------------------------------------------------------------------
-    def measure(self, key, x):
+    def measure(self, key: jax.Array, x: jax.Array) -> jax.Array:
         """y = A x + white noise of std ``noise_std`` on the image grid."""
         return self.forward(x) + self.cfg.noise_std * jax.random.normal(key, x.shape)
 
-    def network_input(self, y):
+    def network_input(self, y: jax.Array) -> jax.Array:
         """x0 = A^T y ("adjoint"), else the measurement y itself ("data", "measurement": y lies on the image grid)."""
         return self.adjoint(y) if self.cfg.x0 == "adjoint" else y
 
-    def sample(self, key, batch_size: int, split: str = "train") -> Batch:
+    def sample(self, key: jax.Array, batch_size: int, split: str = "train") -> Batch:
         """Random crops with fresh noise: training crops, or for ``split="val"`` crops of
         ``cfg.val_split`` (by default the training images again, from an independent key stream)."""
         ks, kn = jax.random.split(key)
@@ -479,20 +479,21 @@ class ImageProblem:
             out.append(a)
         return out
 
-    def test_noise_key(self, key, j):
+    def test_noise_key(self, key: jax.Array, j: int | jax.Array) -> jax.Array:
         """Key of test image j's measurement noise: fixed by eval_noise_seed, or the trial's EVAL stream."""
         if self.cfg.eval_noise_seed is None:
             return streams.stream(key, streams.EVAL, j)
         return jax.random.fold_in(jax.random.key(self.cfg.eval_noise_seed), j)
 
-    def test_batch(self, key, images, indices) -> Batch:
+    def test_batch(self, key: jax.Array, images: jax.Array | np.ndarray,
+                   indices: jax.Array | np.ndarray) -> Batch:
         """Clean images (n, H, W) uint8 with their global test indices -> a Batch with their noise."""
         x = jnp.asarray(images).astype(jnp.float32) / 255.0
         noise = jax.vmap(lambda j: jax.random.normal(self.test_noise_key(key, j), x.shape[1:]))(indices)
         y = self.forward(x) + self.cfg.noise_std * noise
         return Batch(x=x, y=y, x0=self.network_input(y))
 
-    def eval_sets(self, key, n_batches: int = 0, batch_size: int = 0) -> list[EvalSet]:
+    def eval_sets(self, key: jax.Array, n_batches: int = 0, batch_size: int = 0) -> list[EvalSet]:
         """The test images, grouped by shape, ``eval_images_per_batch`` per batch (the last batch of a
         group is padded with repeats that are dropped again).  ``n_batches`` / ``batch_size`` are the
         1D problem's and are not used: the test set fixes the evaluation data."""

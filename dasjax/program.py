@@ -22,6 +22,8 @@ from typing import Any, Hashable, Protocol, runtime_checkable
 import jax
 import jax.numpy as jnp
 
+from .hparams import HParams
+
 
 @runtime_checkable
 class BatchedProgram(Protocol):
@@ -39,13 +41,13 @@ class BatchedProgram(Protocol):
     def cache_key(self) -> Hashable:
         """Everything static that shapes the compiled program (hashable, with a stable repr)."""
 
-    def init(self, key, hp, *inputs) -> Any:
+    def init(self, key: jax.Array, hp: HParams, *inputs: Any) -> Any:
         """The trial's initial state from its key, hyperparameters and per-trial inputs."""
 
-    def epoch(self, state, key, hp, epoch=None) -> tuple[Any, dict]:
+    def epoch(self, state: Any, key: jax.Array, hp: HParams, epoch: jax.Array | None = None) -> tuple[Any, dict]:
         """One epoch: (new state, {metric name: array}); ``epoch`` is the unbatched epoch index."""
 
-    def finalize(self, state, key, hp) -> dict:
+    def finalize(self, state: Any, key: jax.Array, hp: HParams) -> dict:
         """The trial's outputs: {name: array or pytree}."""
 
 
