@@ -57,6 +57,8 @@ def pytest_configure(config):
     """One XLA compilation cache on disk for the whole run, shared by the xdist workers and by the
     subprocesses tests start: most of a tiny test's time is compiling, and the same programs (and
     eager primitives) recur across processes.  Fresh per run, so CI and a local run pay the same."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False   # keep the order pytest_collection_modifyitems sets
     if hasattr(config, "workerinput") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return                                   # a worker (inherits the controller's), or the user's own
     folder = tempfile.mkdtemp(prefix="dasjax-tests-xla-cache-")
@@ -65,6 +67,24 @@ def pytest_configure(config):
     # this process imported jax already: the variables only reach the workers and subprocesses
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+# The modules that take longest, slowest first (pytest --durations=0 alone on 2 cores, 2026-12-08:
+# 30-120 s each; docs/performance.md, "The test suite").  xdist's loadscope hands whole modules to
+# the two workers in collection order; sending these first leaves only short modules for the end,
+# so the workers finish together.  (xdist's own reordering, by number of tests, sends the
+# four-test, two-minute test_distributed.py late.)
+SLOWEST_MODULES = ("test_distributed.py", "test_curvature.py", "test_runner.py", "test_cell.py",
+                   "test_algorithms.py", "test_config.py", "test_search.py", "test_sharding.py",
+                   "test_registries.py", "test_hpo.py", "test_ops.py", "test_hparams.py", "test_wheel.py",
+                   "test_analysis_docs.py", "test_notebook.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slowest modules first (SLOWEST_MODULES), each module's tests in their own order."""
+    rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), order[id(item)]))
 
 
 def pytest_unconfigure(config):

@@ -349,5 +349,5 @@ def test_table2_smoke_end_to_end(batched, tmp_path, capsys):
     capsys.readouterr()
     assert table_runner.main_guard(table2.main, args) == 2
     assert "different configuration" in capsys.readouterr().err
-    assert table_runner.main_guard(table2.main, args + ["--set", "merge_norm=none"]) == 0
+    assert table_runner.main_guard(table2.main, args + ["--set", "merge_norm=none", "--no-figures"]) == 0
     assert capsys.readouterr().out.count("already done, skipped") == 4
