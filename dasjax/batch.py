@@ -14,7 +14,7 @@ every chunk.  Within a chunk the trials are sharded over the local devices (on a
 trials at a time (vmapped), the next group after it inside the same program (``lax.map``).
 By default (:func:`default_chunk_size`) a chunk on an accelerator is all trials; on a CPU it is
 one group of ``trials_at_once`` trials per device, so each core runs its own trial and no
-``lax.map`` is needed (measured 1.4-1.6x faster, docs/performance.md).
+``lax.map`` is needed (faster on a CPU: docs/performance.md, "Chunks, memory and devices").
 
 The pieces live in their own modules: compilation and its cache (:mod:`dasjax.compiled`), where
 trials run and how many at once (:mod:`dasjax.placement`), checkpoints (:mod:`dasjax.checkpoints`), what runs
