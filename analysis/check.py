@@ -53,6 +53,11 @@ def write_plan(out, rows: Sequence) -> None:
     atomic_write_text(out / PLAN_FILE, json.dumps({"rows": rel}, indent=2) + "\n")
 
 
+def planned_rows(root) -> list[Path]:
+    """The row folders the runs on the results folder ``root`` planned (``plan.json``; [] without one)."""
+    return _plan(Path(root))
+
+
 def _plan(root: Path) -> list[Path]:
     try:
         rows = json.loads((root / PLAN_FILE).read_text())["rows"]

@@ -177,6 +177,30 @@ def test_table1_smoke_end_to_end(run_all_smoke, table1, capsys):
     assert capsys.readouterr().out.count("already done, skipped") == len(table1.ROWS)
 
 
+def test_a_later_command_on_the_folder_keeps_its_earlier_rows(run_all_smoke, table1, tmp_path, capsys):
+    """A folder filled by several commands (--problems blur after --problems downsampling, or --rows
+    one part after another): the gathered trials.csv, wall_times.csv, tables and report hold every
+    finished row of the folder, not only the last command's; a planned row not finished is named."""
+    import shutil
+    out = tmp_path / "t1"
+    shutil.copytree(run_all_smoke["out"] / "table1", out)
+    full = pd.read_csv(out / "trials.csv")
+    from analysis import check
+    check.write_plan(out, [out / "runs" / "blur" / "not_run"])            # planned by an earlier command
+    argv = ["--preset", "smoke", "--out", str(out), "--trials", "2", "--problems", "blur", "--rows", "lg_only",
+            "--no-figures"] + TINY_CLI
+    capsys.readouterr()
+    assert table_runner.main_guard(table1.main, argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("already done, skipped") == 1 and "left out of the tables: runs/blur/not_run" in printed
+    again = pd.read_csv(out / "trials.csv")
+    assert len(again) == len(full) == 16
+    pd.testing.assert_frame_equal(again.sort_values("trial_id").reset_index(drop=True),
+                                  full.sort_values("trial_id").reset_index(drop=True))
+    assert len(pd.read_csv(out / "wall_times.csv")) == len(table1.ROWS)
+    assert "| all ops. | Random Search |" in (out / "table1.md").read_text()
+
+
 def test_table3_smoke_end_to_end(tmp_path, capsys):
     """run_table3.py with two sets of different optimizer types, one op set, 2 trials."""
     table3 = load_script("run_table3")

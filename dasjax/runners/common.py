@@ -465,9 +465,19 @@ def _row_done(out: Path, path: Path, fingerprint: dict, *, name: str, log=say) -
     return isinstance(old, dict) and _normalized(old) == _normalized(fingerprint)
 
 
-def _gather(out: Path, frames: list[pd.DataFrame], walls: list[dict]) -> pd.DataFrame:
-    """The rows' trials as one table, written with the wall times and their manifest to ``out``."""
-    df = pd.concat(frames, ignore_index=True)
+def _gather(out: Path, paths: list[Path], walls: list[dict], log=say) -> pd.DataFrame:
+    """The trials of this run's rows (``paths``) and of every other complete row an earlier run on
+    the folder planned (``--problems blur`` after ``--problems downsampling``: check_out_dir let
+    both in, so they share the configuration) as one table, written with the wall times and their
+    manifest to ``out``: the folder's tables, figures and report then show all it holds."""
+    paths = list(paths)
+    earlier = [p for p in check.planned_rows(out) if p not in set(paths)]
+    done = [p for p in earlier if check.row_state(p, out).state == "complete" and (p / "config.json").exists()]
+    if len(done) < len(earlier) and distributed.is_writer():
+        log(f"[gather] rows planned by an earlier run and not finished, left out of the tables: "
+            + ", ".join(p.relative_to(out).as_posix() for p in earlier if p not in done))
+    walls = walls + [json.loads((p / "config.json").read_text())["measured"] for p in done]
+    df = pd.concat([pd.read_csv(p / "trials.csv") for p in paths + done], ignore_index=True)
     if distributed.is_writer():
         atomic_write_text(out / "trials.csv", df.to_csv(index=False))
         atomic_write_text(out / "wall_times.csv", walls_frame(walls).to_csv(index=False))
@@ -534,7 +544,7 @@ def run_rows(*, table: str, rows: list[Row], problems: list[str], seeds: list[in
             if distributed.is_writer():              # only now: a failed save resumes from the checkpoint
                 shutil.rmtree(ckpt_dir, ignore_errors=True)
     distributed.barrier("rows written")
-    return _gather(out, [pd.read_csv(row_dir(out, p, r) / "trials.csv") for p in problems for r in rows], walls)
+    return _gather(out, [row_dir(out, p, r) for p in problems for r in rows], walls, log=log)
 
 
 def main_guard(fn, argv=None, program: str | None = None) -> int:
@@ -654,8 +664,8 @@ def run_set_rows(*, table: str, method: str, sets: list, op_sets: list[str], pro
             if distributed.is_writer():
                 shutil.rmtree(ckpt, ignore_errors=True)
     distributed.barrier("rows written")
-    return _gather(out, [pd.read_csv(out / "runs" / p / o / s.name / "trials.csv")
-                         for p in problems for o in op_sets for s in sets], walls)
+    return _gather(out, [out / "runs" / p / o / s.name for p in problems for o in op_sets for s in sets], walls,
+                   log=log)
 
 
 def finish_table(df: pd.DataFrame, out: Path, *, name: str, heading: str, rows=("op_set", "method"),

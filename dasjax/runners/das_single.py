@@ -35,7 +35,7 @@ def main(argv=None) -> int:
                   args.overwrite)
     say(f"[das_single] preset '{preset}', {trials_label(seeds, args.adaptive)}; {env_summary()}")
     t0 = time.perf_counter()
-    frames = []
+    frames = {}        # per set folder: run_rows gathers every finished row of its folder
     for panel, sets in PANELS.items():
         for method, set_name in sets.items():
             if panel == "right" and method == "DAS-single":
@@ -43,14 +43,14 @@ def main(argv=None) -> int:
             row = [r for r in rows if r.method == method]
             if not row:
                 continue
-            frames.append(run_rows(table="das_single", rows=row, problems=problems, seeds=seeds,
-                                   overrides=overrides, hp=hpmod.get(set_name), out=out / set_name,
-                                   adaptive=args.adaptive))
+            frames[set_name] = run_rows(table="das_single", rows=row, problems=problems, seeds=seeds,
+                                        overrides=overrides, hp=hpmod.get(set_name), out=out / set_name,
+                                        adaptive=args.adaptive)
     if not reports_here():
         return 0
     import pandas as pd
     from dasjax.results import atomic_write_text
-    df = pd.concat(frames, ignore_index=True)
+    df = pd.concat(frames.values(), ignore_index=True)
     atomic_write_text(out / "trials.csv", df.to_csv(index=False))
 
     def figures(df, out):
