@@ -40,7 +40,7 @@ from .logs import say as log_line
 from .loop_hooks import (AfterSave, Checkpointer, LogLines, LoopInfo, LoopPoint, ProgressBar, call_hooks,
                          concat_metrics)
 from .placement import (default_chunk_size, default_trials_at_once, device_memory_bytes,  # noqa: F401
-                        fit_chunk, on_cpu, resolve_devices)
+                        fit_chunk, on_cpu, padded_chunk, resolve_devices)
 
 
 @dataclass
@@ -133,8 +133,7 @@ def run_batched(program, keys, hp, inputs=(), *, n_epochs=None, chunk_size=None,
         at_once = default_trials_at_once() if trials_at_once is None else int(trials_at_once)
     if at_once is not None and at_once < 1:
         raise ValueError(f"trials_at_once={trials_at_once} must be a positive integer or None")
-    chunk = max(1, min(int(chunk_size if chunk_size is not None else default_chunk_size(T, n_dev, at_once)), T))
-    chunk = -(-chunk // n_dev) * n_dev                # a multiple of the devices (padded)
+    chunk = padded_chunk(T, n_dev, at_once, chunk_size)
     k = max(1, min(int(epochs_per_call), n_epochs))
     if n_epochs % k:
         k = 1  # keep one compiled epoch call for every call

@@ -86,6 +86,14 @@ def default_chunk_size(n_trials: int, n_devices: int = 1, at_once: int | None = 
     return min(n_trials, n_devices * (at_once or 1))
 
 
+def padded_chunk(n_trials: int, n_devices: int, at_once: int | None, chunk_size: int | None = None) -> int:
+    """Trials per call of the compiled program: ``chunk_size`` (None: :func:`default_chunk_size`),
+    at most ``n_trials``, rounded up to a multiple of ``n_devices`` (the padding never changes results)."""
+    chunk = chunk_size if chunk_size is not None else default_chunk_size(n_trials, n_devices, at_once)
+    chunk = max(1, min(int(chunk), n_trials))
+    return -(-chunk // n_devices) * n_devices
+
+
 def default_trials_at_once(backend: str | None = None) -> int | None:
     """Trials each device runs at the same time when the config leaves it open (the measurements
     behind it: docs/performance.md).

@@ -83,8 +83,7 @@ SLOWEST_MODULES = ("test_distributed.py", "test_curvature.py", "test_runner.py",
 def pytest_collection_modifyitems(config, items):
     """The slowest modules first (SLOWEST_MODULES), each module's tests in their own order."""
     rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
-    order = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), order[id(item)]))
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))       # stable: keeps each module's order
 
 
 def pytest_unconfigure(config):

@@ -471,7 +471,8 @@ def _gather(out: Path, paths: list[Path], walls: list[dict], log=say) -> pd.Data
     both in, so they share the configuration) as one table, written with the wall times and their
     manifest to ``out``: the folder's tables, figures and report then show all it holds."""
     paths = list(paths)
-    earlier = [p for p in check.planned_rows(out) if p not in set(paths)]
+    ours = set(paths)
+    earlier = [p for p in check.planned_rows(out) if p not in ours]
     done = [p for p in earlier if check.row_state(p, out).state == "complete" and (p / "config.json").exists()]
     if len(done) < len(earlier) and distributed.is_writer():
         log(f"[gather] rows planned by an earlier run and not finished, left out of the tables: "

@@ -88,14 +88,12 @@ def runner_layout(T: int, n_devices: int | None = None, at_once="runner", chunk:
     out: every local device, the backend's trials at once, :func:`dasjax.placement.default_chunk_size`
     trials per call, padded to a multiple of the devices.  Each may be pinned (``at_once`` None: one
     vmap over a device's trials)."""
-    from dasjax.placement import default_chunk_size, default_trials_at_once, resolve_devices
+    from dasjax.placement import default_trials_at_once, padded_chunk, resolve_devices
     if n_devices is None:
         n_devices = resolve_devices(None, T)
     if at_once == "runner":
         at_once = default_trials_at_once()
-    if chunk is None:
-        chunk = default_chunk_size(T, n_devices, at_once)
-    return n_devices, at_once, -(-min(chunk, T) // n_devices) * n_devices
+    return n_devices, at_once, padded_chunk(T, n_devices, at_once, chunk)
 
 
 def measure_step_time(stage: str, cfg, T: int) -> float:
